@@ -1,0 +1,245 @@
+"""Load, validate and index a site configuration.
+
+Everything is checked here, once: YAML syntax, types, unknown keys, duplicate
+names, references between sections, limit ordering. All problems are reported
+together as ``FILE:LINE: path.to.field: message`` so that an engineer fixes a
+config in one pass. The result is frozen; the hot path never re-validates.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from monitor.errors import ConfigError
+
+from .devices import ChannelSpec, DeviceConfig, ProfileConfig
+from .root import Config
+from .site import LocationConfig, RoomConfig, Standard
+from .yaml_source import Loc, SourceMap, YamlSyntaxError, load_yaml
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    """What the stores and the alarm engine need to know about one channel."""
+
+    id: str  # "device/channel"
+    device: str
+    spec: ChannelSpec
+    location: str
+    room: str
+    grade: str
+    standard: Standard
+    site: str
+    poll_interval: float
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated config with the indexes derived from it."""
+
+    config: Config
+    path: Path
+    sha256: str
+    text: str  # the main file's text, for the audit trail's diff
+    channels: dict[str, ChannelInfo] = field(default_factory=dict)
+    locations: dict[str, tuple[RoomConfig, LocationConfig]] = field(default_factory=dict)
+
+    def device_channels(self, device: DeviceConfig) -> list[ChannelSpec]:
+        return resolve_channels(device, self.config.profiles[device.profile])
+
+
+def resolve_channels(device: DeviceConfig, profile: ProfileConfig) -> list[ChannelSpec]:
+    """The profile's channels with the device's overrides applied (same name replaces)."""
+    overrides = {c.name: c for c in device.channels}
+    merged = [overrides.pop(c.name, c) for c in profile.channels]
+    return merged + list(overrides.values())
+
+
+def format_loc(loc: Iterable[str | int]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "(top level)"
+
+
+def load_config(path: str | Path) -> LoadedConfig:
+    """Parse and validate ``path``; raise ``ConfigError`` listing every problem."""
+    path = Path(path)
+    source = SourceMap()
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = load_yaml(path, source)
+    except OSError as err:
+        raise ConfigError([f"{path}:1: cannot read config: {err.strerror}"]) from err
+    except YamlSyntaxError as err:
+        raise ConfigError([str(err)]) from err
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{path}:1: the config must be a mapping of sections"])
+
+    problems: list[str] = []
+    digest = hashlib.sha256(text.encode())
+    _merge_includes(path, raw, source, problems, digest)
+
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as err:
+        for error in err.errors():
+            loc = tuple(p for p in error["loc"] if not _is_union_tag(p))
+            file, line = source.locate(loc, str(path))
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{file}:{line}: {format_loc(loc)}: {message}")
+        raise ConfigError(problems) from err
+
+    for loc, message in _check_references(config):
+        file, line = source.locate(loc, str(path))
+        problems.append(f"{file}:{line}: {format_loc(loc)}: {message}")
+    if problems:
+        raise ConfigError(problems)
+    return _index(config, path, digest.hexdigest(), text)
+
+
+def _is_union_tag(part: str | int) -> bool:
+    return isinstance(part, str) and (
+        part in {"modbus_tcp", "modbus_rtu_over_tcp", "modbus_rtu", "modbus_ascii", "mqtt"}
+        or part in {"influxdb_v1", "influxdb_v2"}
+        or part.startswith("function-")
+    )
+
+
+def _merge_includes(
+    path: Path, raw: dict[str, Any], source: SourceMap, problems: list[str], digest: Any
+) -> None:
+    """Profiles from ``include:`` files are merged into ``profiles`` (the main file wins)."""
+    includes = raw.get("include") or []
+    if not isinstance(includes, list):
+        return  # pydantic reports the type error
+    profiles = raw.setdefault("profiles", {})
+    if not isinstance(profiles, dict):
+        return
+    for index, pattern in enumerate(includes):
+        matches = sorted(glob.glob(str(path.parent / str(pattern))))
+        if not matches:
+            file, line = source.locate(("include", index), str(path))
+            problems.append(f"{file}:{line}: include[{index}]: no file matches {pattern!r}")
+            continue
+        for match in matches:
+            inc_source = SourceMap()
+            try:
+                doc = load_yaml(Path(match), inc_source)
+                digest.update(Path(match).read_bytes())
+            except YamlSyntaxError as err:
+                problems.append(str(err))
+                continue
+            inc_profiles = doc.get("profiles") if isinstance(doc, dict) else None
+            if not isinstance(inc_profiles, dict):
+                problems.append(f"{match}:1: profiles: an included file holds a 'profiles' map")
+                continue
+            for name, body in inc_profiles.items():
+                if name in profiles:
+                    continue
+                profiles[name] = body
+                for loc, where in inc_source.lines.items():
+                    if loc[:2] == ("profiles", name):
+                        source.lines[loc] = where
+
+
+def _duplicates(names: Iterable[tuple[Loc, str]], what: str) -> Iterator[tuple[Loc, str]]:
+    seen: dict[str, Loc] = {}
+    for loc, name in names:
+        if name in seen:
+            yield loc, f"duplicate {what} name {name!r}"
+        else:
+            seen[name] = loc
+
+
+def _check_references(config: Config) -> Iterator[tuple[Loc, str]]:
+    yield from _duplicates(
+        ((("connections", i, "name"), c.name) for i, c in enumerate(config.connections)),
+        "connection",
+    )
+    yield from _duplicates(
+        ((("devices", i, "name"), d.name) for i, d in enumerate(config.devices)), "device"
+    )
+    yield from _duplicates(
+        ((("rooms", i, "name"), r.name) for i, r in enumerate(config.rooms)), "room"
+    )
+    yield from _duplicates(
+        (
+            (("rooms", r, "locations", j, "name"), loc.name)
+            for r, room in enumerate(config.rooms)
+            for j, loc in enumerate(room.locations)
+        ),
+        "location",
+    )
+    connections = {c.name: c for c in config.connections}
+    locations = {loc.name for room in config.rooms for loc in room.locations}
+    channel_ids: set[str] = set()
+    for i, device in enumerate(config.devices):
+        conn = connections.get(device.connection)
+        if conn is None:
+            yield ("devices", i, "connection"), f"unknown connection {device.connection!r}"
+        if device.location not in locations:
+            yield ("devices", i, "location"), f"unknown location {device.location!r}"
+        profile = config.profiles.get(device.profile)
+        if profile is None:
+            yield ("devices", i, "profile"), f"unknown profile {device.profile!r}"
+            continue
+        names = [c.name for c in resolve_channels(device, profile)]
+        channel_ids.update(f"{device.name}/{n}" for n in names)
+        if conn is not None and conn.driver != "mqtt":
+            for j, ch in enumerate(resolve_channels(device, profile)):
+                if ch.address is None:
+                    yield (
+                        ("devices", i, "channels", j, "address"),
+                        f"channel {ch.name!r} needs a register address for {conn.driver}",
+                    )
+                elif ch.address + ch.register_count > 65536:
+                    yield (
+                        ("devices", i, "channels", j, "address"),
+                        f"channel {ch.name!r} runs past register 65535",
+                    )
+    for location, limits in config.alarms.limits.items():
+        if location not in locations:
+            yield ("alarms", "limits", location), f"unknown location {location!r}"
+        for j, limit in enumerate(limits):
+            if limit.channel not in channel_ids:
+                yield (
+                    ("alarms", "limits", location, j, "channel"),
+                    f"unknown channel {limit.channel!r} (write it as device/channel)",
+                )
+
+
+def _index(config: Config, path: Path, sha256: str, text: str) -> LoadedConfig:
+    locations: dict[str, tuple[RoomConfig, LocationConfig]] = {}
+    for room in config.rooms:
+        for loc in room.locations:
+            locations[loc.name] = (room, loc)
+    channels: dict[str, ChannelInfo] = {}
+    for device in config.devices:
+        room, _ = locations[device.location]
+        for spec in resolve_channels(device, config.profiles[device.profile]):
+            cid = f"{device.name}/{spec.name}"
+            channels[cid] = ChannelInfo(
+                id=cid,
+                device=device.name,
+                spec=spec,
+                location=device.location,
+                room=room.name,
+                grade=room.grade,
+                standard=room.standard or config.standard,
+                site=config.site.id,
+                poll_interval=device.poll_interval,
+            )
+    return LoadedConfig(config, path, sha256, text, channels, locations)

@@ -1,0 +1,51 @@
+"""Sites, rooms and locations: where a reading was taken and which GMP rules apply there."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from monitor.model import LocationState
+
+from .base import ConfigModel, Name
+
+
+class Standard(StrEnum):
+    """Which regulation's particle limits fill in the action limits of a grade."""
+
+    EU_GMP_ANNEX1 = "eu_gmp_annex1"
+    CHINA_GMP = "china_gmp"
+    ISO_14644_1 = "iso_14644_1"
+
+
+Grade = Literal["A", "B", "C", "D", "ISO5", "ISO6", "ISO7", "ISO8", "CNC"]
+
+
+class SiteConfig(ConfigModel):
+    id: Name = "site"
+    name: str = "Cleanroom site"
+    timezone: str = Field("UTC", description="Used only to interpret schedules; records are UTC.")
+
+
+class StateConfig(ConfigModel):
+    """How a location's at-rest / in-operation state is decided."""
+
+    default: LocationState = LocationState.IN_OPERATION
+
+
+class LocationConfig(ConfigModel):
+    name: Name
+    description: str = ""
+    state: StateConfig = StateConfig()
+
+
+class RoomConfig(ConfigModel):
+    name: Name
+    description: str = ""
+    grade: Grade
+    standard: Standard | None = Field(
+        None, description="Defaults to the top-level 'standard'."
+    )
+    locations: list[LocationConfig] = Field(min_length=1)

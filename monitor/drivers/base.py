@@ -1,0 +1,117 @@
+"""The one small interface every protocol driver implements, and their registry.
+
+A driver owns one connection (a TCP socket, a serial bus, a gateway, a broker
+session) and every device reached through it, because a physical bus can only
+carry one request at a time. It turns what the devices say into ``Reading``s
+and hands them to ``emit``; it never raises out of ``run`` for a device
+problem: a failing device gets readings of quality ``comm_error`` and a
+counter, and the driver keeps going.
+
+Adding a protocol is one new module that subclasses ``Driver`` and decorates
+it with ``@register("name")``; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from monitor.config.devices import ChannelSpec, DeviceConfig, ProfileConfig
+from monitor.model import Reading
+
+Emit = Callable[[Sequence[Reading]], None]
+"""Hand readings to the pipeline. Synchronous and cheap: it only queues."""
+
+
+@dataclass
+class DeviceStatus:
+    """Live health of one device, read by the metrics collector and the health alarms."""
+
+    name: str
+    available: bool = False
+    last_error: str | None = None
+    last_success_ns: int | None = None
+    polls: int = 0
+    errors: Counter[str] = field(default_factory=Counter)  # by kind: timeout, exception, ...
+    overruns: int = 0  # poll ticks skipped because the previous poll was still running
+    last_poll_seconds: float = 0.0
+    poll_durations: list[float] = field(default_factory=list)  # drained by the metrics
+
+    def record_success(self, now_ns: int, duration: float) -> bool:
+        """Returns True when this success ends an outage (log 'recovered' once)."""
+        recovered = not self.available and self.polls > 0
+        self.available, self.last_error, self.last_success_ns = True, None, now_ns
+        self.polls += 1
+        self.last_poll_seconds = duration
+        if len(self.poll_durations) < 10000:
+            self.poll_durations.append(duration)
+        return recovered
+
+    def record_failure(self, kind: str, message: str, duration: float) -> bool:
+        """Returns True when this failure starts an outage (log the failure once)."""
+        first = self.available or self.polls == 0
+        self.available, self.last_error = False, message
+        self.polls += 1
+        self.errors[kind] += 1
+        self.last_poll_seconds = duration
+        if len(self.poll_durations) < 10000:
+            self.poll_durations.append(duration)
+        return first
+
+
+@dataclass(frozen=True)
+class DeviceBinding:
+    """A device with its profile and its resolved (overridden) channels."""
+
+    config: DeviceConfig
+    profile: ProfileConfig
+    channels: tuple[ChannelSpec, ...]
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+class Driver(ABC):
+    """One connection and the devices on it. Subclasses register with ``@register``."""
+
+    names: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, connection: Any, devices: Sequence[DeviceBinding], emit: Emit) -> None:
+        self.connection = connection
+        self.devices = list(devices)
+        self.emit = emit
+        self.status: dict[str, DeviceStatus] = {d.name: DeviceStatus(d.name) for d in devices}
+
+    @abstractmethod
+    async def run(self) -> None:
+        """Poll or subscribe until cancelled. Must re-raise ``CancelledError``."""
+
+    async def write_command(self, device: str, command: str, value: int) -> None:  # noqa: B027
+        """Send a profile-defined command (start/stop sampling...). Optional."""
+        raise NotImplementedError(f"{type(self).__name__} has no commands")
+
+
+DRIVERS: dict[str, type[Driver]] = {}
+
+
+def register(*names: str) -> Callable[[type[Driver]], type[Driver]]:
+    """Class decorator: make a driver available under the connection ``driver:`` names."""
+
+    def add(cls: type[Driver]) -> type[Driver]:
+        for name in names:
+            if name in DRIVERS:
+                raise ValueError(f"driver {name!r} registered twice")
+            DRIVERS[name] = cls
+        cls.names = names
+        return cls
+
+    return add
+
+
+def load_builtin_drivers() -> None:
+    """Import the built-in driver modules so that their ``@register`` runs."""
+    from monitor.drivers import modbus, mqtt  # noqa: F401
