@@ -1,0 +1,144 @@
+"""Everything that runs for one loaded configuration, started and stopped as a unit.
+
+A SIGHUP with a valid new config builds a new ``Runtime`` and stops the old
+one; each subsystem (stores, alarms, notifiers, HTTP) adds its tasks and
+listeners through ``attach`` hooks so that the service does not need to know
+their insides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor.config import LoadedConfig
+from monitor.drivers.base import DRIVERS, DeviceBinding, Driver, load_builtin_drivers
+from monitor.model import utc_now_ns
+from monitor.pipeline import Pipeline
+from monitor.storage.base import ReadingStore
+
+log = logging.getLogger(__name__)
+
+Closer = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Runtime:
+    loaded: LoadedConfig
+    pipeline: Pipeline
+    drivers: list[Driver]
+    stores: list[ReadingStore]
+    alarms: Any = None  # monitor.alarms service, when configured
+    #: long-running coroutines besides drivers and stores (HTTP server, notifier queues...)
+    services: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
+    #: called in reverse order after the drivers stopped and before the stores flush
+    closers: list[Closer] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)  # shared objects, by name
+    tick_interval: float = 1.0
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _store_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def driver_tasks_running(self) -> bool:
+        return bool(self._tasks) and all(not t.done() for t in self._tasks)
+
+    async def start(self, group: asyncio.TaskGroup) -> None:
+        for store in self.stores:
+            self._store_tasks.append(group.create_task(store.run(), name=f"store:{store.name}"))
+        for name, factory in self.services.items():
+            self._tasks.append(group.create_task(_coro(factory), name=f"service:{name}"))
+        for driver in self.drivers:
+            label = getattr(driver.connection, "name", type(driver).__name__)
+            self._tasks.append(group.create_task(driver.run(), name=f"driver:{label}"))
+        self._tasks.append(group.create_task(self._tick_loop(), name="alarm-tick"))
+
+    async def stop(self) -> None:
+        """Stop polling, then flush: every reading accepted before the stop reaches disk."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for closer in reversed(self.closers):
+            try:
+                await closer()
+            except Exception:
+                log.exception("closing a component failed")
+        for store in self.stores:
+            try:
+                await store.close()
+            except Exception:
+                log.exception("closing store failed", extra={"store": store.name})
+        for task in self._store_tasks:
+            task.cancel()
+        await asyncio.gather(*self._store_tasks, return_exceptions=True)
+
+    async def _tick_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            next_at += self.tick_interval
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            self.pipeline.tick(utc_now_ns())
+
+
+async def _coro(factory: Callable[[], Awaitable[None]]) -> None:
+    await factory()
+
+
+def build_runtime(loaded: LoadedConfig, *, with_http: bool = True) -> Runtime:
+    """Assemble stores, alarm engine, pipeline and drivers for ``loaded``."""
+    from monitor.storage.factory import build_stores
+
+    stores = build_stores(loaded)
+    alarms = _build_alarms(loaded)
+    pipeline = Pipeline(stores, alarms)
+    runtime = Runtime(loaded, pipeline, [], stores, alarms)
+    runtime.drivers = build_drivers(loaded, pipeline.ingest)
+    _attach_extensions(runtime, with_http=with_http)
+    return runtime
+
+
+def _build_alarms(loaded: LoadedConfig) -> Any:
+    try:
+        from monitor.alarms.service import build_alarm_service
+    except ImportError:  # the alarm engine is optional while it is being built
+        return None
+    return build_alarm_service(loaded)
+
+
+def _attach_extensions(runtime: Runtime, *, with_http: bool) -> None:
+    """Subsystems that hook themselves into a runtime (notifiers, HTTP API, metrics)."""
+    import importlib
+
+    names = ["monitor.notify.attach", "monitor.storage.attach"]
+    if with_http:
+        names.append("monitor.api.attach")
+    for module_name in names:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name != module_name:
+                raise
+            continue
+        module.attach(runtime)
+
+
+def build_drivers(loaded: LoadedConfig, emit: Callable[..., None]) -> list[Driver]:
+    load_builtin_drivers()
+    cfg = loaded.config
+    by_connection: dict[str, list[DeviceBinding]] = {}
+    for device in cfg.devices:
+        if not device.enabled:
+            continue
+        binding = DeviceBinding(
+            device, cfg.profiles[device.profile], tuple(loaded.device_channels(device))
+        )
+        by_connection.setdefault(device.connection, []).append(binding)
+    drivers = []
+    for conn in cfg.connections:
+        devices = by_connection.get(conn.name)
+        if devices:
+            drivers.append(DRIVERS[conn.driver](conn, devices, emit))
+    return drivers
