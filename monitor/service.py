@@ -1,0 +1,157 @@
+"""The daemon's lifecycle: load, run, reload on SIGHUP, stop on SIGTERM.
+
+One outer TaskGroup owns the running ``Runtime``'s tasks. SIGTERM/SIGINT stop
+the drivers first and then flush every store, so that every reading accepted
+before the signal is on disk. SIGHUP re-reads the config: a valid one replaces
+the running runtime, an invalid one is logged with all its errors and the old
+one keeps running untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from monitor import sdnotify
+from monitor.config import LoadedConfig, load_config
+from monitor.errors import ConfigError
+from monitor.logs import log_event
+from monitor.runtime import Runtime, build_runtime
+
+log = logging.getLogger("monitor.service")
+
+STOP_TIMEOUT = 4.0  # systemd's TimeoutStopSec is longer; we promise exit within 5 s
+
+
+class Service:
+    def __init__(
+        self,
+        config_path: str | Path,
+        *,
+        loaded: LoadedConfig | None = None,
+        with_http: bool = True,
+        on_runtime: Callable[[Runtime], None] | None = None,
+    ) -> None:
+        self.config_path = Path(config_path)
+        self.loaded = loaded or load_config(self.config_path)
+        self.with_http = with_http
+        self.on_runtime = on_runtime
+        self.runtime: Runtime | None = None
+        self.reloads_ok = 0
+        self.reloads_failed = 0
+        self._stop = asyncio.Event()
+        self._reload = asyncio.Event()
+        self.ready = asyncio.Event()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        self._reload.set()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig, handler in (
+            (signal.SIGTERM, self.request_stop),
+            (signal.SIGINT, self.request_stop),
+            (signal.SIGHUP, self.request_reload),
+        ):
+            try:
+                loop.add_signal_handler(sig, handler)
+            except (NotImplementedError, RuntimeError):  # not the main thread
+                pass
+        self._audit_config(None)
+        async with asyncio.TaskGroup() as group:
+            watchdog = group.create_task(self._watchdog(), name="sd-watchdog")
+            runtime = await self._start(self.loaded, group)
+            sdnotify.notify("READY=1", f"STATUS=monitoring {len(runtime.drivers)} connections")
+            log_event(log, logging.INFO, "started", config=str(self.config_path),
+                      sha256=self.loaded.sha256[:12], devices=len(self.loaded.config.devices),
+                      channels=len(self.loaded.channels))
+            self.ready.set()
+            while True:
+                stop_wait = asyncio.create_task(self._stop.wait())
+                reload_wait = asyncio.create_task(self._reload.wait())
+                await asyncio.wait({stop_wait, reload_wait}, return_when=asyncio.FIRST_COMPLETED)
+                stop_wait.cancel()
+                reload_wait.cancel()
+                if self._stop.is_set():
+                    break
+                self._reload.clear()
+                await self._do_reload(group)
+            sdnotify.notify("STOPPING=1")
+            log_event(log, logging.INFO, "stopping")
+            await self._stop_runtime()
+            watchdog.cancel()
+        log_event(log, logging.INFO, "stopped")
+        return 0
+
+    async def _start(self, loaded: LoadedConfig, group: asyncio.TaskGroup) -> Runtime:
+        runtime = build_runtime(loaded, with_http=self.with_http)
+        runtime.extras["service"] = self
+        if self.on_runtime is not None:
+            self.on_runtime(runtime)
+        await runtime.start(group)
+        self.runtime = runtime
+        return runtime
+
+    async def _stop_runtime(self) -> None:
+        if self.runtime is None:
+            return
+        try:
+            await asyncio.wait_for(self.runtime.stop(), STOP_TIMEOUT)
+        except TimeoutError:
+            log_event(log, logging.ERROR, "stop timed out", timeout=STOP_TIMEOUT)
+        self.runtime = None
+
+    async def _do_reload(self, group: asyncio.TaskGroup) -> None:
+        sdnotify.notify(sdnotify.reloading_message())
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as err:
+            self.reloads_failed += 1
+            log_event(log, logging.ERROR, "reload refused, old config keeps running",
+                      config=str(self.config_path), errors=len(err.problems))
+            for problem in err.problems:
+                log.error("config error: %s", problem)
+            sdnotify.notify("READY=1", "STATUS=reload refused: config invalid")
+            return
+        if new.sha256 == self.loaded.sha256:
+            log_event(log, logging.INFO, "reload: config unchanged")
+            sdnotify.notify("READY=1")
+            return
+        previous = self.loaded
+        await self._stop_runtime()
+        self.loaded = new
+        self._audit_config(previous)
+        await self._start(new, group)
+        self.reloads_ok += 1
+        log_event(log, logging.INFO, "reloaded", sha256=new.sha256[:12],
+                  previous=previous.sha256[:12])
+        sdnotify.notify("READY=1", "STATUS=config reloaded")
+
+    def _audit_config(self, previous: LoadedConfig | None) -> None:
+        """Config loads are GMP-relevant: they go to the audit trail with a diff."""
+        try:
+            from monitor.audit import record_config_loaded
+        except ImportError:
+            return
+        record_config_loaded(self.loaded, previous)
+
+    async def _watchdog(self) -> None:
+        interval = sdnotify.watchdog_interval()
+        if interval is None:
+            await asyncio.Event().wait()
+            return
+        while True:
+            # Only pet the watchdog while the drivers are alive: a wedged daemon gets restarted.
+            if self.runtime is None or self.runtime.driver_tasks_running:
+                sdnotify.notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+
+def run_service(config_path: str | Path, loaded: LoadedConfig) -> int:
+    return asyncio.run(Service(config_path, loaded=loaded).run())
