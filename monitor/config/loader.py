@@ -186,6 +186,7 @@ def _check_references(config: Config) -> Iterator[tuple[Loc, str]]:
     connections = {c.name: c for c in config.connections}
     locations = {loc.name for room in config.rooms for loc in room.locations}
     channel_ids: set[str] = set()
+    unresolved: set[str] = set()  # devices whose channels are unknown: no follow-on errors
     for i, device in enumerate(config.devices):
         conn = connections.get(device.connection)
         if conn is None:
@@ -195,6 +196,7 @@ def _check_references(config: Config) -> Iterator[tuple[Loc, str]]:
         profile = config.profiles.get(device.profile)
         if profile is None:
             yield ("devices", i, "profile"), f"unknown profile {device.profile!r}"
+            unresolved.add(device.name)
             continue
         names = [c.name for c in resolve_channels(device, profile)]
         channel_ids.update(f"{device.name}/{n}" for n in names)
@@ -214,7 +216,7 @@ def _check_references(config: Config) -> Iterator[tuple[Loc, str]]:
         if location not in locations:
             yield ("alarms", "limits", location), f"unknown location {location!r}"
         for j, limit in enumerate(limits):
-            if limit.channel not in channel_ids:
+            if limit.channel not in channel_ids and limit.channel.split("/")[0] not in unresolved:
                 yield (
                     ("alarms", "limits", location, j, "channel"),
                     f"unknown channel {limit.channel!r} (write it as device/channel)",
