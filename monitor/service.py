@@ -10,6 +10,7 @@ one keeps running untouched.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable
@@ -59,10 +60,8 @@ class Service:
             (signal.SIGINT, self.request_stop),
             (signal.SIGHUP, self.request_reload),
         ):
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
                 loop.add_signal_handler(sig, handler)
-            except (NotImplementedError, RuntimeError):  # not the main thread
-                pass
         self._audit_config(None)
         async with asyncio.TaskGroup() as group:
             watchdog = group.create_task(self._watchdog(), name="sd-watchdog")
