@@ -1,0 +1,359 @@
+"""The embedded store: every accepted reading is committed to ``readings.db``.
+
+``append`` runs on the event loop for every poll batch, so it only converts and
+buffers. ``run`` commits the buffer every ``commit_interval`` in one
+transaction on a worker thread. The committed table is at once the local
+history (queried by ``History``) and the outbox of the InfluxDB sinks, each of
+which keeps a cursor into it (``monitor.storage.forwarder``).
+
+If a commit fails (disk full, I/O error) the readings stay in memory, a health
+flag is raised and the commit is retried; nothing is dropped until the memory
+bound ``memory_limit`` is reached, and that is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from monitor.config import ChannelInfo
+from monitor.errors import StoreError
+from monitor.model import Quality, Reading, utc_now_ns
+from monitor.storage import gaps as gapmod
+from monitor.storage.base import ReadingStore
+from monitor.storage.schema import open_database
+
+log = logging.getLogger(__name__)
+
+#: (channel, device, location, room, grade, unit, site): the tags of a series
+SeriesKey = tuple[str, str, str, str, str, str, str]
+#: (series key, ts_ns, value, raw, quality, state, device_ts_ns, detail)
+Row = tuple[SeriesKey, int, float | None, float | None, str, str | None, int | None, str | None]
+
+COMMIT_CHUNK = 50_000  # rows per transaction when a backlog is committed at once
+HEARTBEAT_S = 10.0  # the "last alive" mark is refreshed at least this often
+RETENTION_EVERY_S = 300.0
+_DISK_ERRORS = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN}
+
+_INSERT = (
+    "INSERT INTO readings (series, ts_ns, value, raw, quality, state, device_ts_ns, detail) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _clean_number(value: object) -> tuple[float | None, str | None]:
+    """A storable float, or None and why not (NaN, inf, a string where a number belongs)."""
+    if value is None:
+        return None, None
+    if type(value) is float:
+        return (value, None) if math.isfinite(value) else (None, f"value {value!r} is not finite")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        as_float = float(value)
+        if math.isfinite(as_float):
+            return as_float, None
+    return None, f"value {value!r} is not a finite number"
+
+
+class EmbeddedStore(ReadingStore):
+    """The always-present local store; see the module docstring."""
+
+    name = "embedded"
+
+    def __init__(
+        self,
+        path: Path,
+        channels: Mapping[str, ChannelInfo],
+        *,
+        commit_interval: float = 0.5,
+        retention_s: float = 90 * 86400.0,
+        state_of: Callable[[str], str | None] | None = None,
+        synchronous: str = "FULL",
+        memory_limit: int = 5_000_000,
+        clock: Callable[[], int] = utc_now_ns,
+        site: str = "site",
+        min_gap_s: float = 3 * HEARTBEAT_S,
+    ) -> None:
+        self.path = Path(path)
+        self.channels = channels
+        self.commit_interval = commit_interval
+        self.retention_s = retention_s
+        self.state_of = state_of
+        self.memory_limit = memory_limit
+        self.clock = clock
+        self.site = site
+        self._conn = open_database(self.path, synchronous=synchronous, check=False)
+        self._lock = threading.Lock()  # one writer connection, used from worker threads
+        self._buffer: list[Row] = []
+        self._keys: dict[str, SeriesKey] = {}
+        self._series: dict[SeriesKey, int] = {}
+        self._offline: dict[str, int] = {}  # channel -> id of its open "device offline" gap
+        self._flush_lock = asyncio.Lock()
+        self._closed = False
+        self._wake: list[asyncio.Event] = []
+        self._last_write = 0.0
+        # --- counters and gauges read by the metrics collector ---
+        self.accepted = 0  # readings handed to append()
+        self.committed = 0  # readings committed to disk by this process
+        self.invalid = 0  # readings stored as quality "invalid" (NaN, inf, not a number)
+        self.dropped = 0  # readings dropped because the memory bound was hit during a disk fault
+        self.refused_after_close = 0
+        self.commit_errors = 0
+        self.last_commit_seconds = 0.0
+        self.last_committed_id = 0
+        self.disk_problem: str | None = None  # set while commits fail (disk full, I/O error)
+        self.started_ns = self.clock()
+        self._startup(min_gap_s)
+
+    # ------------------------------------------------------------------ start-up
+    def _startup(self, min_gap_s: float) -> None:
+        """Load the series index and record the gap since the previous run, if any."""
+        conn = self._conn
+        try:
+            for row in conn.execute(
+                "SELECT id, channel, device, location, room, grade, unit, site FROM series"
+            ):
+                self._series[tuple(row[1:])] = row[0]
+            self.last_committed_id = conn.execute(
+                "SELECT coalesce(max(id), 0) FROM readings"
+            ).fetchone()[0]
+            conn.execute("BEGIN IMMEDIATE")
+            gapmod.record_restart_gap(conn, self.started_ns, int(min_gap_s * 1e9))
+            _set_meta(conn, running="1", last_alive_ns=str(self.started_ns))
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as err:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            conn.close()
+            raise StoreError(f"{self.path}: cannot start the readings database: {err}") from err
+
+    # ------------------------------------------------------------------ hot path
+    def append(self, readings: Sequence[Reading]) -> None:
+        if self._closed:
+            if not self.refused_after_close:
+                log.error("readings arrived after the embedded store was closed")
+            self.refused_after_close += len(readings)
+            return
+        buf = self._buffer
+        keys = self._keys
+        state_of = self.state_of
+        for r in readings:
+            key = keys.get(r.channel) or self._key_for(r.channel)
+            value, raw, quality, detail = r.value, r.raw, r.quality.value, r.detail
+            if not (value is None or (type(value) is float and math.isfinite(value))) or not (
+                raw is None or (type(raw) is float and math.isfinite(raw))
+            ):
+                value, why_v = _clean_number(value)
+                raw, why_r = _clean_number(raw)
+                if why_v or why_r:
+                    quality = Quality.INVALID.value
+                    detail = "; ".join(x for x in (why_v, why_r, r.detail) if x)
+                    self.invalid += 1
+            state = state_of(key[2]) if state_of is not None else None
+            buf.append((key, r.ts_ns, value, raw, quality, state, r.device_ts_ns, detail))
+        self.accepted += len(readings)
+        if len(buf) > self.memory_limit:
+            excess = len(buf) - self.memory_limit
+            del buf[:excess]
+            self.dropped += excess
+            log.error("memory bound reached while the disk is failing; dropped %d readings", excess)
+
+    def _key_for(self, channel: str) -> SeriesKey:
+        info = self.channels.get(channel)
+        if info is None:  # not in the config (e.g. a test or a removed channel): keep it anyway
+            device = channel.split("/", 1)[0]
+            key: SeriesKey = (channel, device, "", "", "", "", self.site)
+        else:
+            key = (
+                info.id, info.device, info.location, info.room, info.grade,
+                info.spec.unit, info.site,
+            )
+        self._keys[channel] = key
+        return key
+
+    @property
+    def pending(self) -> int:
+        """Readings accepted but not yet on disk."""
+        return len(self._buffer)
+
+    # ------------------------------------------------------------------ commit
+    def add_waker(self, event: asyncio.Event) -> None:
+        """``event`` is set after every commit (the sinks wait on it)."""
+        self._wake.append(event)
+
+    async def flush(self) -> None:
+        async with self._flush_lock:
+            while self._buffer:
+                batch = self._buffer[:COMMIT_CHUNK]
+                task = asyncio.ensure_future(asyncio.to_thread(self._commit, batch))
+                try:
+                    await asyncio.shield(task)
+                except asyncio.CancelledError:
+                    # The thread cannot be stopped: wait for it so the buffer stays truthful.
+                    await asyncio.wait({task})
+                    if not task.cancelled() and task.exception() is None:
+                        del self._buffer[: len(batch)]
+                    raise
+                except sqlite3.Error as err:
+                    self._commit_failed(err)
+                    raise StoreError(f"{self.path}: commit failed: {err}") from err
+                del self._buffer[: len(batch)]
+                if self.disk_problem is not None:
+                    log.warning("readings database writable again", extra={"path": str(self.path)})
+                    self.disk_problem = None
+                for event in self._wake:
+                    event.set()
+
+    def _commit_failed(self, err: sqlite3.Error) -> None:
+        self.commit_errors += 1
+        code = getattr(err, "sqlite_errorcode", None)
+        kind = "disk full" if code == sqlite3.SQLITE_FULL else "write error"
+        if self.disk_problem is None:
+            log.error(
+                "readings database %s: %s (%s); keeping %d readings in memory",
+                self.path, kind, err, len(self._buffer),
+            )
+        self.disk_problem = f"{kind}: {err}"
+
+    def _commit(self, rows: list[Row]) -> None:
+        start = time.perf_counter()
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                new_series: dict[SeriesKey, int] = {}
+                series = self._series
+                for key in {r[0] for r in rows}:
+                    if key not in series and key not in new_series:
+                        cur = conn.execute(
+                            "INSERT OR IGNORE INTO series "
+                            "(channel, device, location, room, grade, unit, site) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?)", key,
+                        )
+                        new_series[key] = cur.lastrowid or conn.execute(
+                            "SELECT id FROM series WHERE channel=? AND device=? AND location=? "
+                            "AND room=? AND grade=? AND unit=? AND site=?", key,
+                        ).fetchone()[0]
+                ids = {**series, **new_series} if new_series else series
+                conn.executemany(
+                    _INSERT, [(ids[r[0]], *r[1:]) for r in rows]
+                )
+                offline = gapmod.track_offline(conn, rows, self._offline, self.clock())
+                last = rows[-1][1] if rows else self.clock()
+                _set_meta(conn, last_alive_ns=str(max(self.clock(), last)), running="1")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            series.update(new_series)
+            self._offline = offline
+            self.last_committed_id = conn.execute("SELECT max(id) FROM readings").fetchone()[0]
+        self.committed += len(rows)
+        self.last_commit_seconds = time.perf_counter() - start
+        self._last_write = time.monotonic()
+
+    def _heartbeat(self) -> None:
+        with self._lock:
+            _set_meta(self._conn, last_alive_ns=str(self.clock()), running="1")
+        self._last_write = time.monotonic()
+
+    # ------------------------------------------------------------------ background
+    async def run(self) -> None:
+        """Commit every ``commit_interval``; apply retention; keep the alive mark fresh."""
+        next_retention = 0.0
+        delay = self.commit_interval
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self.flush()
+                if time.monotonic() - self._last_write > HEARTBEAT_S:
+                    await asyncio.to_thread(self._heartbeat)
+                if time.monotonic() >= next_retention:
+                    await self.apply_retention()
+                    next_retention = time.monotonic() + RETENTION_EVERY_S
+                delay = self.commit_interval
+            except (StoreError, sqlite3.Error) as err:
+                if isinstance(err, sqlite3.Error):
+                    self._commit_failed(err)
+                delay = min(max(delay * 2, self.commit_interval), 5.0)
+
+    #: rows with an id above this are still needed by a sink (set by the forwarders)
+    protect_from: Callable[[], int] | None = None
+
+    async def apply_retention(self, now_ns: int | None = None) -> int:
+        """Delete readings and closed gaps older than ``retention_s``; returns rows deleted."""
+        cutoff = (now_ns if now_ns is not None else self.clock()) - int(self.retention_s * 1e9)
+        keep_above = self.protect_from() if self.protect_from is not None else None
+        return await asyncio.to_thread(self._retention, cutoff, keep_above)
+
+    def _retention(self, cutoff: int, keep_above: int | None) -> int:
+        deleted = 0
+        limit = keep_above if keep_above is not None else self.last_committed_id
+        while True:
+            with self._lock:
+                self._conn.execute("BEGIN IMMEDIATE")
+                n = self._conn.execute(
+                    "DELETE FROM readings WHERE id IN (SELECT id FROM readings WHERE id <= ? "
+                    "ORDER BY id LIMIT 20000) AND ts_ns < ?", (limit, cutoff),
+                ).rowcount
+                if deleted == 0:
+                    self._conn.execute(
+                        "DELETE FROM gaps WHERE end_ns IS NOT NULL AND end_ns < ?", (cutoff,)
+                    )
+                self._conn.execute("COMMIT")
+            deleted += n
+            if n < 20000:
+                return deleted
+
+    # ------------------------------------------------------------------ stop
+    async def close(self) -> None:
+        """Flush, mark a clean stop (so the next start records 'daemon stopped') and close."""
+        if self._closed:
+            return
+        try:
+            await self.flush()
+        finally:
+            self._closed = True
+            if self._buffer:
+                log.error("%d readings could not be written at stop", len(self._buffer))
+            await asyncio.to_thread(self._close_db)
+
+    def _close_db(self) -> None:
+        with self._lock:
+            conn = self._conn
+            try:
+                now = self.clock()
+                conn.execute("BEGIN IMMEDIATE")
+                gapmod.close_offline(conn, self._offline, now, "daemon stopped")
+                _set_meta(conn, running="0", clean_stop_ns=str(now), last_alive_ns=str(now))
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                log.exception("could not record the clean stop in %s", self.path)
+            finally:
+                conn.close()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "committed": self.committed,
+            "pending": self.pending,
+            "invalid": self.invalid,
+            "dropped": self.dropped,
+            "commit_errors": self.commit_errors,
+            "disk_problem": self.disk_problem,
+        }
+
+
+def _set_meta(conn: sqlite3.Connection, **values: str) -> None:
+    conn.executemany(
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        list(values.items()),
+    )

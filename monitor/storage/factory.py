@@ -1,0 +1,51 @@
+"""Build the stores a configuration asks for.
+
+There is always exactly one ``ReadingStore`` in the pipeline, the embedded
+store: it commits every reading to ``<data_dir>/readings.db``. InfluxDB sinks
+are not separate stores; they are forwarders that read that database as their
+outbox (one cursor each), so a reading is written to disk once however many
+sinks there are, and no sink can lose what the disk holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from monitor.config import LoadedConfig
+from monitor.storage.base import ReadingStore
+from monitor.storage.embedded import EmbeddedStore
+
+READINGS_DB = "readings.db"
+
+StateOf = Callable[[str], str | None]
+
+
+def readings_path(data_dir: str | Path) -> Path:
+    return Path(data_dir) / READINGS_DB
+
+
+def default_state_of(loaded: LoadedConfig) -> StateOf:
+    """The configured default state of each location, until the alarm engine says better."""
+    defaults = {name: str(loc.state.default) for name, (_, loc) in loaded.locations.items()}
+    return defaults.get
+
+
+def build_stores(loaded: LoadedConfig, *, state_of: StateOf | None = None) -> list[ReadingStore]:
+    """The embedded store, with one forwarder per configured InfluxDB sink.
+
+    ``state_of(location)`` gives the location's current state (``at_rest`` /
+    ``in_operation``) stamped on each reading when it is accepted;
+    ``monitor.storage.attach`` replaces the config default with the alarm
+    engine's live state when there is one.
+    """
+    cfg = loaded.config
+    store = EmbeddedStore(
+        readings_path(cfg.data_dir),
+        loaded.channels,
+        commit_interval=cfg.storage.embedded.commit_interval,
+        retention_s=cfg.storage.embedded.retention,
+        state_of=state_of or default_state_of(loaded),
+        site=cfg.site.id,
+    )
+    return [store]

@@ -1,0 +1,186 @@
+"""The readings database file: opening it safely, and its schema.
+
+One SQLite file, ``<data_dir>/readings.db``, is both the embedded history and
+the outbox of every InfluxDB sink: a reading is committed once, and each sink
+keeps its own cursor into the ``readings`` table (see ``docs/storage.md``).
+
+A file that is not ours is never touched: a non-SQLite file, a SQLite file of
+another application or a damaged one makes ``open_database`` raise
+``StoreError`` naming the file, and the daemon refuses to start rather than
+write over evidence.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from monitor.errors import StoreError
+
+APPLICATION_ID = 0x434D5244  # "CMRD": marks the file as a cleanroom-monitor readings database
+SCHEMA_VERSION = 1
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS series (
+    id INTEGER PRIMARY KEY,
+    channel TEXT NOT NULL,
+    device TEXT NOT NULL,
+    location TEXT NOT NULL,
+    room TEXT NOT NULL,
+    grade TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    site TEXT NOT NULL,
+    UNIQUE (channel, device, location, room, grade, unit, site)
+);
+CREATE TABLE IF NOT EXISTS readings (
+    id INTEGER PRIMARY KEY,
+    series INTEGER NOT NULL REFERENCES series(id),
+    ts_ns INTEGER NOT NULL,
+    value REAL,
+    raw REAL,
+    quality TEXT NOT NULL,
+    state TEXT,
+    device_ts_ns INTEGER,
+    detail TEXT
+);
+CREATE INDEX IF NOT EXISTS readings_series_ts ON readings (series, ts_ns);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS gaps (
+    id INTEGER PRIMARY KEY,
+    scope TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    location TEXT NOT NULL,
+    start_ns INTEGER NOT NULL,
+    end_ns INTEGER,
+    cause TEXT NOT NULL,
+    detail TEXT,
+    recorded_ns INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS gaps_start ON gaps (start_ns);
+CREATE TABLE IF NOT EXISTS sink_state (
+    sink TEXT PRIMARY KEY,
+    cursor INTEGER NOT NULL,
+    live_from INTEGER,
+    live_cursor INTEGER,
+    updated_ns INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY,
+    sink TEXT NOT NULL,
+    reading_id INTEGER NOT NULL,
+    line TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    message TEXT NOT NULL,
+    at_ns INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sink_skips (
+    id INTEGER PRIMARY KEY,
+    sink TEXT NOT NULL,
+    first_id INTEGER NOT NULL,
+    last_id INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    from_ns INTEGER,
+    to_ns INTEGER,
+    reason TEXT NOT NULL,
+    at_ns INTEGER NOT NULL
+);
+"""
+
+
+def _check_header(path: Path) -> bool:
+    """True if ``path`` holds data; raise if that data is not a SQLite database."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(_SQLITE_MAGIC))
+    except FileNotFoundError:
+        return False
+    except OSError as err:
+        raise StoreError(f"{path}: cannot read the readings database: {err.strerror}") from err
+    if not head:
+        return False
+    if head != _SQLITE_MAGIC:
+        raise StoreError(
+            f"{path}: not a SQLite database (corrupt or foreign file); refusing to start. "
+            "The file was left untouched: move it aside or restore it from backup."
+        )
+    return True
+
+
+def open_database(
+    path: Path, *, synchronous: str = "FULL", check: bool = True
+) -> sqlite3.Connection:
+    """Open (creating if missing) the readings database at ``path`` in WAL mode.
+
+    ``check`` runs SQLite's ``quick_check``: the service asks for it after an
+    unclean stop, when damage is possible; a healthy file costs one scan.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    existed = _check_header(path)
+    try:
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    except sqlite3.Error as err:
+        raise StoreError(f"{path}: cannot open the readings database: {err}") from err
+    try:
+        _prepare(conn, path, existed=existed, synchronous=synchronous, check=check)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _prepare(
+    conn: sqlite3.Connection, path: Path, *, existed: bool, synchronous: str, check: bool
+) -> None:
+    refuse = (
+        f"{path}: refusing to start; the file was left untouched "
+        "(move it aside or restore it from backup)"
+    )
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        tables = {
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if existed and tables and app_id != APPLICATION_ID:
+            raise StoreError(f"{refuse}: it is a SQLite database of another application")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{refuse}: schema version {version} is newer than this program ({SCHEMA_VERSION})"
+            )
+        if check and tables:
+            result = conn.execute("PRAGMA quick_check").fetchall()
+            if result != [("ok",)]:
+                problems = "; ".join(str(r[0]) for r in result[:3])
+                raise StoreError(f"{refuse}: the database is damaged: {problems}")
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"{path}: cannot switch the readings database to WAL mode")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        conn.execute("PRAGMA foreign_keys=OFF")
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.executescript(SCHEMA)
+        conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    except sqlite3.DatabaseError as err:
+        raise StoreError(f"{refuse}: {err}") from err
+
+
+def reader(path: Path) -> sqlite3.Connection:
+    """A connection for queries and sink cursors; WAL lets it read while the writer commits."""
+    if not path.exists():
+        raise StoreError(f"{path}: no readings database (has the service ever run here?)")
+    _check_header(path)
+    try:
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        if app_id != APPLICATION_ID:
+            conn.close()
+            raise StoreError(f"{path}: not a cleanroom-monitor readings database")
+        conn.execute("PRAGMA busy_timeout=10000")
+    except sqlite3.DatabaseError as err:
+        raise StoreError(f"{path}: cannot read the readings database: {err}") from err
+    return conn
