@@ -1,0 +1,38 @@
+"""Hooking the audit trail into a running daemon (``monitor.runtime`` calls ``attach``).
+
+The runtime gets the trail as ``extras["audit"]`` for every component that
+audits (API, alarm acknowledgement, maintenance mode), and a service that
+publishes the chain heads. Other chained logs (the alarm event log) add
+themselves to ``extras["chain_head_sources"]`` and other outlets (InfluxDB)
+to ``extras["chain_head_sinks"]``; both lists are read on every round, so the
+order in which subsystems attach does not matter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .head import HeadSink, HeadSource, publish_heads
+from .trail import AuditTrail
+
+HEAD_INTERVAL = 300.0
+
+
+def attach(runtime: Any, *, interval: float = HEAD_INTERVAL) -> AuditTrail:
+    trail = AuditTrail(runtime.loaded.config.data_dir)
+    runtime.extras["audit"] = trail
+    sources: list[HeadSource] = runtime.extras.setdefault("chain_head_sources", [])
+    sources.insert(0, trail)
+    sinks: list[HeadSink] = runtime.extras.setdefault("chain_head_sinks", [])
+
+    async def publish() -> None:
+        await publish_heads(sources, interval, sinks)
+
+    async def close() -> None:
+        # The connection stays open: closers of components attached later (API logout
+        # entries) may still write; it closes with the runtime.
+        trail.publish_head()
+
+    runtime.services["audit-head"] = publish
+    runtime.closers.append(close)
+    return trail

@@ -1,0 +1,103 @@
+"""Auditing configuration loads: which config was in force, and what changed.
+
+Limits, delays and device maps are GMP-relevant settings; an inspector asks
+"what were the limits on that day, and who changed them when?". Every load
+and reload is recorded with the config's SHA-256 and a unified diff against
+the config in force before. The text of every version is kept (once per
+hash) in the trail's database, so the diff at start-up is against the config
+of the previous run, not against nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .actions import Action
+from .trail import SYSTEM_USER, AuditEntry, AuditTrail
+
+if TYPE_CHECKING:
+    from monitor.config import LoadedConfig
+
+MAX_DIFF_LINES = 5000
+
+
+def config_diff(old_text: str, new_text: str, old_label: str, new_label: str) -> str:
+    lines = list(difflib.unified_diff(
+        old_text.splitlines(keepends=True), new_text.splitlines(keepends=True),
+        fromfile=old_label, tofile=new_label,
+    ))
+    if len(lines) > MAX_DIFF_LINES:
+        lines = [*lines[:MAX_DIFF_LINES], f"... diff cut at {MAX_DIFF_LINES} lines\n"]
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def last_config_sha256(trail: AuditTrail) -> str | None:
+    """The hash of the config recorded by the latest load or reload entry."""
+    latest: AuditEntry | None = None
+    for action in (Action.CONFIG_LOADED, Action.CONFIG_RELOADED):
+        found = trail.entries(action=action)
+        if found and (latest is None or found[-1].seq > latest.seq):
+            latest = found[-1]
+    if latest is None:
+        return None
+    value = latest.new_value
+    return str(value["sha256"]) if isinstance(value, dict) and "sha256" in value else None
+
+
+def record_config_loaded(
+    loaded: LoadedConfig,
+    previous: LoadedConfig | str | None = None,
+    *,
+    trail: AuditTrail | None = None,
+    user: str = SYSTEM_USER,
+    reason: str | None = None,
+) -> AuditEntry:
+    """Record that ``loaded`` is now in force (start-up if ``previous`` is None, else reload).
+
+    ``previous`` is the config that was in force (a ``LoadedConfig`` or its text);
+    at start-up the previous run's config is looked up in the trail. Opens
+    ``<data_dir>/audit.db`` when no ``trail`` is given.
+    """
+    own = trail is None
+    trail = trail or AuditTrail(loaded.config.data_dir)
+    try:
+        prev_sha: str | None
+        if previous is None:
+            prev_sha = last_config_sha256(trail)
+            prev_text = trail.config_text(prev_sha) if prev_sha else None
+        elif isinstance(previous, str):
+            prev_text = previous
+            prev_sha = None
+        else:
+            prev_text, prev_sha = previous.text, previous.sha256
+        trail.store_config_text(loaded.sha256, str(loaded.path), loaded.text)
+        new: dict[str, object] = {
+            "sha256": loaded.sha256,
+            "path": str(Path(loaded.path)),
+            "devices": len(loaded.config.devices),
+            "channels": len(loaded.channels),
+        }
+        if prev_text is None:
+            new["diff"] = None
+            new["note"] = "first configuration recorded in this audit trail"
+        elif prev_sha == loaded.sha256:
+            new["diff"] = ""
+            new["note"] = "unchanged since the previous load"
+        else:
+            new["diff"] = config_diff(
+                prev_text, loaded.text,
+                f"previous ({prev_sha[:12]})" if prev_sha else "previous",
+                f"{loaded.path} ({loaded.sha256[:12]})",
+            )
+            if not new["diff"]:
+                new["note"] = "main file unchanged; included profile files changed"
+        action = Action.CONFIG_LOADED if previous is None else Action.CONFIG_RELOADED
+        return trail.record(
+            user, action, f"config:{loaded.path}",
+            old=None if prev_sha is None else {"sha256": prev_sha}, new=new, reason=reason,
+        )
+    finally:
+        if own:
+            trail.close()
