@@ -1,0 +1,165 @@
+"""The collectors read runtime state at scrape time and produce lint-clean exposition."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitor.config import LoadedConfig
+from monitor.drivers.base import DeviceBinding, Driver
+from monitor.metrics.registry import build_registry, render
+from monitor.model import Quality, Reading
+from monitor.pipeline import Pipeline
+from monitor.runtime import Runtime
+from tests.fixtures.prometheus import promtool_check_metrics
+from tests.metrics.site import load_site
+
+T0 = 1_700_000_000_000_000_000
+
+
+class IdleDriver(Driver):
+    """A driver whose status the test sets; the collectors only read ``status``."""
+
+    async def run(self) -> None:
+        await asyncio.Event().wait()
+
+
+def _runtime(loaded: LoadedConfig) -> Runtime:
+    cfg = loaded.config
+    bindings = [DeviceBinding(d, cfg.profiles[d.profile], tuple(loaded.device_channels(d)))
+                for d in cfg.devices]
+    pipeline = Pipeline([])
+    driver = IdleDriver(cfg.connections[0], bindings, pipeline.ingest)
+    return Runtime(loaded, pipeline, [driver], [])
+
+
+def _samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return out
+
+
+def _find(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
+          **labels: str) -> list[float]:
+    want = set(labels.items())
+    return [v for (n, lbl), v in samples.items() if n == name and want <= lbl]
+
+
+def _scrape(runtime: Runtime, registry: object) -> str:
+    body, content_type = render(registry, None)  # type: ignore[arg-type]
+    assert content_type.startswith("text/plain")
+    return body.decode()
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Runtime:
+    return _runtime(load_site(tmp_path))
+
+
+def _ingest(runtime: Runtime, readings: Sequence[Reading]) -> None:
+    runtime.pipeline.ingest(readings)
+
+
+def test_latest_values_are_exported_in_base_units(runtime: Runtime) -> None:
+    registry = build_registry(runtime)
+    _ingest(runtime, [
+        Reading("dp1/dp", 0.15, Quality.GOOD, T0),
+        Reading("th1/rh", 45.0, Quality.GOOD, T0),
+        Reading("th1/t", 21.5, Quality.GOOD, T0),
+        Reading("pc1/p50", 2.0, Quality.GOOD, T0),
+        Reading("pc1/p05", 3000.0, Quality.GOOD, T0),
+        Reading("th1/lux", 500.0, Quality.GOOD, T0),
+    ])
+    s = _samples(_scrape(runtime, registry))
+    assert _find(s, "cleanroom_reading_pascals", channel="dp1/dp", location="fill-1",
+                 grade="A", quantity="differential_pressure") == [pytest.approx(15.0)]
+    assert _find(s, "cleanroom_reading_ratio", channel="th1/rh") == [pytest.approx(0.45)]
+    assert _find(s, "cleanroom_reading_celsius", channel="th1/t", room="corridor") == [21.5]
+    assert _find(s, "cleanroom_reading_particles_per_cubic_meter", channel="pc1/p50",
+                 size_um="5.0") == [pytest.approx(70.63, rel=1e-3)]
+    assert _find(s, "cleanroom_reading_particles_per_cubic_meter", channel="pc1/p05",
+                 size_um="0.5") == [3000.0]
+    assert _find(s, "cleanroom_reading", channel="th1/lux", unit="lx") == [500.0]
+    assert _find(s, "cleanroom_readings_total") == [6.0]
+
+
+def test_quality_and_last_good_time(runtime: Runtime) -> None:
+    registry = build_registry(runtime)
+    _ingest(runtime, [Reading("dp1/dp", 0.1, Quality.GOOD, T0)])
+    _ingest(runtime, [Reading("dp1/dp", None, Quality.COMM_ERROR, T0 + 5_000_000_000,
+                              detail="timeout")])
+    s = _samples(_scrape(runtime, registry))
+    assert _find(s, "cleanroom_reading_quality", channel="dp1/dp", quality="comm_error") == [1.0]
+    assert _find(s, "cleanroom_reading_quality", channel="dp1/dp", quality="good") == [0.0]
+    assert _find(s, "cleanroom_reading_timestamp_seconds", channel="dp1/dp") == [
+        pytest.approx(T0 / 1e9 + 5)]
+    assert _find(s, "cleanroom_reading_last_good_timestamp_seconds", channel="dp1/dp") == [
+        pytest.approx(T0 / 1e9)]
+    # no value while the device does not answer: the series goes stale instead of lying
+    assert _find(s, "cleanroom_reading_pascals", channel="dp1/dp") == []
+    # channels never read are absent rather than zero
+    assert _find(s, "cleanroom_reading_timestamp_seconds", channel="th1/t") == []
+
+
+def test_device_health_and_poll_histogram_accumulate_across_scrapes(runtime: Runtime) -> None:
+    registry = build_registry(runtime)
+    status = runtime.drivers[0].status
+    status["pc1"].record_success(T0, 0.004)
+    status["pc1"].record_success(T0 + 1, 0.030)
+    status["dp1"].record_failure("timeout", "no answer", 1.0)
+    s = _samples(_scrape(runtime, registry))
+    assert _find(s, "cleanroom_device_up", device="pc1", connection="gw1",
+                 driver="modbus_tcp", location="fill-1") == [1.0]
+    assert _find(s, "cleanroom_device_up", device="dp1") == [0.0]
+    assert _find(s, "cleanroom_device_poll_errors_total", device="dp1", kind="timeout") == [1.0]
+    assert _find(s, "cleanroom_device_polls_total", device="pc1") == [2.0]
+    assert _find(s, "cleanroom_device_poll_duration_seconds_bucket", device="pc1",
+                 le="0.005") == [1.0]
+    assert _find(s, "cleanroom_device_poll_duration_seconds_count", device="pc1") == [2.0]
+    assert status["pc1"].poll_durations == []  # drained
+    status["pc1"].record_success(T0 + 2, 0.002)
+    s = _samples(_scrape(runtime, registry))
+    assert _find(s, "cleanroom_device_poll_duration_seconds_count", device="pc1") == [3.0]
+    assert _find(s, "cleanroom_device_poll_duration_seconds_bucket", device="pc1",
+                 le="0.005") == [2.0]
+    assert _find(s, "cleanroom_device_poll_duration_seconds_sum", device="pc1") == [
+        pytest.approx(0.036)]
+    assert _find(s, "cleanroom_device_last_success_timestamp_seconds", device="pc1") == [
+        pytest.approx((T0 + 2) / 1e9)]
+
+
+def test_config_and_build_info(runtime: Runtime) -> None:
+    registry = build_registry(runtime)
+
+    class FakeService:  # the two counters monitor.service.Service keeps
+        reloads_ok = 2
+        reloads_failed = 1
+
+    runtime.extras["service"] = FakeService()
+    s = _samples(_scrape(runtime, registry))
+    assert _find(s, "cleanroom_config_info", sha256=runtime.loaded.sha256) == [1.0]
+    assert _find(s, "cleanroom_config_reloads_total", result="success") == [2.0]
+    assert _find(s, "cleanroom_config_reloads_total", result="failure") == [1.0]
+    assert len(_find(s, "cleanroom_build_info")) == 1
+
+
+def test_exposition_passes_promtool(runtime: Runtime) -> None:
+    registry = build_registry(runtime)
+    _ingest(runtime, [Reading(cid, 1.0, Quality.GOOD, T0) for cid in runtime.loaded.channels])
+    runtime.drivers[0].status["pc1"].record_success(T0, 0.01)
+    runtime.drivers[0].status["dp1"].record_failure("timeout", "x", 1.0)
+    text = _scrape(runtime, registry)
+    assert promtool_check_metrics(text) == []
+
+
+def test_openmetrics_is_served_when_asked(runtime: Runtime) -> None:
+    registry = build_registry(runtime)
+    body, content_type = render(registry, "application/openmetrics-text; version=1.0.0")
+    assert content_type.startswith("application/openmetrics-text")
+    assert body.decode().rstrip().endswith("# EOF")
