@@ -1,0 +1,180 @@
+"""The daemon under measurement: ``monitor.service.Service`` in a process of its own.
+
+It is the same service ``cleanroom-monitor run`` starts, with a reading
+listener and an event listener added through the service's ``on_runtime``
+hook. The listeners only count and keep timestamps (a dict look-up per
+reading), so what is measured is the daemon. The process measures its own CPU
+from /proc over a window after a warm-up (drivers, decoding, alarm engine,
+embedded store and its commit thread: the whole process), samples its RSS,
+and prints one ``RESULT {json}`` line when done.
+
+Start-up is timed three ways: from ``--t0-ns`` (the parent's clock just before
+it started this process: exec + imports + config load + first poll), from just
+before ``Service(...)`` (config load + runtime build + first poll), and to the
+moment every device has been polled once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from bench.common import cpu_seconds, percentile, rss_bytes
+
+
+class Probe:
+    """Counts readings and polls, and timestamps alarm events, from inside the service."""
+
+    def __init__(self, watch_interval: float, print_events: bool) -> None:
+        self.readings = 0
+        self.interval_ns = int(watch_interval * 1e9)
+        self.print_events = print_events
+        self.first_reading_ns: int | None = None
+        self.all_polled_ns: int | None = None
+        self.watch: dict[str, int] = {}  # first channel of each device -> device index
+        self.last_ts: list[int] = []
+        self.polled_once = 0
+        self.counting = False
+        self.jitter_ns: list[int] = []
+        self.polls = 0
+        self.events = 0
+        self.bad_quality = 0
+
+    def set_devices(self, first_channels: Sequence[str]) -> None:
+        self.watch = {c: i for i, c in enumerate(first_channels)}
+        self.last_ts = [0] * len(first_channels)
+
+    def on_readings(self, readings: Sequence[Any]) -> None:
+        self.readings += len(readings)
+        if self.first_reading_ns is None:
+            self.first_reading_ns = time.time_ns()
+        watch, last = self.watch, self.last_ts
+        for reading in readings:
+            index = watch.get(reading.channel)
+            if index is None:
+                continue
+            previous = last[index]
+            last[index] = reading.ts_ns
+            if reading.quality != "good":
+                self.bad_quality += 1
+            if previous == 0:
+                self.polled_once += 1
+                if self.polled_once == len(last):
+                    self.all_polled_ns = time.time_ns()
+            elif self.counting:
+                self.polls += 1
+                self.jitter_ns.append(abs(reading.ts_ns - previous - self.interval_ns))
+
+    def on_events(self, events: Sequence[Any]) -> None:
+        now = time.time_ns()
+        self.events += len(events)
+        if self.print_events:
+            for event in events:
+                print("EVENT " + json.dumps({"at_ns": now, **describe_event(event)}), flush=True)
+
+
+def describe_event(event: Any) -> dict[str, Any]:
+    """The fields of an alarm event a benchmark needs, whatever the event's class."""
+    out: dict[str, Any] = {"type": type(event).__name__}
+    for name in ("channel", "location", "kind", "level", "state", "transition", "condition",
+                 "priority", "value", "ts_ns", "alarm_id", "id"):
+        value = getattr(event, name, None)
+        if value is not None:
+            out[name] = value if isinstance(value, int | float | bool) else str(value)
+    return out
+
+
+async def _run(args: argparse.Namespace) -> dict[str, Any]:
+    logging.basicConfig(level=logging.WARNING)
+    t_construct = time.time_ns()
+    from monitor.service import Service
+
+    probe = Probe(args.interval, args.print_events)
+    runtime_ref: list[Any] = []
+
+    def on_runtime(runtime: Any) -> None:
+        runtime.pipeline.reading_listeners.append(probe.on_readings)
+        runtime.pipeline.event_listeners.append(probe.on_events)
+        runtime_ref.append(runtime)
+        devices = [d for d in runtime.loaded.config.devices if d.enabled]
+        firsts = [f"{d.name}/{runtime.loaded.device_channels(d)[0].name}" for d in devices]
+        probe.set_devices(firsts)
+
+    service = Service(args.config, with_http=args.http, on_runtime=on_runtime)
+    t_loaded = time.time_ns()
+    task = asyncio.create_task(service.run())
+    result: dict[str, Any] = {}
+    deadline = time.monotonic() + args.startup_timeout
+    while probe.all_polled_ns is None and time.monotonic() < deadline and not task.done():
+        await asyncio.sleep(0.005)
+    print("ready", flush=True)
+    result["startup"] = {
+        "exec_to_first_reading_s": _secs(args.t0_ns, probe.first_reading_ns),
+        "construct_to_first_reading_s": _secs(t_construct, probe.first_reading_ns),
+        "config_load_s": _secs(t_construct, t_loaded),
+        "construct_to_all_polled_s": _secs(t_construct, probe.all_polled_ns),
+        "devices_polled": probe.polled_once,
+    }
+    rss: list[tuple[float, float]] = [(0.0, rss_bytes() / 2**20)]
+    t_start = time.monotonic()
+    await asyncio.sleep(args.warmup)
+    profiler = cProfile.Profile() if args.profile else None
+    cpu0, wall0, readings0, ts0 = cpu_seconds(), time.monotonic(), probe.readings, time.time_ns()
+    probe.counting = True
+    if profiler is not None:
+        profiler.enable()
+    end = wall0 + args.duration
+    while (now := time.monotonic()) < end and not task.done():
+        await asyncio.sleep(min(args.rss_every, end - now))
+        rss.append((time.monotonic() - t_start, rss_bytes() / 2**20))
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+    cpu, wall, ts1 = cpu_seconds() - cpu0, time.monotonic() - wall0, time.time_ns()
+    readings = probe.readings - readings0
+    probe.counting = False
+    service.request_stop()
+    await asyncio.wait_for(task, 30)
+    result.update({
+        "cpu_s": cpu, "wall_s": wall, "readings": readings, "polls": probe.polls,
+        "window_ns": [ts0, ts1], "events": probe.events, "bad_quality": probe.bad_quality,
+        "jitter_p50_ms": percentile(probe.jitter_ns, 50) / 1e6,
+        "jitter_p99_ms": percentile(probe.jitter_ns, 99) / 1e6,
+        "rss_mb": rss,
+    })
+    return result
+
+
+def _secs(start_ns: int | None, end_ns: int | None) -> float | None:
+    if start_ns is None or end_ns is None:
+        return None
+    return (end_ns - start_ns) / 1e9
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument("--interval", type=float, default=1.0, help="devices' poll interval")
+    parser.add_argument("--t0-ns", type=int, default=None)
+    parser.add_argument("--startup-timeout", type=float, default=60.0)
+    parser.add_argument("--rss-every", type=float, default=5.0)
+    parser.add_argument("--http", action="store_true", help="start the HTTP API/metrics too")
+    parser.add_argument("--print-events", action="store_true")
+    parser.add_argument("--profile", help="write cProfile stats of the window to this file")
+    args = parser.parse_args(argv)
+    result = asyncio.run(_run(args))
+    print("RESULT " + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
