@@ -10,10 +10,11 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import ConfigModel, Name
 from .durations import Duration
+from .mqtt import check_topic_filter, parse_json_path
 from .secrets import Secret
 
 
@@ -76,9 +77,35 @@ class ChannelSpec(ConfigModel):
     range: tuple[float, float] | None = Field(
         None, description="Physical range of the sensor; outside it the quality is out_of_range"
     )
-    # MQTT location of the value
-    topic: str | None = None
-    json_path: str | None = Field(None, description="Dotted path into a JSON payload")
+    # MQTT location of the value (see monitor/config/mqtt.py and docs/mqtt.md)
+    topic: str | None = Field(
+        None, description="MQTT topic or filter ('+', '#'); {topic} is the device's base topic"
+    )
+    payload: Literal["number", "json"] | None = Field(
+        None, description="MQTT payload format; default json if json_path is set, else number"
+    )
+    json_path: str | None = Field(None, description="Path of the value in a JSON payload: a.b[0]")
+    unit_path: str | None = Field(None, description="Path of the unit the device sends, if any")
+    payload_unit: str | None = Field(
+        None, description="Unit string the device sends for `unit` (e.g. '°C'); default `unit`"
+    )
+    timestamp_path: str | None = Field(None, description="Path of the device's own timestamp")
+    timestamp_format: Literal["auto", "s", "ms", "us", "ns", "iso8601"] = "auto"
+    value_map: dict[str, float] = Field(
+        default_factory=dict, description="Text or true/false values to numbers: {open: 1}"
+    )
+
+    @field_validator("json_path", "unit_path", "timestamp_path")
+    @classmethod
+    def _json_path(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_json_path(value)
+        return value
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, value: str | None) -> str | None:
+        return None if value is None else check_topic_filter(value)
 
     @model_validator(mode="after")
     def _range_ordered(self) -> ChannelSpec:
@@ -136,11 +163,48 @@ class MqttConnection(ConfigModel):
     port: int = Field(1883, ge=1, le=65535)
     username: str | None = None
     password: Secret | None = None
-    client_id: str | None = None
+    client_id: str | None = Field(
+        None, description="Fixed id of the persistent session; default cm-<host name>-<name>"
+    )
+    clean_session: bool = Field(
+        False, description="False: the broker keeps QoS 1 messages while the daemon is away"
+    )
+    qos: Literal[0, 1] = 1
     tls: bool = False
-    ca_file: str | None = None
+    ca_file: str | None = Field(None, description="CA bundle; default the system's")
+    cert_file: str | None = Field(None, description="Client certificate (mutual TLS)")
+    key_file: str | None = None
+    tls_insecure: bool = Field(False, description="Skip the host name check (test brokers only)")
     keepalive: Duration = 30.0
-    shared_group: str | None = Field(None, description="Subscribe as $share/GROUP/... ")
+    shared_group: Name | None = Field(None, description="Subscribe as $share/GROUP/... ")
+    subscriptions: list[str] = Field(
+        default_factory=list,
+        description="Topic filters to subscribe to; default the channels' own topics",
+    )
+    reconnect_min: Duration = Field(0.5, description="First wait before reconnecting")
+    reconnect_max: Duration = Field(30.0, description="Longest wait between reconnects")
+    max_payload: int = Field(
+        65536, ge=16, le=16 * 1024 * 1024, description="Larger payloads are counted as malformed"
+    )
+
+    @field_validator("subscriptions")
+    @classmethod
+    def _filters(cls, value: list[str]) -> list[str]:
+        for topic in value:
+            check_topic_filter(topic, placeholder=False)
+        return value
+
+    @model_validator(mode="after")
+    def _tls_consistent(self) -> MqttConnection:
+        if not self.tls and (self.ca_file or self.cert_file or self.key_file or self.tls_insecure):
+            raise ValueError("ca_file, cert_file, key_file and tls_insecure need tls: true")
+        if self.key_file and not self.cert_file:
+            raise ValueError("key_file needs cert_file")
+        if self.password is not None and self.username is None:
+            raise ValueError("password needs username")
+        if self.reconnect_min > self.reconnect_max:
+            raise ValueError("reconnect_min must not exceed reconnect_max")
+        return self
 
 
 Connection = Annotated[

@@ -19,7 +19,8 @@ from pydantic import ValidationError
 
 from monitor.errors import ConfigError
 
-from .devices import ChannelSpec, DeviceConfig, ProfileConfig
+from .devices import ChannelSpec, DeviceConfig, MqttConnection, ProfileConfig
+from .mqtt import device_problems as mqtt_device_problems
 from .root import Config
 from .site import LocationConfig, RoomConfig, Standard
 from .yaml_source import Loc, SourceMap, YamlSyntaxError, load_yaml
@@ -200,7 +201,11 @@ def _check_references(config: Config) -> Iterator[tuple[Loc, str]]:
             continue
         names = [c.name for c in resolve_channels(device, profile)]
         channel_ids.update(f"{device.name}/{n}" for n in names)
-        if conn is not None and conn.driver != "mqtt":
+        if isinstance(conn, MqttConnection):
+            channels = resolve_channels(device, profile)
+            for loc, message in mqtt_device_problems(device, channels, conn):
+                yield ("devices", i, *loc), message
+        elif conn is not None:
             for j, ch in enumerate(resolve_channels(device, profile)):
                 if ch.address is None:
                     yield (
