@@ -13,6 +13,7 @@ from .devices import Connection, DeviceConfig, ProfileConfig
 from .durations import Duration
 from .site import RoomConfig, SiteConfig, Standard
 from .storage import StorageConfig
+from .users import UserPolicy
 
 
 class LogConfig(ConfigModel):
@@ -42,3 +43,4 @@ class Config(ConfigModel):
     alarms: AlarmsConfig = AlarmsConfig()
     storage: StorageConfig = StorageConfig()
     http: HttpConfig = HttpConfig()
+    users: UserPolicy = Field(UserPolicy(), description="Password and lockout rules (11.300)")
