@@ -82,6 +82,8 @@ def load_config(path: str | Path) -> LoadedConfig:
         raw = load_yaml(path, source)
     except OSError as err:
         raise ConfigError([f"{path}:1: cannot read config: {err.strerror}"]) from err
+    except UnicodeDecodeError as err:
+        raise ConfigError([_not_utf8(path, err)]) from err
     except YamlSyntaxError as err:
         raise ConfigError([str(err)]) from err
     if raw is None:
@@ -109,6 +111,11 @@ def load_config(path: str | Path) -> LoadedConfig:
     if problems:
         raise ConfigError(problems)
     return _index(config, path, digest.hexdigest(), text)
+
+
+def _not_utf8(path: Path, err: UnicodeDecodeError) -> str:
+    line = bytes(err.object[: err.start]).count(b"\n") + 1
+    return f"{path}:{line}: not UTF-8 text ({err.reason} at byte {err.start})"
 
 
 def _is_union_tag(part: str | int) -> bool:
@@ -142,6 +149,9 @@ def _merge_includes(
                 digest.update(Path(match).read_bytes())
             except YamlSyntaxError as err:
                 problems.append(str(err))
+                continue
+            except UnicodeDecodeError as err:
+                problems.append(_not_utf8(Path(match), err))
                 continue
             inc_profiles = doc.get("profiles") if isinstance(doc, dict) else None
             if not isinstance(inc_profiles, dict):
