@@ -1,0 +1,78 @@
+"""Benchmark 5: resident memory at start and after a long run at 2,000 devices.
+
+The daemon polls 2,000 farm devices at 1 s (alarms on every channel, embedded
+store) for several minutes; its RSS is sampled every few seconds. Reported:
+RSS once every device has been polled, at the end, the peak, and the growth
+rate over the second half of the run (a leak shows as a slope there, start-up
+allocation does not). The baseline in the same run is the bare pymodbus loop's
+RSS at the same number of devices.
+
+Target (issue 8): <= 100 MB, flat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.common import BenchResult, free_port, free_ports
+from bench.configs import modbus_site, write_config
+from bench.modbus_scale import run_baseline, run_daemon
+from bench.procs import farm
+
+FLAT_MB_PER_HOUR = 5.0
+
+
+def slope_mb_per_hour(samples: list[tuple[float, float]]) -> float:
+    """Least-squares slope of RSS against time over the second half of the samples."""
+    half = samples[len(samples) // 2:]
+    if len(half) < 2:
+        return float("nan")
+    n = len(half)
+    mean_t = sum(t for t, _ in half) / n
+    mean_m = sum(m for _, m in half) / n
+    var = sum((t - mean_t) ** 2 for t, _ in half)
+    if var == 0:
+        return float("nan")
+    cov = sum((t - mean_t) * (m - mean_m) for t, m in half)
+    return cov / var * 3600.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--devices", type=int)
+    parser.add_argument("--duration", type=float, help="seconds of the long run")
+    args = parser.parse_args(argv)
+    devices = args.devices or (200 if args.quick else 2000)
+    duration = args.duration or (6.0 if args.quick else 240.0)
+    result = BenchResult("memory", args.quick)
+    ports = free_ports(4)
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp, farm(ports):
+        base = run_baseline(ports, devices, warmup=1.0, duration=3.0)
+        config = write_config(Path(tmp) / "site.yaml",
+                              modbus_site(Path(tmp) / "data", devices, ports,
+                                          http_port=free_port()))
+        out = run_daemon(config, warmup=0.0, duration=duration, http=True,
+                         extra=("--rss-every", "2" if args.quick else "10"))
+    samples = [(float(t), float(m)) for t, m in out["rss_mb"]]
+    start, end = samples[0][1], samples[-1][1]
+    peak = max(m for _, m in samples)
+    slope = slope_mb_per_hour(samples)
+    result.tables["rss"] = [{"t_s": round(t, 1), "rss_mb": round(m, 1)} for t, m in samples]
+    result.add(f"RSS after first poll, {devices} devices", start, "MB",
+               baseline=base["rss_mb"])
+    result.add(f"RSS after {duration:.0f} s", end, "MB", target="<= 100 MB", ok=peak <= 100)
+    result.add("RSS peak", peak, "MB")
+    result.add("RSS growth, second half of the run", slope, "MB/h",
+               target=f"flat (<= {FLAT_MB_PER_HOUR:g} MB/h)",
+               ok=None if args.quick else abs(slope) <= FLAT_MB_PER_HOUR)
+    result.add("readings during the run", out["readings"], "")
+    result.emit()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
