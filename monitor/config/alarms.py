@@ -1,19 +1,34 @@
 """Alarm limits and conditions as written in the site config.
 
 A location lists ``limits`` per channel (``device/channel``). Particle action
-limits may be left to the grade preset (``action: preset``); an explicit value
-always overrides the preset.
+limits may be left to the grade preset (``high_action: preset``); an explicit
+value always overrides the preset. Limits may differ per location state: the
+top-level values apply in both states and ``at_rest`` / ``in_operation`` replace
+the fields they set (``null`` included) for that state only.
+
+Checks that need the rest of the config (channel exists, grade has a preset,
+door channels) live in ``check_alarm_references``, called by the loader.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from enum import StrEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
 from .base import ConfigModel, Name
 from .durations import Duration
+from .site import Standard
+
+if TYPE_CHECKING:
+    from .root import Config
+
+Loc = tuple[str | int, ...]
+
+PARTICLE_QUANTITIES = ("particles_0_5um", "particles_5_0um")
+PARTICLE_UNITS = ("particles/m3", "particles/m³")
 
 
 class Priority(StrEnum):
@@ -23,57 +38,147 @@ class Priority(StrEnum):
     LOW = "low"
 
 
-class LimitConfig(ConfigModel):
-    """Alert and action limits of one channel at one location."""
+class LimitValues(ConfigModel):
+    """The limit values themselves; used at the top of a limit and per location state."""
 
-    channel: str = Field(description="'device/channel' this limit applies to")
     high_alert: float | None = None
     high_action: float | Literal["preset"] | None = None
     low_alert: float | None = None
     low_action: float | None = None
     alert_fraction: float | None = Field(
-        None, gt=0, lt=1, description="Alert = this fraction of the action limit"
+        None, gt=0, lt=1, description="High alert = this fraction of the high action limit"
     )
+
+
+class RateOfChangeConfig(ConfigModel):
+    """Alarm when a value moves faster than ``max_change`` within ``per``."""
+
+    max_change: float = Field(gt=0, description="Largest allowed change within 'per'")
+    per: Duration = Field(60.0, description="Window the change is measured over")
+    direction: Literal["rise", "fall", "both"] = "both"
+    level: Literal["alert", "action"] = "alert"
+    priority: Priority = Priority.MEDIUM
     on_delay: Duration = 0.0
-    off_delay: Duration = 0.0
-    deadband: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _positive(self) -> RateOfChangeConfig:
+        if self.per <= 0:
+            raise ValueError("per must be a positive duration")
+        return self
+
+
+class LimitConfig(LimitValues):
+    """Alert and action limits of one channel at one location, with their conditions."""
+
+    channel: str = Field(description="'device/channel' this limit applies to")
+    at_rest: LimitValues | None = Field(None, description="Replaces the fields it sets, at rest")
+    in_operation: LimitValues | None = Field(
+        None, description="Replaces the fields it sets, in operation"
+    )
+    on_delay: Duration = Field(0.0, description="The condition must hold this long to alarm")
+    off_delay: Duration = Field(0.0, description="The return must hold this long to clear")
+    deadband: float = Field(0.0, ge=0, description="Hysteresis on the return to normal")
     consecutive: int = Field(1, ge=1, description="n of the n-of-m rule")
-    window: int = Field(1, ge=1, description="m of the n-of-m rule")
+    window: int = Field(1, ge=1, le=64, description="m of the n-of-m rule")
     priority_alert: Priority = Priority.MEDIUM
     priority_action: Priority = Priority.HIGH
+    latch_alert: bool = Field(False, description="Alert alarms latch until acknowledged")
+    latch_action: bool = Field(True, description="Action alarms latch until acknowledged")
+    rate_of_change: RateOfChangeConfig | None = None
+    between: tuple[Name, Name] | None = Field(
+        None, description="Pressure cascade: the two rooms (higher, lower) this channel spans"
+    )
+    description: str = ""
 
     @model_validator(mode="after")
     def _ordered(self) -> LimitConfig:
         if self.consecutive > self.window:
             raise ValueError("consecutive (n) must not exceed window (m)")
-        if (
-            isinstance(self.high_action, float | int)
-            and self.high_alert is not None
-            and self.high_alert > self.high_action
-        ):
-            raise ValueError(
-                f"high_alert {self.high_alert:g} is above high_action {self.high_action:g}"
-            )
-        if (
-            self.low_action is not None
-            and self.low_alert is not None
-            and self.low_alert < self.low_action
-        ):
-            raise ValueError(
-                f"low_alert {self.low_alert:g} is below low_action {self.low_action:g}"
-            )
-        if self.high_alert is not None and self.alert_fraction is not None:
-            raise ValueError("give either high_alert or alert_fraction, not both")
+        for state in ("at_rest", "in_operation"):
+            values = self.effective(state)
+            where = "" if values == self._base() else f" ({state})"
+            _check_order(values, where)
         return self
+
+    def _base(self) -> LimitValues:
+        return LimitValues(
+            high_alert=self.high_alert, high_action=self.high_action, low_alert=self.low_alert,
+            low_action=self.low_action, alert_fraction=self.alert_fraction,
+        )
+
+    def effective(self, state: str) -> LimitValues:
+        """The values in force in ``state`` ('at_rest' or 'in_operation')."""
+        base = self._base()
+        override = self.at_rest if state == "at_rest" else self.in_operation
+        if override is None:
+            return base
+        changes = {name: getattr(override, name) for name in override.model_fields_set}
+        return base.model_copy(update=changes)
+
+
+def _check_order(v: LimitValues, where: str) -> None:
+    if isinstance(v.high_action, float | int) and v.high_alert is not None and (
+        v.high_alert > v.high_action
+    ):
+        raise ValueError(
+            f"high_alert {v.high_alert:g} is above high_action {v.high_action:g}{where}"
+        )
+    if v.low_action is not None and v.low_alert is not None and v.low_alert < v.low_action:
+        raise ValueError(f"low_alert {v.low_alert:g} is below low_action {v.low_action:g}{where}")
+    if v.high_alert is not None and v.alert_fraction is not None:
+        raise ValueError(f"give either high_alert or alert_fraction, not both{where}")
+    if v.alert_fraction is not None and v.high_action is None:
+        raise ValueError(f"alert_fraction needs a high_action{where}")
+    highs = [x for x in (v.high_alert, v.high_action) if isinstance(x, float | int)]
+    lows = [x for x in (v.low_alert, v.low_action) if x is not None]
+    if highs and lows and min(highs) <= max(lows):
+        raise ValueError(f"high limits must lie above low limits{where}")
+
+
+class DeviceHealthConfig(ConfigModel):
+    """Per-device overrides of the health rules."""
+
+    enabled: bool = True
+    expected_interval: Duration | None = Field(
+        None, description="How often a new value is expected (default: the poll interval)"
+    )
+    stale_after_intervals: int | None = Field(None, ge=1)
+    stale_delay: Duration | None = None
+    comm_fail_delay: Duration | None = None
+    fault_delay: Duration | None = None
 
 
 class HealthConfig(ConfigModel):
-    """Stale-data and communication alarms, the same for every channel unless overridden."""
+    """Stale-data, communication and device-fault alarms, per device unless overridden."""
 
+    enabled: bool = True
     stale_after_intervals: int = Field(5, ge=1)
     stale_delay: Duration = 30.0
     comm_fail_delay: Duration = 30.0
+    fault_delay: Duration = 10.0
+    particle_record_interval: Duration = Field(
+        60.0, description="Expected interval of particle-counter channels (one record a sample)"
+    )
     priority: Priority = Priority.HIGH
+    devices: dict[Name, DeviceHealthConfig] = Field(default_factory=dict)
+
+
+class DoorConfig(ConfigModel):
+    """A door contact: suppresses pressure alarms while the door is briefly open."""
+
+    channel: str = Field(description="'device/channel' of the door contact")
+    open_when: Literal["nonzero", "zero"] = "nonzero"
+    suppress: list[str] | None = Field(
+        None,
+        description="Channels suppressed while the door is open (default: every "
+        "differential_pressure channel of the door's location)",
+    )
+    suppress_for: Duration = Field(60.0, description="Longest suppression from the opening")
+    settle: Duration = Field(10.0, description="Suppression kept after the door closes")
+    held_open_after: Duration | None = Field(
+        120.0, description="A door open this long raises an alarm (null: never)"
+    )
+    priority: Priority = Priority.MEDIUM
 
 
 class AlarmsConfig(ConfigModel):
@@ -81,3 +186,93 @@ class AlarmsConfig(ConfigModel):
     limits: dict[Name, list[LimitConfig]] = Field(
         default_factory=dict, description="Per location name: the channel limits in force there"
     )
+    doors: list[DoorConfig] = Field(default_factory=list)
+    auto_presets: bool = Field(
+        True,
+        description="Particle channels of a graded location without a limit get the grade's "
+        "action limits",
+    )
+    preset_alert_fraction: float | None = Field(
+        None, gt=0, lt=1, description="Alert limit of automatic presets, as a fraction"
+    )
+    preset_priority: Priority = Priority.HIGH
+    require_signature_for_action: bool = Field(
+        True, description="Acknowledging an action alarm needs an electronic signature"
+    )
+    max_shelve: Duration = Field(12 * 3600.0, description="Longest time an alarm may be shelved")
+    peak_event_interval: Duration = Field(
+        60.0, description="Least time between two peak records of one excursion"
+    )
+
+
+def check_alarm_references(config: Config) -> Iterator[tuple[Loc, str]]:
+    """Cross-section checks of the alarm config; yields (location in YAML, message)."""
+    from .loader import resolve_channels  # the loader imports this module
+
+    rooms = {room.name: room for room in config.rooms}
+    loc_room = {loc.name: room for room in config.rooms for loc in room.locations}
+    channels: dict[str, tuple[str, str, str]] = {}  # id -> (location, quantity, unit)
+    for device in config.devices:
+        profile = config.profiles.get(device.profile)
+        if profile is None:
+            continue
+        for spec in resolve_channels(device, profile):
+            channels[f"{device.name}/{spec.name}"] = (device.location, spec.quantity, spec.unit)
+    for location, limits in config.alarms.limits.items():
+        room = loc_room.get(location)
+        for j, limit in enumerate(limits):
+            at = ("alarms", "limits", location, j)
+            info = channels.get(limit.channel)
+            if info is None or room is None:
+                continue  # reported by the loader
+            if info[0] != location and info[0] in loc_room:
+                yield (*at, "channel"), (
+                    f"channel {limit.channel!r} belongs to location {info[0]!r}, not {location!r}"
+                )
+            if limit.between is not None:
+                for name in limit.between:
+                    if name not in rooms:
+                        yield (*at, "between"), f"unknown room {name!r}"
+            std = room.standard or config.standard
+            yield from _check_presets(limit, at, room.grade, std, info)
+    for i, door in enumerate(config.alarms.doors):
+        if door.channel not in channels:
+            yield ("alarms", "doors", i, "channel"), f"unknown channel {door.channel!r}"
+        for j, name in enumerate(door.suppress or []):
+            if name not in channels:
+                yield ("alarms", "doors", i, "suppress", j), f"unknown channel {name!r}"
+    for name in config.alarms.health.devices:
+        if name not in {d.name for d in config.devices}:
+            yield ("alarms", "health", "devices", name), f"unknown device {name!r}"
+    for r, room in enumerate(config.rooms):
+        for k, loc in enumerate(room.locations):
+            source = getattr(loc.state, "input", None)
+            if source is not None and source not in channels:
+                yield (("rooms", r, "locations", k, "state", "input"),
+                       f"unknown channel {source!r}")
+
+
+def _check_presets(
+    limit: LimitConfig, at: Loc, grade: str, std: Standard, info: tuple[str, str, str]
+) -> Iterator[tuple[Loc, str]]:
+    from monitor.alarms.presets import preset_limit, preset_table_name
+
+    _, quantity, unit = info
+    for state in ("at_rest", "in_operation"):
+        if limit.effective(state).high_action != "preset":
+            continue
+        if quantity not in PARTICLE_QUANTITIES:
+            yield (*at, "high_action"), (
+                f"'preset' applies to particle channels ({', '.join(PARTICLE_QUANTITIES)}), "
+                f"not {quantity!r}"
+            )
+            return
+        if unit not in PARTICLE_UNITS:
+            yield (*at, "high_action"), f"preset limits are particles/m3; the channel is in {unit}"
+            return
+        if preset_limit(std, grade, state, quantity) is None:
+            table = preset_table_name(std, grade)
+            yield (*at, "high_action"), (
+                f"{table} gives no {quantity} limit for grade {grade} {state.replace('_', ' ')}; "
+                f"set {state}.high_action explicitly"
+            )

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from monitor.errors import ConfigError
 
+from .alarms import check_alarm_references
 from .devices import ChannelSpec, DeviceConfig, MqttConnection, ProfileConfig
 from .mqtt import device_problems as mqtt_device_problems
 from .root import Config
@@ -236,6 +237,7 @@ def _check_references(config: Config) -> Iterator[tuple[Loc, str]]:
                     ("alarms", "limits", location, j, "channel"),
                     f"unknown channel {limit.channel!r} (write it as device/channel)",
                 )
+    yield from check_alarm_references(config)
 
 
 def _index(config: Config, path: Path, sha256: str, text: str) -> LoadedConfig:

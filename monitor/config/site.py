@@ -29,10 +29,35 @@ class SiteConfig(ConfigModel):
     timezone: str = Field("UTC", description="Used only to interpret schedules; records are UTC.")
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class ScheduleWindow(ConfigModel):
+    """A weekly window (site time zone) in which the location is in ``state``.
+
+    ``end`` at or before ``start`` runs past midnight into the next day.
+    """
+
+    days: list[Weekday] = Field(min_length=1)
+    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM")
+    end: str = Field(pattern=r"^([01]\d|2[0-4]):[0-5]\d$", description="HH:MM (24:00 allowed)")
+    state: LocationState = LocationState.IN_OPERATION
+
+
 class StateConfig(ConfigModel):
-    """How a location's at-rest / in-operation state is decided."""
+    """How a location's at-rest / in-operation state is decided.
+
+    Precedence: an authorised manual setting (API/CLI, audited), then the
+    ``input`` channel (e.g. a "production running" contact), then the weekly
+    ``schedule``, then ``default``.
+    """
 
     default: LocationState = LocationState.IN_OPERATION
+    schedule: list[ScheduleWindow] = Field(default_factory=list)
+    input: str | None = Field(None, description="'device/channel' whose value sets the state")
+    input_in_operation_when: Literal["nonzero", "zero"] = Field(
+        "nonzero", description="Which input value means in operation"
+    )
 
 
 class LocationConfig(ConfigModel):
