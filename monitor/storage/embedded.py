@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.config import ChannelInfo
 from monitor.errors import StoreError
@@ -29,6 +29,9 @@ from monitor.model import Quality, Reading, utc_now_ns
 from monitor.storage import gaps as gapmod
 from monitor.storage.base import ReadingStore
 from monitor.storage.schema import open_database
+
+if TYPE_CHECKING:
+    from monitor.storage.forwarder import Forwarder
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +101,8 @@ class EmbeddedStore(ReadingStore):
         self._closed = False
         self._wake: list[asyncio.Event] = []
         self._last_write = 0.0
+        #: the InfluxDB sinks reading this database as their outbox (added by the factory)
+        self.forwarders: list[Forwarder] = []
         # --- counters and gauges read by the metrics collector ---
         self.accepted = 0  # readings handed to append()
         self.committed = 0  # readings committed to disk by this process
@@ -266,6 +271,13 @@ class EmbeddedStore(ReadingStore):
 
     # ------------------------------------------------------------------ background
     async def run(self) -> None:
+        """Commit, apply retention and run the sinks' forwarders until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            for forwarder in self.forwarders:
+                group.create_task(forwarder.run(), name=f"sink:{forwarder.name}")
+            await self._commit_loop()
+
+    async def _commit_loop(self) -> None:
         """Commit every ``commit_interval``; apply retention; keep the alive mark fresh."""
         next_retention = 0.0
         delay = self.commit_interval
@@ -284,13 +296,11 @@ class EmbeddedStore(ReadingStore):
                     self._commit_failed(err)
                 delay = min(max(delay * 2, self.commit_interval), 5.0)
 
-    #: rows with an id above this are still needed by a sink (set by the forwarders)
-    protect_from: Callable[[], int] | None = None
-
     async def apply_retention(self, now_ns: int | None = None) -> int:
         """Delete readings and closed gaps older than ``retention_s``; returns rows deleted."""
         cutoff = (now_ns if now_ns is not None else self.clock()) - int(self.retention_s * 1e9)
-        keep_above = self.protect_from() if self.protect_from is not None else None
+        # readings a sink has not finished with stay, whatever their age
+        keep_above = min((f.cursor for f in self.forwarders), default=None)
         return await asyncio.to_thread(self._retention, cutoff, keep_above)
 
     def _retention(self, cutoff: int, keep_above: int | None) -> int:

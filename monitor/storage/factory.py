@@ -9,12 +9,17 @@ sinks there are, and no sink can lose what the disk holds.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from monitor.config import LoadedConfig
+from monitor.config.storage import InfluxV2Sink, Sink
 from monitor.storage.base import ReadingStore
 from monitor.storage.embedded import EmbeddedStore
+from monitor.storage.forwarder import Forwarder
+from monitor.storage.influx_v1 import InfluxV1Transport
+from monitor.storage.influx_v2 import InfluxV2Transport
+from monitor.storage.transport import Transport
 
 READINGS_DB = "readings.db"
 
@@ -47,5 +52,20 @@ def build_stores(loaded: LoadedConfig, *, state_of: StateOf | None = None) -> li
         retention_s=cfg.storage.embedded.retention,
         state_of=state_of or default_state_of(loaded),
         site=cfg.site.id,
+        synchronous=cfg.storage.embedded.synchronous,
+        memory_limit=cfg.storage.embedded.memory_limit,
     )
+    for sink in cfg.storage.sinks:
+        store.forwarders.append(Forwarder(store, build_transport(sink), sink))
     return [store]
+
+
+def build_transport(sink: Sink) -> Transport:
+    if isinstance(sink, InfluxV2Sink):
+        return InfluxV2Transport(sink)
+    return InfluxV1Transport(sink)
+
+
+def sinks_of(stores: Iterable[ReadingStore]) -> list[Forwarder]:
+    """Every forwarder of ``stores``: what the metrics and the health page read."""
+    return [f for s in stores if isinstance(s, EmbeddedStore) for f in s.forwarders]

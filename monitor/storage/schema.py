@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS series (
     UNIQUE (channel, device, location, room, grade, unit, site)
 );
 CREATE TABLE IF NOT EXISTS readings (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     series INTEGER NOT NULL REFERENCES series(id),
     ts_ns INTEGER NOT NULL,
     value REAL,
@@ -75,7 +75,8 @@ CREATE TABLE IF NOT EXISTS quarantine (
     line TEXT NOT NULL,
     status INTEGER NOT NULL,
     message TEXT NOT NULL,
-    at_ns INTEGER NOT NULL
+    at_ns INTEGER NOT NULL,
+    UNIQUE (sink, reading_id)
 );
 CREATE TABLE IF NOT EXISTS sink_skips (
     id INTEGER PRIMARY KEY,
