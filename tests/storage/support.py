@@ -56,7 +56,9 @@ def readings(
 ) -> list[Reading]:
     """Readings ``start..start+count``; reading i is channel i % channels at base + i*step."""
     return [
-        Reading(f"dev{i % channels}/ch", float(i), Quality.GOOD, base_ns + i * step_ns, raw=float(i))
+        Reading(
+            f"dev{i % channels}/ch", float(i), Quality.GOOD, base_ns + i * step_ns, raw=float(i)
+        )
         for i in range(start, start + count)
     ]
 

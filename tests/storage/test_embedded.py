@@ -50,7 +50,9 @@ async def test_non_finite_values_are_stored_as_invalid_and_do_not_poison_the_bat
     with sqlite3.connect(path) as conn:
         rows = conn.execute("SELECT value, quality, detail FROM readings ORDER BY ts_ns").fetchall()
     assert [r[1] for r in rows] == ["invalid", "invalid", "invalid", "good"]
-    assert rows[0][0] is None and "nan" in rows[0][2]
-    assert rows[2][0] is None and "'12.5'" in rows[2][2]
+    assert rows[0][0] is None
+    assert "nan" in rows[0][2]
+    assert rows[2][0] is None
+    assert "'12.5'" in rows[2][2]
     assert rows[3][0] == 1.5
     assert store.invalid == 3
