@@ -19,6 +19,11 @@ CHANNELS = 10
 ROOM_SIZE = 50
 
 
+def duration(seconds: float) -> str:
+    """The config's duration syntax (bare numbers are refused there)."""
+    return f"{round(seconds * 1000)}ms"
+
+
 def bench_profile() -> dict[str, Any]:
     """10 holding registers, u16 x0.1: a generic 10-value environmental transmitter."""
     return {
@@ -65,16 +70,18 @@ def modbus_site(
         "profiles": {"bench-10reg": bench_profile()},
         "connections": [
             {"name": f"gw-{n}", "driver": "modbus_tcp", "host": host,
-             "port": ports[i % len(ports)], "timeout": timeout, "retries": 0}
+             "port": ports[i % len(ports)], "timeout": duration(timeout), "retries": 0}
             for i, n in enumerate(names)
         ],
         "devices": [
             {"name": n, "connection": f"gw-{n}", "location": locations[i],
-             "profile": "bench-10reg", "unit_id": (i % 247) + 1, "poll_interval": poll_interval}
+             "profile": "bench-10reg", "unit_id": (i % 247) + 1,
+             "poll_interval": duration(poll_interval)}
             for i, n in enumerate(names)
         ],
         "rooms": rooms,
-        "storage": {"embedded": {"commit_interval": commit_interval}, "sinks": list(sinks)},
+        "storage": {"embedded": {"commit_interval": duration(commit_interval)},
+                    "sinks": list(sinks)},
         "http": ({"enabled": True, "port": http_port} if http_port
                  else {"enabled": False}),
     }
