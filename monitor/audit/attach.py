@@ -1,8 +1,9 @@
 """Hooking the audit trail into a running daemon (``monitor.runtime`` calls ``attach``).
 
 The runtime gets the trail as ``extras["audit"]`` for every component that
-audits (API, alarm acknowledgement, maintenance mode), and a service that
-publishes the chain heads. Other chained logs (the alarm event log) add
+audits (API, alarm acknowledgement, maintenance mode), the user store as
+``extras["users"]``, the signature service as ``extras["signer"]``, and a
+service that publishes the chain heads. Other chained logs (the alarm event log) add
 themselves to ``extras["chain_head_sources"]`` and other outlets (InfluxDB)
 to ``extras["chain_head_sinks"]``; both lists are read on every round, so the
 order in which subsystems attach does not matter.
@@ -19,8 +20,15 @@ HEAD_INTERVAL = 300.0
 
 
 def attach(runtime: Any, *, interval: float = HEAD_INTERVAL) -> AuditTrail:
-    trail = AuditTrail(runtime.loaded.config.data_dir)
+    from monitor.signatures import Signer
+    from monitor.users.store import UserStore
+
+    config = runtime.loaded.config
+    trail = AuditTrail(config.data_dir)
     runtime.extras["audit"] = trail
+    users = UserStore(config.data_dir, trail, config.users)
+    runtime.extras["users"] = users
+    runtime.extras["signer"] = Signer(users, trail)
     sources: list[HeadSource] = runtime.extras.setdefault("chain_head_sources", [])
     sources.insert(0, trail)
     sinks: list[HeadSink] = runtime.extras.setdefault("chain_head_sinks", [])
