@@ -91,7 +91,7 @@ class EmbeddedStore(ReadingStore):
         self.memory_limit = memory_limit
         self.clock = clock
         self.site = site
-        self._conn = open_database(self.path, synchronous=synchronous, check=False)
+        self._conn = open_database(self.path, synchronous=synchronous)
         self._lock = threading.Lock()  # one writer connection, used from worker threads
         self._buffer: list[Row] = []
         self._keys: dict[str, SeriesKey] = {}
@@ -348,6 +348,20 @@ class EmbeddedStore(ReadingStore):
                 log.exception("could not record the clean stop in %s", self.path)
             finally:
                 conn.close()
+
+    def health(self) -> list[str]:
+        """Problems an operator must see (the disk cannot be written, readings were lost)."""
+        problems = []
+        if self.disk_problem is not None:
+            problems.append(
+                f"readings database {self.path}: {self.disk_problem}; "
+                f"{self.pending} readings held in memory"
+            )
+        if self.dropped:
+            problems.append(
+                f"{self.dropped} readings lost: memory bound reached during a disk fault"
+            )
+        return problems
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -111,13 +111,17 @@ def _check_header(path: Path) -> bool:
     return True
 
 
+QUICK_CHECK_MAX_BYTES = 512 * 1024 * 1024
+
+
 def open_database(
-    path: Path, *, synchronous: str = "FULL", check: bool = True
+    path: Path, *, synchronous: str = "FULL", check: bool | None = None
 ) -> sqlite3.Connection:
     """Open (creating if missing) the readings database at ``path`` in WAL mode.
 
-    ``check`` runs SQLite's ``quick_check``: the service asks for it after an
-    unclean stop, when damage is possible; a healthy file costs one scan.
+    ``check`` runs SQLite's ``quick_check`` (one scan of the file). By default
+    it runs when the previous run did not stop cleanly (damage is possible
+    then) or the file is small enough to check in a moment.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     existed = _check_header(path)
@@ -134,7 +138,7 @@ def open_database(
 
 
 def _prepare(
-    conn: sqlite3.Connection, path: Path, *, existed: bool, synchronous: str, check: bool
+    conn: sqlite3.Connection, path: Path, *, existed: bool, synchronous: str, check: bool | None
 ) -> None:
     refuse = (
         f"{path}: refusing to start; the file was left untouched "
@@ -152,6 +156,8 @@ def _prepare(
             raise StoreError(
                 f"{refuse}: schema version {version} is newer than this program ({SCHEMA_VERSION})"
             )
+        if check is None:
+            check = _unclean(conn, tables) or path.stat().st_size <= QUICK_CHECK_MAX_BYTES
         if check and tables:
             result = conn.execute("PRAGMA quick_check").fetchall()
             if result != [("ok",)]:
@@ -168,6 +174,13 @@ def _prepare(
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     except sqlite3.DatabaseError as err:
         raise StoreError(f"{refuse}: {err}") from err
+
+
+def _unclean(conn: sqlite3.Connection, tables: set[str]) -> bool:
+    if "meta" not in tables:
+        return False
+    row = conn.execute("SELECT value FROM meta WHERE key = 'running'").fetchone()
+    return row is not None and row[0] != "0"
 
 
 def reader(path: Path) -> sqlite3.Connection:

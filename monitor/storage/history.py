@@ -1,0 +1,212 @@
+"""Read the embedded history: raw readings, downsampled buckets, latest values, gaps.
+
+This is what the CLI ``query`` command, the reports and the web page read.
+It opens ``readings.db`` with its own connection (WAL lets it read while the
+daemon writes) and never changes it.
+
+Downsampling aggregates per bucket of ``every_s`` seconds, aligned to the
+epoch (so 1-minute buckets start on the minute, UTC): ``count`` of readings,
+``good`` how many of them had quality good, and ``min``/``max``/``mean`` of
+the good values only: a value of doubtful quality never makes a report look
+better or worse than the measured air was. Empty buckets are not returned;
+the gaps list says why there is no data.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from monitor.errors import StoreError
+from monitor.storage.gaps import Gap, gaps_between
+from monitor.storage.schema import reader
+
+READINGS_DB = "readings.db"
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesInfo:
+    id: int
+    channel: str
+    device: str
+    location: str
+    room: str
+    grade: str
+    unit: str
+    site: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    channel: str
+    location: str
+    unit: str
+    ts_ns: int
+    value: float | None
+    raw: float | None
+    quality: str
+    state: str | None
+    device_ts_ns: int | None
+    detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    channel: str
+    location: str
+    unit: str
+    start_ns: int
+    end_ns: int
+    count: int
+    good: int
+    min: float | None
+    max: float | None
+    mean: float | None
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    series: list[SeriesInfo]
+    from_ns: int
+    to_ns: int
+    every_s: float | None
+    samples: list[Sample] = field(default_factory=list)  # when every_s is None
+    buckets: list[Bucket] = field(default_factory=list)  # when every_s is set
+    gaps: list[Gap] = field(default_factory=list)
+
+
+class History:
+    """Read-only access to ``<data_dir>/readings.db`` (or a database path given directly)."""
+
+    def __init__(self, data_dir: str | Path) -> None:
+        path = Path(data_dir)
+        self.path = path if path.suffix == ".db" else path / READINGS_DB
+        self._conn = reader(self.path)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _errors(self) -> Iterator[sqlite3.Connection]:
+        try:
+            yield self._conn
+        except sqlite3.Error as err:
+            raise StoreError(f"{self.path}: query failed: {err}") from err
+
+    def series(self, channel: str | None = None, location: str | None = None) -> list[SeriesInfo]:
+        """Series matching ``channel`` (an id ``device/channel``, or a channel name) and/or
+        ``location``; every series when both are None."""
+        where, args = ["1"], []
+        if channel:
+            if "/" in channel:
+                where.append("channel = ?")
+                args.append(channel)
+            else:
+                where.append("(channel = ? OR channel LIKE '%/' || ?)")
+                args += [channel, channel]
+        if location:
+            where.append("location = ?")
+            args.append(location)
+        with self._errors() as conn:
+            rows = conn.execute(
+                "SELECT id, channel, device, location, room, grade, unit, site FROM series "
+                f"WHERE {' AND '.join(where)} ORDER BY channel, id", args,
+            ).fetchall()
+        return [SeriesInfo(*r) for r in rows]
+
+    def query(
+        self,
+        channel: str | None = None,
+        location: str | None = None,
+        from_ns: int = 0,
+        to_ns: int = 2**63 - 1,
+        every_s: float | None = None,
+        *,
+        limit: int | None = None,
+    ) -> QueryResult:
+        """Readings in ``[from_ns, to_ns)``, raw or downsampled, with the gaps in that range."""
+        if to_ns <= from_ns:
+            raise StoreError("the end of a query range must be after its start")
+        series = self.series(channel, location)
+        result = QueryResult(series, from_ns, to_ns, every_s)
+        if not series:
+            return result
+        by_id = {s.id: s for s in series}
+        marks = ",".join("?" * len(by_id))
+        with self._errors() as conn:
+            if every_s is None:
+                sql = (
+                    "SELECT series, ts_ns, value, raw, quality, state, device_ts_ns, detail "
+                    f"FROM readings WHERE series IN ({marks}) AND ts_ns >= ? AND ts_ns < ? "
+                    "ORDER BY ts_ns, id" + (f" LIMIT {int(limit)}" if limit else "")
+                )
+                for row in conn.execute(sql, (*by_id, from_ns, to_ns)):
+                    info = by_id[row[0]]
+                    result.samples.append(Sample(info.channel, info.location, info.unit, *row[1:]))
+            else:
+                every_ns = max(1, int(every_s * 1e9))
+                sql = (
+                    f"SELECT s.channel, s.location, s.unit, (r.ts_ns / {every_ns}) * {every_ns} "
+                    "AS b, count(*), sum(r.quality = 'good'), "
+                    "min(CASE WHEN r.quality = 'good' THEN r.value END), "
+                    "max(CASE WHEN r.quality = 'good' THEN r.value END), "
+                    "avg(CASE WHEN r.quality = 'good' THEN r.value END) "
+                    "FROM readings r JOIN series s ON s.id = r.series "
+                    f"WHERE r.series IN ({marks}) AND r.ts_ns >= ? AND r.ts_ns < ? "
+                    "GROUP BY s.channel, s.location, s.unit, b ORDER BY b, s.channel"
+                )
+                for ch, loc, unit, start, count, good, lo, hi, mean in conn.execute(
+                    sql, (*by_id, from_ns, to_ns)
+                ):
+                    result.buckets.append(
+                        Bucket(ch, loc, unit, start, start + every_ns, count, good, lo, hi, mean)
+                    )
+        result.gaps.extend(
+            self.gaps(
+                from_ns, to_ns,
+                channels=[s.channel for s in series],
+                locations=sorted({s.location for s in series}),
+            )
+        )
+        return result
+
+    def latest(self, channel: str | None = None, location: str | None = None) -> list[Sample]:
+        """The newest reading of each matching channel."""
+        out: dict[str, Sample] = {}
+        with self._errors() as conn:
+            for info in self.series(channel, location):
+                row = conn.execute(
+                    "SELECT ts_ns, value, raw, quality, state, device_ts_ns, detail FROM readings "
+                    "WHERE series = ? ORDER BY ts_ns DESC LIMIT 1", (info.id,),
+                ).fetchone()
+                if row is None:
+                    continue
+                sample = Sample(info.channel, info.location, info.unit, *row)
+                if info.channel not in out or out[info.channel].ts_ns < sample.ts_ns:
+                    out[info.channel] = sample
+        return [out[k] for k in sorted(out)]
+
+    def gaps(
+        self,
+        from_ns: int,
+        to_ns: int,
+        *,
+        channels: list[str] | None = None,
+        locations: list[str] | None = None,
+    ) -> list[Gap]:
+        """Daemon gaps always; device-offline gaps of the given channels/locations."""
+        with self._errors() as conn:
+            return gaps_between(conn, from_ns, to_ns, locations=locations, channels=channels)
