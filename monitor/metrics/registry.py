@@ -22,10 +22,15 @@ from .storage import StorageCollector
 
 
 def build_registry(runtime: Runtime) -> CollectorRegistry:
-    """A registry for ``runtime``; registers a reading listener on its pipeline."""
+    """A registry for ``runtime``; registers a reading listener on its pipeline.
+
+    The listener (``runtime.extras["last_good"]``) also tells the API when each
+    channel last read good.
+    """
     registry = CollectorRegistry(auto_describe=False)
     tracker = LastGoodTracker()
     runtime.pipeline.reading_listeners.append(tracker)
+    runtime.extras["last_good"] = tracker
     loaded = runtime.loaded
     registry.register(ReadingCollector(loaded.channels, runtime.pipeline, tracker))
     devices = {d.name: d.location for d in loaded.config.devices}

@@ -1,0 +1,1 @@
+"""Server-rendered web pages for operators: overview, alarms with acknowledge, trends."""
