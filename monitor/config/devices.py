@@ -108,9 +108,16 @@ class ChannelSpec(ConfigModel):
         return None if value is None else check_topic_filter(value)
 
     @model_validator(mode="after")
-    def _range_ordered(self) -> ChannelSpec:
+    def _consistent(self) -> ChannelSpec:
         if self.range is not None and self.range[0] >= self.range[1]:
             raise ValueError("range must be [low, high] with low < high")
+        bit_tables = (RegisterTable.COIL, RegisterTable.DISCRETE)
+        if (self.table in bit_tables) != (self.type is DataType.BOOL) and self.address is not None:
+            raise ValueError("coil and discrete channels have type bool, and only they do")
+        if self.bit is not None and self.type not in (DataType.U16, DataType.S16):
+            raise ValueError("bit selects one bit of a 16-bit status word (type u16)")
+        if self.scale == 0:
+            raise ValueError("scale must not be 0")
         return self
 
     @property
@@ -118,8 +125,76 @@ class ChannelSpec(ConfigModel):
         return REGISTER_WIDTH[self.type]
 
 
+class CommandSpec(ConfigModel):
+    """A write the driver may send on request.
+
+    FC05 for a coil, FC06 for a 16-bit register, FC16 for a wider value.
+    """
+
+    table: Literal["holding", "coil"] = "holding"
+    address: int = Field(ge=0, le=65535)
+    type: DataType = DataType.U16
+    byte_order: ByteOrder = ByteOrder.ABCD
+    value: int | None = Field(None, description="Fixed value to write; None: the caller gives it")
+    description: str = ""
+
+
+class StatusBit(ConfigModel):
+    """One bit of a status word and what it means for the readings."""
+
+    bit: int = Field(ge=0, le=31)
+    name: str = Field(description="Short name used in a reading's detail, e.g. 'laser'")
+    quality: Literal["device_fault", "out_of_range", "invalid", "none"] = Field(
+        "device_fault", description="Quality readings get while the condition holds"
+    )
+    active_low: bool = Field(False, description="True: the condition holds when the bit is 0")
+
+
+class StatusWord(ConfigModel):
+    """A device status register whose bits qualify every reading of the device."""
+
+    table: RegisterTable = RegisterTable.HOLDING
+    address: int = Field(ge=0, le=65535)
+    type: Literal["u16", "u32"] = "u16"
+    byte_order: ByteOrder = ByteOrder.ABCD
+    bits: list[StatusBit] = Field(min_length=1)
+
+
+class ParticleCounterSpec(ConfigModel):
+    """A remote particle counter's record buffer (Lighthouse-style by default).
+
+    The host writes a record index to ``record_index_address`` (holding), then
+    reads the selected record from the input registers: timestamp, sample time,
+    data status and one count per particle channel (channels whose quantity
+    starts with ``particles_``, in the order of their addresses).
+    """
+
+    record_count_address: int = Field(23, ge=0, le=65535)
+    record_index_address: int = Field(24, ge=0, le=65535)
+    latest_index: int | None = Field(
+        0xFFFF, description="Index value that selects the newest record (-1 = 0xFFFF)"
+    )
+    hold_time_address: int | None = Field(
+        30, ge=0, le=65535, description="Holding u32 seconds, high word first"
+    )
+    flow_address: int | None = Field(22, ge=0, le=65535, description="Holding, u16")
+    flow_scale: float = Field(0.01, description="Flow register x scale = flow in flow_unit")
+    flow_unit: Literal["cfm", "lpm"] = "cfm"
+    nominal_flow_lpm: float = Field(28.3, gt=0, description="Used when no flow register")
+    record_address: int = Field(0, ge=0, le=65535, description="Input register of the record")
+    timestamp_offset: int = Field(0, ge=0, description="u32 Unix seconds, high word first")
+    sample_time_offset: int = Field(2, ge=0, description="u32 seconds, high word first")
+    data_status_offset: int | None = Field(6, ge=0, description="u32, high word first")
+    data_status_bits: list[StatusBit] = Field(default_factory=list)
+    counts: Literal["cumulative", "differential"] = "cumulative"
+    timestamp_is: Literal["sample_end", "sample_start"] = "sample_end"
+    max_catch_up: int = Field(
+        500, ge=1, description="Most records read in one poll while catching up"
+    )
+
+
 class ProfileConfig(ConfigModel):
-    """A device family's map. ``source`` says where the map comes from (vendor manual or generic)."""
+    """A device family's map; ``source`` says where it comes from (vendor manual or generic)."""
 
     kind: Literal[
         "particle_counter", "differential_pressure", "co2_incubator", "temperature_humidity",
@@ -128,9 +203,28 @@ class ProfileConfig(ConfigModel):
     family: str = Field(description="Real device family this profile follows, or 'generic'")
     source: str = Field(description="Where the map comes from: manual and version, or 'generic'")
     channels: list[ChannelSpec] = Field(min_length=1)
-    particle_counter: dict[str, object] | None = Field(
+    status: StatusWord | None = Field(
+        None, description="Status word whose bits turn readings into device_fault"
+    )
+    particle_counter: ParticleCounterSpec | None = Field(
         None, description="Record-buffer parameters of a remote particle counter"
     )
+    commands: dict[Name, CommandSpec] = Field(
+        default_factory=dict, description="Named writes: start_sampling, stop_sampling..."
+    )
+    max_gap: int = Field(
+        8, ge=0, le=120,
+        description="Unused registers a coalesced read may span between two channels",
+    )
+    max_registers: int = Field(
+        125, ge=1, le=125, description="Largest register read the device accepts (FC03/04)"
+    )
+
+    @model_validator(mode="after")
+    def _particle_counter_consistent(self) -> ProfileConfig:
+        if self.kind == "particle_counter" and self.particle_counter is None:
+            raise ValueError("a particle_counter profile needs a 'particle_counter' section")
+        return self
 
 
 class ModbusTcpConnection(ConfigModel):
@@ -140,8 +234,12 @@ class ModbusTcpConnection(ConfigModel):
     port: int = Field(502, ge=1, le=65535)
     timeout: Duration = 1.0
     retries: int = Field(1, ge=0, le=10)
-    connect_delay: Duration = 0.0
-    keep_open: bool = True
+    connect_delay: Duration = Field(0.0, description="Wait after connecting (slow gateways)")
+    keep_open: bool = Field(True, description="False: close between polls (single-client devices)")
+    backoff_max: Duration = Field(60.0, description="Longest wait between polls of a dead device")
+    start_jitter: Duration = Field(
+        1.0, description="Spread of first poll times; polls still fire on a 50 ms grid"
+    )
 
 
 class ModbusSerialConnection(ConfigModel):
@@ -154,6 +252,13 @@ class ModbusSerialConnection(ConfigModel):
     bytesize: Literal[7, 8] = 8
     timeout: Duration = 1.0
     retries: int = Field(1, ge=0, le=10)
+    connect_delay: Duration = 0.0
+    keep_open: bool = True
+    backoff_max: Duration = 60.0
+    start_jitter: Duration = 1.0
+    reopen_interval: Duration = Field(
+        2.0, description="How often to try reopening a serial port that disappeared"
+    )
 
 
 class MqttConnection(ConfigModel):
@@ -185,6 +290,9 @@ class MqttConnection(ConfigModel):
     reconnect_max: Duration = Field(30.0, description="Longest wait between reconnects")
     max_payload: int = Field(
         65536, ge=16, le=16 * 1024 * 1024, description="Larger payloads are counted as malformed"
+    )
+    retained: Literal["ignore", "accept"] = Field(
+        "ignore", description="Retained messages are last values of unknown age: ignored by default"
     )
 
     @field_validator("subscriptions")
@@ -221,6 +329,8 @@ class DeviceConfig(ConfigModel):
     unit_id: int = Field(1, ge=0, le=247, description="Modbus unit (slave) id")
     poll_interval: Duration = 1.0
     timeout: Duration | None = Field(None, description="Overrides the connection's timeout")
+    retries: int | None = Field(None, ge=0, le=10, description="Overrides the connection's")
+    max_gap: int | None = Field(None, ge=0, le=120, description="Overrides the profile's")
     enabled: bool = True
     topic: str | None = Field(None, description="MQTT: base topic substituted for {topic}")
     channels: list[ChannelSpec] = Field(

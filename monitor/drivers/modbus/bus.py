@@ -1,0 +1,258 @@
+"""One physical bus or gateway: one pymodbus client, one lock, many unit ids.
+
+A bus carries one request at a time, so every device behind it shares this
+object. It opens the connection when needed (with an optional settle delay),
+applies each device's own timeout and retries, and turns pymodbus outcomes
+into ``BusError``s with a ``kind`` that the per-device counters use:
+
+``timeout`` nothing came back; ``exception`` the device answered with a Modbus
+exception code; ``garbled`` bytes came back that are not a valid reply (bad
+CRC/LRC, short frame, undecodable PDU, wrong length); ``wrong_unit`` a reply
+from another unit id; ``out_of_step`` a TCP reply carrying another request's
+transaction id; ``connect`` the port or gateway cannot be opened.
+
+A TCP stream that got out of step or garbled is closed and reopened at the
+next request, because what follows in it cannot be trusted; a serial port
+that disappeared is reopened when it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.exceptions import ModbusException
+from pymodbus.framer import FramerType
+from pymodbus.pdu import ModbusPDU
+from pymodbus.pdu import bit_message as pdu_bit
+from pymodbus.pdu import register_message as pdu_reg
+
+from monitor.config.devices import ModbusSerialConnection, ModbusTcpConnection
+from monitor.errors import DeviceTimeout, DriverError
+
+# pymodbus logs every timeout and stray frame at ERROR; the driver logs each
+# device's failure once and its recovery once, with the device's name.
+logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+
+EXCEPTION_NAMES = {
+    1: "illegal function", 2: "illegal data address", 3: "illegal data value",
+    4: "device failure", 5: "acknowledge", 6: "device busy", 8: "memory parity error",
+    10: "gateway path unavailable", 11: "gateway target failed to respond",
+}
+
+_REQUESTS: dict[int, Any] = {
+    1: pdu_bit.ReadCoilsRequest,
+    2: pdu_bit.ReadDiscreteInputsRequest,
+    3: pdu_reg.ReadHoldingRegistersRequest,
+    4: pdu_reg.ReadInputRegistersRequest,
+}
+
+
+class BusError(DriverError):
+    """A request failed; ``kind`` names how (see the module docstring)."""
+
+    def __init__(self, kind: str, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.code = code
+
+
+class BusTimeout(DeviceTimeout, BusError):
+    def __init__(self, message: str) -> None:
+        BusError.__init__(self, "timeout", message)
+
+
+Connection = ModbusTcpConnection | ModbusSerialConnection
+
+
+class Bus:
+    """A connection shared by the devices on one bus or gateway."""
+
+    def __init__(self, config: Connection) -> None:
+        self.config = config
+        self.name = config.name
+        self.lock = asyncio.Lock()
+        self.is_tcp = isinstance(config, ModbusTcpConnection)
+        self.framer = (
+            FramerType.RTU if config.driver in ("modbus_rtu", "modbus_rtu_over_tcp")
+            else FramerType.ASCII if config.driver == "modbus_ascii"
+            else FramerType.SOCKET
+        )
+        self.client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
+        self._rx = b""  # what came back since the last request was sent
+        self._expect_tid = 0
+        self.connects = 0
+        self.requests = 0
+
+    # -- connection ---------------------------------------------------------------------
+    def _make_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
+        cfg = self.config
+        client: AsyncModbusTcpClient | AsyncModbusSerialClient
+        if isinstance(cfg, ModbusTcpConnection):
+            client = AsyncModbusTcpClient(
+                cfg.host, port=cfg.port, framer=self.framer, timeout=cfg.timeout, retries=0,
+                reconnect_delay=0, name=cfg.name, trace_packet=self._trace,
+            )
+        else:
+            client = AsyncModbusSerialClient(
+                cfg.port, framer=self.framer, baudrate=cfg.baudrate, bytesize=cfg.bytesize,
+                parity=cfg.parity, stopbits=cfg.stopbits, timeout=cfg.timeout, retries=0,
+                reconnect_delay=0, name=cfg.name, trace_packet=self._trace,
+            )
+        # the driver decides when a connection is beyond repair, not pymodbus' counter
+        client.set_max_no_responses(1 << 30)
+        return client
+
+    @property
+    def connected(self) -> bool:
+        return self.client is not None and self.client.connected
+
+    async def ensure_open(self) -> None:
+        if self.client is not None and self.client.connected:
+            return
+        if self.client is not None:
+            self.client.close()
+        self.client = self._make_client()
+        try:
+            ok = await self.client.connect()
+        except (OSError, ModbusException) as err:
+            raise BusError("connect", f"cannot open {self._where()}: {err}") from err
+        if not ok:
+            self.client.close()
+            self.client = None
+            raise BusError("connect", f"cannot open {self._where()}")
+        self.connects += 1
+        if self.config.connect_delay:
+            await asyncio.sleep(self.config.connect_delay)
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+    def _where(self) -> str:
+        cfg = self.config
+        if isinstance(cfg, ModbusTcpConnection):
+            return f"{cfg.host}:{cfg.port}"
+        return cfg.port
+
+    # -- requests -----------------------------------------------------------------------
+    def _trace(self, sending: bool, data: bytes) -> bytes:
+        if sending:
+            self._rx = b""
+            if self.framer is FramerType.SOCKET and len(data) >= 2:
+                self._expect_tid = (data[0] << 8) | data[1]
+        else:
+            self._rx = data
+        return data
+
+    def _classify_silence(self, unit: int) -> BusError:
+        """Why a request got no usable reply, from the bytes that did arrive."""
+        rx = self._rx
+        if not rx:
+            return BusTimeout("no reply")
+        if self.framer is FramerType.SOCKET:
+            if len(rx) >= 7:
+                tid = (rx[0] << 8) | rx[1]
+                if tid != self._expect_tid:
+                    return BusError("out_of_step", f"reply to transaction {tid}, "
+                                    f"expected {self._expect_tid}")
+                if rx[6] != unit:
+                    return BusError("wrong_unit", f"reply from unit {rx[6]}, expected {unit}")
+            return BusError("garbled", f"unusable reply ({len(rx)} bytes)")
+        if self.framer is FramerType.RTU:
+            if rx[0] != unit:
+                return BusError("wrong_unit", f"reply from unit {rx[0]}, expected {unit}")
+            return BusError("garbled", f"unusable reply ({len(rx)} bytes, bad CRC or short)")
+        try:
+            other = int(rx[1:3], 16) if rx[:1] == b":" else unit
+        except ValueError:
+            other = unit
+        if other != unit:
+            return BusError("wrong_unit", f"reply from unit {other}, expected {unit}")
+        return BusError("garbled", f"unusable reply ({len(rx)} bytes, bad LRC or short)")
+
+    async def execute(self, request: ModbusPDU, timeout: float, retries: int) -> ModbusPDU:
+        """Send ``request`` (caller holds ``lock``); retry timeouts; raise ``BusError``."""
+        attempt = 0
+        while True:
+            await self.ensure_open()
+            client = self.client
+            assert client is not None
+            client.ctx.comm_params.timeout_connect = timeout
+            self.requests += 1
+            try:
+                response: ModbusPDU = await client.execute(False, request)
+            except ModbusException as err:
+                failure = self._classify_silence(request.dev_id)
+                if not client.connected:
+                    failure = BusError("disconnected", f"connection lost: {err}")
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # pymodbus may raise anything out of a broken frame
+                self.close()
+                raise BusError("garbled", f"unusable reply: {err!r}") from err
+            else:
+                if response.isError():
+                    code = getattr(response, "exception_code", 0)
+                    raise BusError(
+                        "exception",
+                        f"exception {code} ({EXCEPTION_NAMES.get(code, 'unknown')})",
+                        code,
+                    )
+                return response
+            if failure.kind in ("out_of_step", "garbled") and self.is_tcp:
+                self.close()  # the stream cannot be trusted any more
+            elif failure.kind == "disconnected":
+                self.close()
+            if failure.kind not in ("timeout", "disconnected") or attempt >= retries:
+                raise failure
+            attempt += 1
+
+    async def read(  # noqa: PLR0917  (the hot path: positional on purpose)
+        self, function_code: int, address: int, count: int, unit: int, timeout: float,
+        retries: int, request: ModbusPDU | None = None,
+    ) -> Sequence[int]:
+        """Registers (FC03/04) or bits (FC01/02); ``request`` may be a prebuilt PDU to reuse."""
+        if request is None:
+            request = _REQUESTS[function_code](address=address, count=count, dev_id=unit)
+        response = await self.execute(request, timeout, retries)
+        if function_code in (3, 4):
+            regs: Sequence[int] = response.registers
+            if len(regs) != count or response.function_code != function_code:
+                raise BusError("garbled", f"reply holds {len(regs)} registers, asked {count}")
+            return regs
+        bits: Sequence[bool] = response.bits
+        if len(bits) < count or response.function_code != function_code:
+            raise BusError("garbled", f"reply holds {len(bits)} bits, asked {count}")
+        return bits
+
+    async def write_register(self, address: int, value: int, unit: int, timeout: float) -> None:
+        await self.execute(
+            pdu_reg.WriteSingleRegisterRequest(address=address, registers=[value], dev_id=unit),
+            timeout, 0,
+        )
+
+    async def write_registers(
+        self, address: int, values: list[int], unit: int, timeout: float
+    ) -> None:
+        await self.execute(
+            pdu_reg.WriteMultipleRegistersRequest(address=address, registers=values,
+                                                  dev_id=unit),
+            timeout, 0,
+        )
+
+    async def write_coil(self, address: int, value: bool, unit: int, timeout: float) -> None:
+        await self.execute(
+            pdu_bit.WriteSingleCoilRequest(address=address, bits=[value], dev_id=unit),
+            timeout, 0,
+        )
+
+
+def prebuilt_request(function_code: int, address: int, count: int, unit: int) -> ModbusPDU:
+    """A read PDU built once per planned read and reused by every poll."""
+    pdu: ModbusPDU = _REQUESTS[function_code](address=address, count=count, dev_id=unit)
+    return pdu

@@ -1,0 +1,177 @@
+"""One device on a bus: its read plan, decoders, status word and counters.
+
+Everything here is built once when the driver is built; ``poll`` only sends
+the planned reads (reusing their request PDUs), decodes and qualifies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pymodbus.pdu import ModbusPDU
+
+from monitor.config.devices import (
+    ByteOrder,
+    ChannelSpec,
+    DataType,
+    ModbusSerialConnection,
+    ModbusTcpConnection,
+    RegisterTable,
+)
+from monitor.drivers.base import DeviceBinding, DeviceStatus
+from monitor.model import Quality, Reading, utc_now_ns
+
+from .bus import Bus, BusError, prebuilt_request
+from .decode import ChannelDecoder
+from .plan import ReadRequest, plan_reads, split
+from .records import CounterReader, active_conditions, flow_lpm, is_record_channel
+from .schedule import DeviceSchedule, ticks
+
+_GIVE_UP = ("timeout", "connect", "disconnected")  # the device is not there: stop this poll
+
+_STATUS, _COUNT, _FLOW, _HOLD = "status~", "record_count~", "flow~", "hold_time~"
+
+
+def _hidden(name: str, table: RegisterTable, address: int, dtype: DataType,
+            order: ByteOrder = ByteOrder.ABCD) -> ChannelSpec:
+    """A register the driver needs but does not emit (status word, record count...)."""
+    return ChannelSpec.model_construct(
+        name=name, quantity="internal", unit="", table=table, address=address, type=dtype,
+        byte_order=order, scale=1.0, offset=0.0, bit=None, nan_values=[], range=None,
+    )
+
+
+class DeviceRuntime:
+    """A device's compiled plan and live state."""
+
+    def __init__(
+        self, binding: DeviceBinding, connection: ModbusTcpConnection | ModbusSerialConnection,
+        bus: Bus, status: DeviceStatus,
+    ) -> None:
+        cfg, profile = binding.config, binding.profile
+        self.binding = binding
+        self.name = cfg.name
+        self.unit = cfg.unit_id
+        self.bus = bus
+        self.status = status
+        self.timeout = cfg.timeout if cfg.timeout is not None else connection.timeout
+        self.retries = cfg.retries if cfg.retries is not None else connection.retries
+        self.interval_ticks = ticks(cfg.poll_interval)
+        self.schedule = DeviceSchedule(self.interval_ticks, 0, 0)
+        self.failed = False
+        self.error: BusError | None = None
+        self.hidden: dict[str, int] = {}
+
+        pc = profile.particle_counter
+        polled = [c for c in binding.channels if pc is None or not is_record_channel(c)]
+        decoders = [ChannelDecoder(self.name, c) for c in polled]
+        hidden: list[ChannelSpec] = []
+        self.status_bits = profile.status.bits if profile.status else []
+        if profile.status is not None:
+            st = profile.status
+            hidden.append(_hidden(_STATUS, st.table, st.address, DataType(st.type),
+                                  st.byte_order))
+        self.counter: CounterReader | None = None
+        if pc is not None:
+            hidden.append(_hidden(_COUNT, RegisterTable.HOLDING, pc.record_count_address,
+                                  DataType.U16))
+            if pc.flow_address is not None:
+                hidden.append(_hidden(_FLOW, RegisterTable.HOLDING, pc.flow_address,
+                                      DataType.U16))
+            if pc.hold_time_address is not None:
+                hidden.append(_hidden(_HOLD, RegisterTable.HOLDING, pc.hold_time_address,
+                                      DataType.U32))
+            self.counter = CounterReader(self.name, pc, binding.channels, status)
+        hidden_decs = [ChannelDecoder(self.name, h, hidden=True) for h in hidden]
+        max_gap = cfg.max_gap if cfg.max_gap is not None else profile.max_gap
+        self.requests = plan_reads(decoders + hidden_decs, max_gap=max_gap,
+                                   max_registers=profile.max_registers)
+        self.pdus: list[ModbusPDU] = [self._pdu(r) for r in self.requests]
+        self.channel_ids = [f"{self.name}/{c.name}" for c in binding.channels]
+
+    def _pdu(self, req: ReadRequest) -> ModbusPDU:
+        return prebuilt_request(req.function_code, req.address, req.count, self.unit)
+
+    def start(self, first: int, backoff_max_ticks: int) -> None:
+        self.schedule = DeviceSchedule(self.interval_ticks, first, backoff_max_ticks)
+
+    # -- polling ------------------------------------------------------------------------
+    async def poll(self) -> list[Reading]:
+        """One poll (caller holds the bus lock). Never raises for a device problem."""
+        out: list[Reading] = []
+        self.failed, self.error = False, None
+        hidden = self.hidden
+        hidden.clear()
+        bus, unit, timeout, retries = self.bus, self.unit, self.timeout, self.retries
+        for i, req in enumerate(self.requests):
+            if self.error is not None and self.error.kind in _GIVE_UP:
+                self._fail_request(req, self.error, out)
+                continue
+            try:
+                regs = await bus.read(req.function_code, req.address, req.count, unit,
+                                      timeout, retries, self.pdus[i])
+            except BusError as err:
+                if err.kind == "exception" and err.code == 2 and req.has_gap:
+                    self._split(i)  # the gap holds registers the device lacks
+                self.failed, self.error = True, err
+                self._fail_request(req, err, out)
+                continue
+            ts = utc_now_ns()
+            for index, dec in req.channels:
+                if dec.hidden:
+                    hidden[dec.name] = dec.assemble(regs, index)
+                else:
+                    out.append(dec.decode(regs, index, ts))
+        faults = self._faults(hidden.get(_STATUS))
+        if faults is not None:
+            out = [self._qualify(r, faults) for r in out]
+        if self.counter is not None and _COUNT in hidden and not self.failed:
+            try:
+                await self.counter.poll(
+                    self, hidden[_COUNT], flow_lpm=flow_lpm(self.counter.spec, hidden.get(_FLOW)),
+                    hold_s=hidden.get(_HOLD), faults=faults[1] if faults else None, out=out,
+                )
+            except BusError as err:
+                self.failed, self.error = True, err
+        self._count_quality(out)
+        return out
+
+    def _fail_request(self, req: ReadRequest, err: BusError, out: list[Reading]) -> None:
+        ts = utc_now_ns()
+        detail = f"{err.kind}: {err}"
+        for _, dec in req.channels:
+            if not dec.hidden:
+                out.append(Reading(dec.channel, None, Quality.COMM_ERROR, ts, None, None, detail))
+
+    def _split(self, i: int) -> None:
+        parts = split(self.requests[i])
+        self.requests[i : i + 1] = parts
+        self.pdus[i : i + 1] = [self._pdu(r) for r in parts]
+
+    def _faults(self, word: int | None) -> tuple[Quality, str] | None:
+        if word is None or not self.status_bits:
+            return None
+        active = active_conditions(word, self.status_bits)
+        if not active:
+            return None
+        return Quality(active[0].quality), ", ".join(b.name for b in active)
+
+    @staticmethod
+    def _qualify(reading: Reading, fault: tuple[Quality, str]) -> Reading:
+        if reading.quality is not Quality.GOOD and reading.quality is not Quality.OUT_OF_RANGE:
+            return reading
+        return Reading(reading.channel, reading.value, fault[0], reading.ts_ns, reading.raw,
+                       reading.device_ts_ns, fault[1])
+
+    def _count_quality(self, out: list[Reading]) -> None:
+        errors = self.status.errors
+        for r in out:
+            if r.quality is not Quality.GOOD and r.quality is not Quality.COMM_ERROR:
+                errors[r.quality.value] += 1
+
+    # -- DeviceIO for the record reader -------------------------------------------------
+    async def read_input(self, address: int, count: int) -> Sequence[int]:
+        return await self.bus.read(4, address, count, self.unit, self.timeout, self.retries)
+
+    async def write_register(self, address: int, value: int) -> None:
+        await self.bus.write_register(address, value, self.unit, self.timeout)

@@ -1,0 +1,168 @@
+"""The Modbus driver: one bus task polling every device behind one connection.
+
+A bus carries one request at a time, so the devices of a connection are
+polled one after another by a single task; the task sleeps to the next
+absolute tick on the shared grid (see ``schedule``) and polls every device due
+at that tick. A failing device costs the others at most its own timeout (x
+retries) and is then backed off; its channels get ``comm_error`` readings and
+its counters grow, while the other devices' readings are emitted as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from monitor.config.devices import (
+    DataType,
+    ModbusSerialConnection,
+    ModbusTcpConnection,
+)
+from monitor.drivers.base import DeviceBinding, Driver, Emit, register
+from monitor.errors import DriverError
+from monitor.logs import log_event
+from monitor.model import utc_now_ns
+
+from .bus import Bus, BusError
+from .decode import encode
+from .device import DeviceRuntime
+from .schedule import current_tick, first_tick, sleep_until_tick, ticks
+
+log = logging.getLogger("monitor.drivers.modbus")
+
+
+@register("modbus_tcp", "modbus_rtu_over_tcp", "modbus_rtu", "modbus_ascii")
+class ModbusDriver(Driver):
+    """Polls the devices of one Modbus TCP gateway, RTU-over-TCP gateway or serial bus."""
+
+    #: JSON file keeping each particle counter's last record timestamp across restarts;
+    #: the service sets it (e.g. ``<data_dir>/modbus-cursors.json``) before ``run``.
+    cursor_file: Path | None = None
+
+    def __init__(
+        self,
+        connection: ModbusTcpConnection | ModbusSerialConnection,
+        devices: Sequence[DeviceBinding],
+        emit: Emit,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__(connection, devices, emit)
+        self.bus = Bus(connection)
+        self.rng = rng or random.Random()
+        self.runtimes = [
+            DeviceRuntime(b, connection, self.bus, self.status[b.name]) for b in devices
+        ]
+        self.by_name = {d.name: d for d in self.runtimes}
+        self.skipped_ticks = 0
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def run(self) -> None:
+        self._load_cursors()
+        loop = asyncio.get_running_loop()
+        cfg = self.connection
+        interval = min(d.interval_ticks for d in self.runtimes)
+        start = first_tick(loop.time(), cfg.start_jitter, interval, self.rng)
+        backoff_max = ticks(cfg.backoff_max)
+        for dev in self.runtimes:
+            dev.start(start, backoff_max)
+        try:
+            while True:
+                due = min(d.schedule.next_tick for d in self.runtimes)
+                await sleep_until_tick(due)
+                now_tick = current_tick(loop.time())
+                for dev in self.runtimes:
+                    if dev.schedule.next_tick <= now_tick:
+                        await self._poll(dev)
+                        self.skipped_ticks += dev.schedule.advance(
+                            current_tick(loop.time()), dev.failed
+                        )
+                if not cfg.keep_open:
+                    self.bus.close()
+                if self.cursor_file is not None:
+                    self._save_cursors()
+        finally:
+            self.bus.close()
+            if self.cursor_file is not None:
+                self._save_cursors()
+
+    async def _poll(self, dev: DeviceRuntime) -> None:
+        started = time.perf_counter()
+        async with self.bus.lock:
+            readings = await dev.poll()
+        duration = time.perf_counter() - started
+        status = dev.status
+        if dev.failed:
+            assert dev.error is not None
+            if status.record_failure(dev.error.kind, str(dev.error), duration):
+                log_event(log, logging.WARNING, "device failing", device=dev.name,
+                          connection=self.bus.name, kind=dev.error.kind, error=str(dev.error))
+        elif status.record_success(utc_now_ns(), duration):
+            log_event(log, logging.INFO, "device recovered", device=dev.name,
+                      connection=self.bus.name)
+        if readings:
+            self.emit(readings)
+
+    # -- commands -----------------------------------------------------------------------
+    async def write_command(self, device: str, command: str, value: int) -> None:
+        """Write a profile command (FC05/06/16), e.g. ``start_sampling`` on a counter."""
+        dev = self.by_name.get(device)
+        if dev is None:
+            raise DriverError(f"no device {device!r} on connection {self.bus.name!r}")
+        spec = dev.binding.profile.commands.get(command)
+        if spec is None:
+            known = ", ".join(sorted(dev.binding.profile.commands)) or "none"
+            raise DriverError(f"{device}: profile has no command {command!r} (known: {known})")
+        to_write = spec.value if spec.value is not None else value
+        async with self.bus.lock:
+            try:
+                if spec.table == "coil":
+                    await self.bus.write_coil(spec.address, bool(to_write), dev.unit, dev.timeout)
+                elif spec.type in (DataType.U16, DataType.S16):
+                    await self.bus.write_register(spec.address, to_write & 0xFFFF, dev.unit,
+                                                  dev.timeout)
+                else:
+                    await self.bus.write_registers(
+                        spec.address, encode(to_write, spec.type, spec.byte_order), dev.unit,
+                        dev.timeout,
+                    )
+            except BusError as err:
+                raise DriverError(f"{device}: command {command!r} failed: {err}") from err
+        log_event(log, logging.INFO, "command sent", device=device, command=command,
+                  value=to_write)
+
+    # -- particle-counter cursors -------------------------------------------------------
+    def _load_cursors(self) -> None:
+        if self.cursor_file is None or not self.cursor_file.exists():
+            return
+        try:
+            saved = json.loads(self.cursor_file.read_text())
+        except (OSError, ValueError) as err:
+            log_event(log, logging.WARNING, "cannot read record cursors",
+                      file=str(self.cursor_file), error=str(err))
+            return
+        for dev in self.runtimes:
+            if dev.counter is not None and isinstance(saved.get(dev.name), int):
+                dev.counter.cursor = saved[dev.name]
+
+    def _save_cursors(self) -> None:
+        assert self.cursor_file is not None
+        current = {d.name: d.counter.cursor for d in self.runtimes
+                   if d.counter is not None and d.counter.cursor is not None}
+        if not current or current == getattr(self, "_saved", None):
+            return
+        try:
+            merged = json.loads(self.cursor_file.read_text()) if self.cursor_file.exists() else {}
+        except (OSError, ValueError):
+            merged = {}
+        merged.update(current)
+        tmp = self.cursor_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(merged, sort_keys=True))
+        tmp.replace(self.cursor_file)
+        self._saved = current
+
