@@ -104,6 +104,12 @@ class StorageCollector(Collector):
                                    "acknowledged", labels=("sink",))
         errors = CounterMetricFamily("cleanroom_outbox_send_errors", "Failed sends to a sink "
                                      "(retried with backoff)", labels=("sink",))
+        quarantined = GaugeMetricFamily("cleanroom_outbox_quarantined_readings", "Readings a "
+                                        "sink refused as invalid, kept aside for review",
+                                        labels=("sink",))
+        skipped = CounterMetricFamily("cleanroom_outbox_skipped_readings", "Readings never "
+                                      "sent because the outbox hit its bound (still on disk)",
+                                      labels=("sink",))
         up = GaugeMetricFamily("cleanroom_outbox_sink_up", "1 if the last send to the sink "
                                "succeeded", labels=("sink",))
         now = self._clock_ns()
@@ -116,10 +122,11 @@ class StorageCollector(Collector):
             if callable(oldest_fn):
                 oldest = oldest_fn()
                 age.add_metric(labels, max(0.0, (now - oldest) * 1e-9) if oldest else 0.0)
-            for attr, family in (("sent", sent), ("send_errors", errors)):
+            for attr, family in (("sent", sent), ("send_errors", errors),
+                                 ("quarantined", quarantined), ("skipped", skipped)):
                 value = _num(sink, attr)
                 if value is not None:
                     family.add_metric(labels, value)
             if hasattr(sink, "available"):
                 up.add_metric(labels, 1.0 if sink.available else 0.0)
-        yield from (depth, age, sent, errors, up)
+        yield from (depth, age, sent, errors, quarantined, skipped, up)

@@ -31,6 +31,9 @@ def readiness(req: ApiRequest[Any, Any]) -> tuple[bool, dict[str, Any]]:
     problems = {s.name: str(getattr(s, "disk_problem", "")) for s in runtime.stores
                 if getattr(s, "disk_problem", None)}
     checks["store"] = {"ok": not problems and bool(runtime.stores), "problems": problems}
+    health = runtime.extras.get("storage_health")
+    if callable(health):  # sinks failing, outbox filling: worth seeing, not "not ready"
+        checks["store"]["warnings"] = list(health())
     running = runtime.driver_tasks_running
     checks["pollers"] = {"ok": running, "drivers": len(runtime.drivers)}
     checks["alarms"] = {"ok": runtime.alarms is not None}

@@ -112,16 +112,19 @@ async def get_history(req: ApiRequest[HistoryParams, None]) -> web.StreamRespons
         raise bad_request("start must be before end")
     http = req.ctx.http
     limit = min(q.limit or http.history_max_points, http.history_max_points)
-    step_ns = None
+    step_s = None
     if q.step is not None:
         try:
-            step_ns = int(parse_duration(q.step) * 1e9)
+            step_s = parse_duration(q.step)
         except ValueError as err:
             raise bad_request(f"step: {err}") from err
-        if step_ns <= 0:
+        if step_s <= 0:
             raise bad_request("step must be positive")
+    start_ns, end_ns = _ns(start), _ns(end)
+    if step_s is not None and (end_ns - start_ns) / (step_s * 1e9) > limit:
+        raise bad_request(f"step too small: more than {limit} buckets; use a larger step")
     history = req.ctx.extras["history"]
-    result = await history.query(HistoryQuery(info.id, _ns(start), _ns(end), limit, step_ns))
+    result = await history.query(HistoryQuery(info.id, start_ns, end_ns, limit, step_s))
     result["unit"] = info.spec.unit
     return ok(result)
 
