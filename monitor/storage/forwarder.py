@@ -272,13 +272,14 @@ class Forwarder:
                 attempt += 1
                 await asyncio.sleep(delay)
                 await self._enforce_bound()
-                if self._done(first_id):
+                if self.is_done(first_id):
                     return False
                 continue
             self._succeeded()
             return True
 
-    def _done(self, reading_id: int) -> bool:
+    def is_done(self, reading_id: int) -> bool:
+        """True once ``reading_id`` is acknowledged, quarantined or skipped for this sink."""
         s = self.outbox.state
         if reading_id <= s.cursor:
             return True
