@@ -3,8 +3,9 @@
 Every excursion starts ``open`` (nothing has been recorded about it). QA takes
 it ``under_review`` and records comments, a root-cause category, an impact
 assessment and deviation/CAPA references; anyone with access may comment.
-Closing needs an ended excursion, a root cause and an impact assessment, and
-an electronic signature by a user with the QA role. The signature is bound to
+Closing needs an ended and acknowledged excursion (so that its record is
+final), a root cause and an impact assessment, and an electronic signature by
+a user with the QA role. The signature is bound to
 the excursion record and to every review event before it, so a later change
 to either (or pasting the signature onto another excursion) shows up when the
 closure is verified. Closed is final: new findings go into a deviation.
@@ -181,6 +182,9 @@ class ExcursionReview:
         if exc.ongoing:
             raise MonitorError(f"excursion {excursion_id} is still going on; it can be closed "
                                "once the condition has ended")
+        if not exc.finished:
+            raise MonitorError(f"the alarm of excursion {excursion_id} is not yet acknowledged "
+                               "back to normal; its record is not final")
         missing = [n for n in ("root_cause", "impact") if n not in state.assessment]
         if missing:
             raise MonitorError(f"excursion {excursion_id} cannot be closed without: "

@@ -27,14 +27,26 @@ class EventWriter:
         })
 
 
+LIMITS = {"high_alert": 300000.0, "high_action": 352000.0, "low_alert": None,
+          "low_action": None, "state": "in_operation", "unit": "particles/m3"}
+
+
 def two_excursions() -> EventWriter:
-    """Excursion 1 (ended, acknowledged) and excursion 2 (still going on), on pc1/p05."""
+    """Excursion 1 (ended, acknowledged twice: latching) and excursion 2 (still going on)."""
     w = EventWriter()
-    w.add("raised", T0 + 600 * S, 1, value=400000.0)
+    w.add("raised", T0 + 600 * S, 1, value=400000.0,
+          details={"start_ns": T0 + 590 * S, "limits": LIMITS})
     w.add("peak", T0 + 660 * S, 1, value=520000.0)
     w.add("acknowledged", T0 + 700 * S, 1, user="op1", reason="door left open",
-          details={"signature": {"id": "sig-op1", "meaning": "acknowledged"}})
-    w.add("cleared", T0 + 900 * S, 1, value=300000.0,
-          details={"peak": 520000.0, "peak_ns": T0 + 660 * S})
-    w.add("raised", T0 + 3000 * S, 2, value=360000.0)
+          state="active_ack", details={"signature": {"id": "sig-op1", "meaning": "acknowledged"}})
+    w.add("cleared", T0 + 900 * S, 1, value=300000.0, state="rtn_unack",
+          details={"peak": 520000.0, "peak_ns": T0 + 660 * S, "end_ns": T0 + 895 * S})
+    w.add("acknowledged", T0 + 960 * S, 1, user="op1", reason="reset", state="normal")
+    w.add("raised", T0 + 3000 * S, 2, value=360000.0, details={"limits": LIMITS})
     return w
+
+
+def end_second(w: EventWriter) -> None:
+    w.add("cleared", T0 + 3300 * S, 2, state="rtn_unack",
+          details={"peak": 360000.0, "peak_ns": T0 + 3000 * S})
+    w.add("acknowledged", T0 + 3400 * S, 2, user="op1", reason="reset", state="normal")

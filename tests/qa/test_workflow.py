@@ -8,23 +8,28 @@ from dataclasses import replace
 import pytest
 
 from monitor.errors import AuthError, MonitorError
-from monitor.qa.excursions import RecordsSource, excursions_from_events
+from monitor.qa.excursions import RecordsSource
 from monitor.qa.workflow import ExcursionReview, Status
 
 from .conftest import PASSWORD, QA
-from .events import T0, S, two_excursions
+from .events import T0, S, end_second, two_excursions
 
 
 def test_excursions_are_derived_from_alarm_events() -> None:
-    first, second = excursions_from_events(two_excursions().records)
-    assert (first.id, first.start_ns, first.end_ns) == ("1", T0 + 600 * S, T0 + 900 * S)
+    source = RecordsSource(two_excursions().records)
+    first, second = source.excursions(T0, T0 + 86400 * S)
+    assert (first.id, first.start_ns, first.end_ns) == ("1", T0 + 590 * S, T0 + 895 * S)
+    assert first.raised_ns == T0 + 600 * S
     assert first.peak == 520000.0
     assert first.limit == 352000.0
+    assert first.limit_value("high_alert") == 300000.0
     assert first.level == "action"
-    assert [a.user for a in first.acknowledgements] == ["op1"]
+    assert [a.user for a in first.acknowledgements] == ["op1", "op1"]
     assert first.acknowledgements[0].signature == {"id": "sig-op1", "meaning": "acknowledged"}
-    assert first.duration_s() == 300.0
+    assert first.duration_s() == 305.0
+    assert first.finished
     assert second.ongoing
+    assert not second.finished
 
 
 def test_listing_by_window_location_and_status(qa: QA) -> None:
@@ -109,7 +114,7 @@ def test_signature_copied_to_another_excursion_fails(qa: QA) -> None:
     # excursion 2 has ended in this version of the record; a closure is forged by
     # writing excursion 1's signature into the review log of excursion 2
     w = two_excursions()
-    w.add("cleared", T0 + 3300 * S, 2, details={"peak": 360000.0, "peak_ns": T0 + 3000 * S})
+    end_second(w)
     review = ExcursionReview(RecordsSource(w.records), qa.log, qa.signer, qa.trail)
     review.review(qa.qa1, "2", root_cause="hvac", impact="minor")
     qa.log.append("2", "closed", "qa1", {}, signature=closed.signature.to_dict())
