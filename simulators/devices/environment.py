@@ -44,7 +44,7 @@ class Location:
         base = self.in_operation_0_5 if self.state == "in_operation" else self.at_rest_0_5
         if 0.5 in self.overrides:
             base = self.overrides[0.5]
-        return base * (0.5 / size_um) ** SIZE_EXPONENT
+        return float(base * (0.5 / size_um) ** SIZE_EXPONENT)
 
     def set(self, **values: object) -> None:
         """Script a change: ``state=``, ``particles_0_5um=``..., ``clear_particles=True``."""

@@ -23,6 +23,7 @@ from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from monitor.config.devices import RegisterTable
+from simulators.devices.base import DeviceModel
 from simulators.devices.environment import World
 
 from .devices import SimulatedDevice
@@ -152,7 +153,7 @@ class ModbusSimulator:
         await server.serve_forever(background=True)
         self.server = server
         if self.serial_port is None:
-            sockets = server.transport.sockets  # type: ignore[union-attr]
+            sockets = server.transport.sockets  # type: ignore[attr-defined]
             self.port = sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -160,7 +161,7 @@ class ModbusSimulator:
             handle.cancel()
         self._late.clear()
         if self.server is not None:
-            await self.server.shutdown()
+            await self.server.shutdown()  # type: ignore[no-untyped-call]
             self.server = None
 
     # -- scripting ----------------------------------------------------------------------
@@ -168,6 +169,9 @@ class ModbusSimulator:
         if isinstance(name_or_unit, int):
             return self.devices[name_or_unit]
         return self.by_name[name_or_unit]
+
+    def model(self, device: str | int) -> DeviceModel:
+        return self.device(device).model
 
     def set_comm_fault(self, device: str | int, mode: str | None, *, delay: float = 0.0,
                        code: int = 4, duration: float | None = None) -> None:
