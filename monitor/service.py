@@ -43,6 +43,7 @@ class Service:
         self.runtime: Runtime | None = None
         self.reloads_ok = 0
         self.reloads_failed = 0
+        self.accepted_total = 0  # readings accepted by every runtime so far (for the stop log)
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
         self.ready = asyncio.Event()
@@ -85,7 +86,7 @@ class Service:
             log_event(log, logging.INFO, "stopping")
             await self._stop_runtime()
             watchdog.cancel()
-        log_event(log, logging.INFO, "stopped")
+        log_event(log, logging.INFO, "stopped", accepted=self.accepted_total)
         return 0
 
     async def _start(self, loaded: LoadedConfig, group: asyncio.TaskGroup) -> Runtime:
@@ -98,12 +99,14 @@ class Service:
         return runtime
 
     async def _stop_runtime(self) -> None:
-        if self.runtime is None:
+        runtime = self.runtime
+        if runtime is None:
             return
         try:
-            await asyncio.wait_for(self.runtime.stop(), STOP_TIMEOUT)
+            await asyncio.wait_for(runtime.stop(), STOP_TIMEOUT)
         except TimeoutError:
             log_event(log, logging.ERROR, "stop timed out", timeout=STOP_TIMEOUT)
+        self.accepted_total += runtime.pipeline.accepted
         self.runtime = None
 
     async def _do_reload(self, group: asyncio.TaskGroup) -> None:

@@ -1,0 +1,93 @@
+"""A live console view of a running daemon: readings every few seconds, alarm changes at once.
+
+Used by ``cleanroom-monitor demo``; an operator at a terminal sees what the
+web page shows, without a browser.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from monitor.config import LoadedConfig
+from monitor.model import Quality, Reading
+
+_COLOURS = {"action": "\033[1;31m", "alert": "\033[1;33m", "health": "\033[1;35m",
+            "ok": "\033[32m", "end": "\033[0m"}
+
+
+class LiveConsole:
+    """Reading listener + event listener that print to a terminal."""
+
+    def __init__(self, loaded: LoadedConfig, *, every: float = 5.0, out: TextIO | None = None,
+                 colour: bool | None = None) -> None:
+        self.loaded = loaded
+        self.every = every
+        self.out = out or sys.stdout
+        self.colour = self.out.isatty() if colour is None else colour
+        self._latest: dict[str, Reading] = {}
+        self._next_print = time.monotonic() + every
+        self.events_printed = 0
+        self.readings_seen = 0
+
+    def _c(self, key: str, text: str) -> str:
+        return f"{_COLOURS[key]}{text}{_COLOURS['end']}" if self.colour else text
+
+    def on_readings(self, readings: Sequence[Reading]) -> None:
+        for reading in readings:
+            self._latest[reading.channel] = reading
+        self.readings_seen += len(readings)
+        now = time.monotonic()
+        if now >= self._next_print:
+            self._next_print = now + self.every
+            self.print_table()
+
+    def print_table(self) -> None:
+        stamp = time.strftime("%H:%M:%S", time.gmtime())
+        lines = [f"── readings at {stamp} UTC ({self.readings_seen} so far) " + "─" * 30]
+        by_location: dict[str, list[str]] = {}
+        for cid in sorted(self._latest):
+            reading = self._latest[cid]
+            info = self.loaded.channels.get(cid)
+            if info is None:
+                continue
+            value = "—" if reading.value is None else _fmt(reading.value)
+            quality = "" if reading.quality is Quality.GOOD else f" [{reading.quality.value}]"
+            by_location.setdefault(f"{info.location} (grade {info.grade})", []).append(
+                f"{info.spec.name}={value} {info.spec.unit}{quality}"
+            )
+        for location, values in by_location.items():
+            lines.append(f"  {location:<28} " + "  ".join(values))
+        print("\n".join(lines), file=self.out, flush=True)
+
+    def on_events(self, events: Sequence[Any]) -> None:
+        for event in events:
+            doc = event.to_json() if hasattr(event, "to_json") else dict(vars(event))
+            level = str(doc.get("level") or "")
+            key = level if level in ("action", "alert", "health") else "ok"
+            if str(doc.get("state", "")).lower() in ("normal", "rtn_unack", "return_to_normal"):
+                key = "ok"
+            stamp = time.strftime("%H:%M:%S", time.gmtime(int(doc.get("ts_ns") or 0) / 1e9))
+            value = doc.get("value")
+            limit = doc.get("limit")
+            text = (
+                f"ALARM {stamp} UTC  {doc.get('kind', '')}  {level.upper() or '-'}  "
+                f"{doc.get('location', '')}  {doc.get('channel', '')}  "
+                f"state={doc.get('state', '')}"
+                + (f"  value={_fmt(float(value))}" if isinstance(value, int | float) else "")
+                + (f"  limit={_fmt(float(limit))}" if isinstance(limit, int | float) else "")
+                + (f"  priority={doc['priority']}" if doc.get("priority") else "")
+                + (f"  id={doc['alarm_id']}" if doc.get("alarm_id") else "")
+            )
+            print(self._c(key, text), file=self.out, flush=True)
+            self.events_printed += 1
+
+
+def _fmt(value: float) -> str:
+    if value != value:  # NaN
+        return "NaN"
+    if abs(value) >= 10000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}" if abs(value) < 100 else f"{value:.1f}"
