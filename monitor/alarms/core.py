@@ -1,0 +1,306 @@
+"""The pure alarm core: readings and time in, events out. No I/O, no clock of its own.
+
+``evaluate`` is on the hot path (every batch a driver emits): one dict lookup
+per reading, a duplicate/out-of-order check, the health bookkeeping and the
+channel's precomputed rules. Nothing is allocated for a reading that changes
+nothing. ``tick(now)`` matures delays, detects stale data and expires
+shelving, maintenance and manual location states.
+
+Bad input never moves a value alarm: a reading whose quality is not good, or
+whose value is None, NaN, ±inf or not a number, is not compared with any
+limit; it only counts towards the health rules. A reading whose timestamp is
+not after the channel's previous one is ignored and counted.
+
+Operator actions (acknowledge, shelve, maintenance, out of service, location
+state) are added by ``engine.AlarmEngine``; they go through the same ``emit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.config.alarms import AlarmsConfig
+from monitor.model import Quality, Reading
+
+from .conditions import Condition
+from .events import AlarmEvent, AlarmState, EventKind, Mode
+from .location import LocationTracker
+from .rules import ChannelRt, Tables
+from .states import AlarmPoint
+
+NS = 1_000_000_000
+SYSTEM = "system"
+GOOD = Quality.GOOD
+COMM_ERROR = Quality.COMM_ERROR
+FAULTS = frozenset({Quality.DEVICE_FAULT, Quality.OUT_OF_RANGE})
+NUMBERS = (float, int, bool)
+PRIORITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+
+
+@dataclass(frozen=True)
+class AlarmView:
+    """One alarm as an operator sees it (``active()``)."""
+
+    alarm_id: int | None
+    point: str
+    location: str
+    channel: str
+    rule: str
+    level: str
+    priority: str
+    state: str
+    mode: str
+    start_ns: int | None
+    raised_ns: int | None
+    limit: float | None
+    peak: float | None
+    peak_ns: int | None
+    shelved_until: int | None
+    shelved_by: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Counters:
+    evaluated: int = 0
+    out_of_order: int = 0  # duplicate or older timestamp: ignored
+    unknown_channel: int = 0
+    bad_value: int = 0  # quality good but value None/NaN/inf/not a number
+    not_good: int = 0  # quality other than good
+
+
+class EngineCore:
+    """State of every alarm point of one configuration. Single-threaded."""
+
+    def __init__(self, tables: Tables, config: AlarmsConfig, *, start_ns: int,
+                 id_prefix: str = "", next_seq: int = 1, next_alarm_id: int = 1) -> None:
+        self.t = tables
+        self.config = config
+        self.id_prefix = id_prefix
+        self.next_seq = next_seq
+        self.next_alarm_id = next_alarm_id
+        self.peak_interval_ns = int(config.peak_event_interval * NS)
+        self.max_shelve_ns = int(config.max_shelve * NS)
+        self.counters = Counters()
+        self.maintenance: dict[str, int | None] = {}  # target -> until (None: open-ended)
+        self.now_ns = start_ns
+        self._out: list[AlarmEvent] = []
+        self._channels = tables.channels
+        self._stale_channels = tuple(c for c in tables.channels.values() if c.stale is not None)
+        self._conditions: tuple[Condition, ...] = tuple(tables.conditions.values())
+        for ch in tables.channels.values():
+            ch.last_good_ts = start_ns
+
+    # --- event creation (the Emitter protocol) ---------------------------------------------
+
+    def new_alarm_id(self) -> int:
+        alarm_id = self.next_alarm_id
+        self.next_alarm_id += 1
+        return alarm_id
+
+    def emit(self, src: AlarmPoint | None, ts_ns: int, kind: EventKind, **fields: Any) -> None:
+        seq = self.next_seq
+        self.next_seq = seq + 1
+        if src is not None:
+            point = src
+            fields.setdefault("location_state", self.t.locations[point.location].state
+                              if point.location in self.t.locations else None)
+            event = AlarmEvent(
+                seq=seq, id=f"{self.id_prefix}{seq}", ts_ns=ts_ns, kind=kind,
+                alarm_id=point.alarm_id, point=point.key, location=point.location,
+                channel=point.channel, rule=point.rule, level=point.level,
+                priority=point.priority, mode=point.mode, **fields,
+            )
+        else:
+            event = AlarmEvent(seq=seq, id=f"{self.id_prefix}{seq}", ts_ns=ts_ns, kind=kind,
+                               **fields)
+        self._out.append(event)
+
+    def drain(self) -> list[AlarmEvent]:
+        """Events made since the last drain, in seq order."""
+        out = self._out
+        if not out:
+            return []
+        self._out = []
+        return out
+
+    # --- readings ------------------------------------------------------------------------
+
+    def evaluate(self, readings: Iterable[Reading]) -> list[AlarmEvent]:
+        channels = self._channels
+        counters = self.counters
+        n = 0
+        for r in readings:
+            ch = channels.get(r.channel)
+            if ch is None:
+                counters.unknown_channel += 1
+                continue
+            ts = r.ts_ns
+            if ts <= ch.last_ts:
+                counters.out_of_order += 1
+                continue
+            ch.last_ts = ts
+            n += 1
+            q = r.quality
+            v = r.value
+            if q is GOOD:
+                if v.__class__ in NUMBERS and v - v == 0:  # finite: NaN and inf fail
+                    self._good(ch, ts, float(v))
+                    continue
+                counters.bad_value += 1
+                q = Quality.INVALID
+            else:
+                counters.not_good += 1
+            self._not_good(ch, ts, q, r.detail)
+        counters.evaluated += n
+        return self.drain()
+
+    def _good(self, ch: ChannelRt, ts: int, v: float) -> None:
+        ch.last_good_ts = ts
+        dev = ch.device
+        comm = dev.comm
+        if comm is not None and (comm.active or comm.pending_on is not None):
+            comm.set(self, ts, False)
+        if ch.faulted:
+            self._fault(ch, ts, False, None)
+        stale = ch.stale
+        if stale is not None and (stale.active or stale.pending_on is not None):
+            stale.set(self, ts, False)
+        for rule in ch.rules:
+            rule.sample(self, ts, v)
+        if ch.inputs:
+            for tracker in ch.inputs:
+                tracker.input_value(v)
+                self.apply_location(tracker, ts, SYSTEM, f"input {ch.id} = {v:g}")
+        if ch.doors:
+            for d in ch.doors:
+                is_open = (v == 0) if d.zero_means_open else (v != 0)
+                if d.door.update(ts, is_open) and d.held is not None:
+                    d.held.set(self, ts, is_open, None)
+
+    def _not_good(self, ch: ChannelRt, ts: int, q: Quality, detail: str | None) -> None:
+        dev = ch.device
+        comm = dev.comm
+        if q is COMM_ERROR:
+            if comm is not None:
+                comm.note = detail
+                comm.set(self, ts, True)
+            return
+        if comm is not None and (comm.active or comm.pending_on is not None):
+            comm.set(self, ts, False)
+        if q is Quality.MAINTENANCE:  # deliberately flagged data is still data: not stale
+            ch.last_good_ts = ts
+            stale = ch.stale
+            if stale is not None and (stale.active or stale.pending_on is not None):
+                stale.set(self, ts, False)
+        faulted = q in FAULTS
+        if faulted != ch.faulted:
+            self._fault(ch, ts, faulted, detail)
+
+    def _fault(self, ch: ChannelRt, ts: int, faulted: bool, detail: str | None) -> None:
+        ch.faulted = faulted
+        dev = ch.device
+        dev.fault_n += 1 if faulted else -1
+        rule = dev.fault
+        if rule is not None:
+            if faulted:
+                rule.note = f"{ch.id}: {detail}" if detail else ch.id
+            rule.set(self, ts, dev.fault_n > 0, None)
+
+    # --- time ----------------------------------------------------------------------------
+
+    def tick(self, now_ns: int) -> list[AlarmEvent]:
+        self.now_ns = max(self.now_ns, now_ns)
+        for ch in self._stale_channels:
+            self._check_stale(ch, now_ns)
+        for cond in self._conditions:
+            if cond.pending_on is not None or cond.pending_off is not None:
+                cond.advance(self, now_ns, True)
+        self._expire(now_ns)
+        for tracker in self.t.trackers.values():
+            if tracker.due(now_ns):
+                self.apply_location(tracker, now_ns, SYSTEM, None)
+        return self.drain()
+
+    def _check_stale(self, ch: ChannelRt, now: int) -> None:
+        stale = ch.stale
+        assert stale is not None
+        if stale.active or stale.point.oos:
+            return
+        comm = ch.device.comm
+        if comm is not None and comm.active:  # the comm failure says it already
+            if stale.pending_on is not None:
+                stale.set(self, now, False)
+            return
+        if stale.pending_on is None:
+            became = ch.last_good_ts + ch.stale_ns
+            if now >= became:
+                stale.set(self, became, True, (ch.stale_ns + stale.on_ns) / NS)
+
+    def _expire(self, now: int) -> None:
+        for point in self.t.points.values():
+            until = point.shelved_until
+            if until is not None and until <= now:
+                point.unshelve(self, until, SYSTEM, "shelving expired")
+        for target, until in list(self.maintenance.items()):
+            if until is not None and until <= now:
+                self.end_maintenance(target, until, SYSTEM, "maintenance period expired")
+
+    # --- location state ------------------------------------------------------------------
+
+    def apply_location(self, tracker: LocationTracker, ts: int, user: str,
+                       reason: str | None, *, force: bool = False) -> None:
+        """Bring the location to the state its tracker wants; record a change."""
+        rt = tracker.rt
+        state, source = tracker.wanted(ts)
+        manual_changed = (source == "manual") != (tracker.source == "manual")
+        if state == rt.state and not manual_changed and not force:
+            tracker.source = source
+            return
+        previous = rt.state
+        rt.state = state
+        rt.state_idx = 0 if state == "at_rest" else 1
+        tracker.source = source
+        manual = tracker.manual
+        details: dict[str, Any] = {"source": source, "previous": previous}
+        if source == "manual" and manual is not None:
+            details["until_ns"] = manual.until_ns
+        self.emit(None, ts, EventKind.LOCATION_STATE, point=f"location:{rt.name}",
+                  location=rt.name, location_state=state, user=user,
+                  reason=reason or source, details=details)
+
+    # --- maintenance ---------------------------------------------------------------------
+
+    def in_maintenance(self, point: AlarmPoint) -> bool:
+        m = self.maintenance
+        return bool(m) and (point.location in m or point.device in m or point.channel in m)
+
+    def end_maintenance(self, target: str, ts: int, user: str, reason: str) -> None:
+        self.maintenance.pop(target, None)
+        self.emit(None, ts, EventKind.MAINTENANCE, point=f"maintenance:{target}",
+                  user=user, reason=reason, details={"target": target, "on": False})
+        for point in self.t.points.values():
+            if point.suppressed and not self.in_maintenance(point):
+                point.set_suppressed(self, ts, False, user=user, reason=reason, target=target)
+
+    # --- views ---------------------------------------------------------------------------
+
+    def active(self) -> list[AlarmView]:
+        """Alarms not in normal state, and shelved or out-of-service points."""
+        views = [_view(p) for p in self.t.points.values()
+                 if p.state is not AlarmState.NORMAL or p.mode is not Mode.IN_SERVICE]
+        views.sort(key=lambda v: (PRIORITY_ORDER.get(v.priority, 9), v.raised_ns or 0, v.point))
+        return views
+
+
+def _view(p: AlarmPoint) -> AlarmView:
+    return AlarmView(
+        alarm_id=p.alarm_id, point=p.key, location=p.location, channel=p.channel, rule=p.rule,
+        level=str(p.level), priority=p.priority, state=str(p.state), mode=str(p.mode),
+        start_ns=p.episode_start, raised_ns=p.raised_ns, limit=p.limit, peak=p.peak,
+        peak_ns=p.peak_ns, shelved_until=p.shelved_until, shelved_by=p.shelved_by,
+    )

@@ -1,0 +1,134 @@
+"""The alarm engine: the pure core plus the operator actions on it.
+
+Every action needs a user and a reason (ALCOA+: attributable) and is refused
+with ``AlarmError`` when it does not apply (acknowledging a normal alarm,
+shelving beyond the allowed time). Times are passed in; nothing here reads a
+clock. Signature checks and the audit trail are the service's business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from monitor.errors import AlarmError
+from monitor.model import LocationState
+
+from .core import EngineCore
+from .events import AlarmEvent, AlarmState, EventKind
+from .location import Manual
+from .states import AlarmPoint
+
+AUTO = "auto"
+
+
+def _require(user: str, reason: str) -> None:
+    if not user or not user.strip():
+        raise AlarmError("a user is required")
+    if not reason or not reason.strip():
+        raise AlarmError("a reason is required")
+
+
+class AlarmEngine(EngineCore):
+    def find(self, ref: int | str) -> AlarmPoint:
+        """An alarm by its id (``17`` or ``"17"``) or its point key (``"pc-1/p05:high_action"``)."""
+        if isinstance(ref, str) and ref.strip().isdigit():
+            ref = int(ref)
+        if isinstance(ref, int):
+            for point in self.t.points.values():
+                if point.alarm_id == ref:
+                    return point
+            raise AlarmError(f"no open alarm {ref}")
+        found = self.t.points.get(ref)
+        if found is None:
+            raise AlarmError(f"unknown alarm point {ref!r} (write it as device/channel:rule)")
+        return found
+
+    def acknowledge(self, ref: int | str, user: str, reason: str, ts_ns: int,
+                    details: Mapping[str, Any] | None = None) -> list[AlarmEvent]:
+        _require(user, reason)
+        self.find(ref).acknowledge(self, ts_ns, user, reason, details)
+        return self.drain()
+
+    def shelve(self, ref: int | str, user: str, reason: str, ts_ns: int,
+               until_ns: int) -> list[AlarmEvent]:
+        _require(user, reason)
+        if until_ns <= ts_ns:
+            raise AlarmError("shelving needs an expiry in the future")
+        if until_ns - ts_ns > self.max_shelve_ns:
+            raise AlarmError(
+                f"shelving is limited to {self.max_shelve_ns / 1e9 / 3600:g} h (alarms.max_shelve)")
+        self.find(ref).shelve(self, ts_ns, user, reason, until_ns)
+        return self.drain()
+
+    def unshelve(self, ref: int | str, user: str, reason: str, ts_ns: int) -> list[AlarmEvent]:
+        _require(user, reason)
+        self.find(ref).unshelve(self, ts_ns, user, reason)
+        return self.drain()
+
+    def set_location_state(self, location: str, state: str | None, *, user: str, reason: str,
+                           ts_ns: int, until_ns: int | None = None) -> list[AlarmEvent]:
+        """Set the state by hand (``None``/``"auto"``: back to input/schedule/default)."""
+        _require(user, reason)
+        tracker = self.t.trackers.get(location)
+        if tracker is None:
+            raise AlarmError(f"unknown location {location!r}")
+        if until_ns is not None and until_ns <= ts_ns:
+            raise AlarmError("a manual state's expiry must be in the future")
+        if state is None or state == AUTO:
+            if tracker.manual is None:
+                raise AlarmError(f"{location} has no manual state to release")
+            tracker.manual = None
+        else:
+            try:
+                wanted = str(LocationState(state))
+            except ValueError as err:
+                raise AlarmError(f"state must be at_rest, in_operation or auto, not {state!r}"
+                                 ) from err
+            tracker.manual = Manual(wanted, until_ns, user, reason)
+        self.apply_location(tracker, ts_ns, user, reason, force=True)
+        return self.drain()
+
+    def set_maintenance(self, target: str, on: bool, *, user: str, reason: str, ts_ns: int,
+                        until_ns: int | None = None) -> list[AlarmEvent]:
+        """Maintenance/bypass for a location, a device or a channel: alarms are suppressed."""
+        _require(user, reason)
+        if target not in self.t.locations and target not in self.t.devices and (
+            target not in self.t.channels
+        ):
+            raise AlarmError(f"unknown location, device or channel {target!r}")
+        if not on:
+            if target not in self.maintenance:
+                raise AlarmError(f"{target} is not in maintenance")
+            self.end_maintenance(target, ts_ns, user, reason)
+            return self.drain()
+        if until_ns is not None and until_ns <= ts_ns:
+            raise AlarmError("maintenance needs an expiry in the future")
+        self.maintenance[target] = until_ns
+        self.emit(None, ts_ns, EventKind.MAINTENANCE, point=f"maintenance:{target}", user=user,
+                  reason=reason, details={"target": target, "on": True, "until_ns": until_ns})
+        for point in self.t.points.values():
+            if not point.suppressed and self.in_maintenance(point):
+                point.set_suppressed(self, ts_ns, True, user=user, reason=reason, target=target)
+        return self.drain()
+
+    def set_out_of_service(self, target: str, on: bool, user: str, reason: str,
+                           ts_ns: int) -> list[AlarmEvent]:
+        """Take an alarm point, every point of a channel or of a device out of service."""
+        _require(user, reason)
+        points = [p for p in self.t.points.values()
+                  if target in (p.key, p.channel, p.device) and p.oos != on]
+        if not points:
+            raise AlarmError(f"nothing to change for {target!r}")
+        for point in points:
+            point.set_out_of_service(self, ts_ns, on, user, reason)
+            if not on:
+                cond = self.t.conditions.get(point.key)
+                if cond is not None:  # evaluation restarts from fresh samples
+                    cond.pending_on = cond.pending_off = None
+        return self.drain()
+
+    def retire(self, point: AlarmPoint, ts_ns: int) -> None:
+        """A point from the log whose rule is no longer configured (see rebuild)."""
+        if point.state is not AlarmState.NORMAL:
+            point.retire(self, ts_ns)

@@ -1,0 +1,306 @@
+"""The alarm event log: ``<data_dir>/alarms.db``, append-only and hash-chained.
+
+Every ``AlarmEvent`` becomes one row; rows are inserted, never updated or
+deleted (SQLite triggers refuse both), and each row's hash covers its record
+and the previous row's hash, so an edit, a removal or an insertion anywhere is
+found by ``verify()``. The head (last seq and hash) is also written to
+``alarms.head`` after each append, which catches the newest rows being cut off.
+Excursion records and the engine's state after a restart are derived from
+these rows; nothing else is stored about alarms.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from monitor.audit.head import ChainHead, HeadFile, check_against_head
+from monitor.errors import StoreError
+from monitor.integrity import GENESIS, ChainProblem, append_only_triggers, chain_hash, verify_chain
+from monitor.model import utc_now_ns
+
+from .events import AlarmEvent
+
+DB_NAME = "alarms.db"
+HEAD_NAME = "alarms.head"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    ts_ns INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    alarm_id INTEGER,
+    point TEXT,
+    location TEXT,
+    state TEXT,
+    record TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_point ON events(point, seq);
+CREATE INDEX IF NOT EXISTS events_alarm ON events(alarm_id, seq);
+CREATE INDEX IF NOT EXISTS events_kind_ts ON events(kind, ts_ns);
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_ns INTEGER NOT NULL,
+    op TEXT NOT NULL,
+    args TEXT NOT NULL,
+    user TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS request_results (
+    request_id INTEGER PRIMARY KEY,
+    ts_ns INTEGER NOT NULL,
+    ok INTEGER NOT NULL,
+    message TEXT NOT NULL,
+    events TEXT NOT NULL
+);
+""" + "".join(append_only_triggers(t) for t in ("meta", "events", "requests", "request_results"))
+
+COLUMNS = ("kind", "alarm_id", "point", "location", "state")
+"""Columns copied out of the record for queries; ``verify`` checks they still match it."""
+
+
+class EventLog:
+    """One connection to the event log; thread-safe behind a lock."""
+
+    chain_name = "alarm_events"
+
+    def __init__(self, data_dir: str | Path, *, readonly: bool = False) -> None:
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / DB_NAME
+        self.head_file = HeadFile(self.data_dir / HEAD_NAME)
+        self._lock = threading.Lock()
+        try:
+            if readonly:
+                if not self.path.exists():
+                    raise StoreError(f"{self.path}: no alarm event log here yet")
+                uri = f"file:{self.path}?mode=ro"
+                self._conn = sqlite3.connect(uri, uri=True, isolation_level=None,
+                                             check_same_thread=False, timeout=30.0)
+            else:
+                self.data_dir.mkdir(parents=True, exist_ok=True)
+                self._conn = sqlite3.connect(self.path, isolation_level=None,
+                                             check_same_thread=False, timeout=30.0)
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=FULL")
+                self._conn.executescript(SCHEMA)
+                self._conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                                   ("log_id", secrets.token_hex(4)))
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'log_id'").fetchone()
+        except sqlite3.Error as err:
+            raise StoreError(f"{self.path}: cannot open the alarm event log: {err}") from err
+        self.log_id = str(row[0]) if row else "ro"
+        self._data_version = self._pragma_data_version()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # --- writing -------------------------------------------------------------------------
+
+    def append(self, events: Sequence[AlarmEvent]) -> None:
+        """Insert ``events`` (whose seqs must continue the log) in one transaction."""
+        if not events:
+            return
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    seq, prev = self._head_locked()
+                    if events[0].seq != seq + 1:
+                        raise StoreError(
+                            f"{self.path}: event {events[0].seq} does not follow the log's last "
+                            f"entry {seq}: another process wrote to the log")
+                    rows = []
+                    for event in events:
+                        record = event.to_json()
+                        digest = chain_hash(prev, record)
+                        rows.append((event.seq, event.ts_ns, str(event.kind), event.alarm_id,
+                                     event.point, event.location,
+                                     None if event.state is None else str(event.state),
+                                     _dump(record), prev, digest))
+                        prev = digest
+                    self._conn.executemany(
+                        "INSERT INTO events (seq, ts_ns, kind, alarm_id, point, location, state, "
+                        "record, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as err:
+                raise StoreError(f"{self.path}: alarm events not written: {err}") from err
+            self._data_version = self._pragma_data_version()
+        last = events[-1]
+        self.head_file.write(ChainHead(self.chain_name, last.seq, prev, utc_now_ns()))
+
+    # --- reading -------------------------------------------------------------------------
+
+    def head(self) -> tuple[int, str]:
+        with self._lock:
+            return self._head_locked()
+
+    def _head_locked(self) -> tuple[int, str]:
+        row = self._conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
+                                 ).fetchone()
+        return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
+
+    def current_head(self) -> ChainHead:
+        seq, digest = self.head()
+        return ChainHead(self.chain_name, seq, digest, utc_now_ns())
+
+    def publish_head(self) -> ChainHead:
+        head = self.current_head()
+        self.head_file.write(head)
+        return head
+
+    def changed_by_others(self) -> bool:
+        """True when another connection committed since we last looked (cheap: a pragma)."""
+        with self._lock:
+            version = self._pragma_data_version()
+            changed = version != self._data_version
+            self._data_version = version
+            return changed
+
+    def _pragma_data_version(self) -> int:
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def events(self, *, after_seq: int = 0, alarm_id: int | None = None,
+               from_ns: int | None = None, to_ns: int | None = None,
+               limit: int | None = None) -> list[AlarmEvent]:
+        """Events in seq order, filtered; ``to_ns`` is exclusive."""
+        where, params = ["seq > ?"], [after_seq]
+        if alarm_id is not None:
+            where.append("alarm_id = ?")
+            params.append(alarm_id)
+        if from_ns is not None:
+            where.append("ts_ns >= ?")
+            params.append(from_ns)
+        if to_ns is not None:
+            where.append("ts_ns < ?")
+            params.append(to_ns)
+        sql = f"SELECT record FROM events WHERE {' AND '.join(where)} ORDER BY seq"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [AlarmEvent.from_json(json.loads(r[0])) for r in self._query(sql, tuple(params))]
+
+    def events_of_alarms(self, alarm_ids: Iterable[int]) -> list[AlarmEvent]:
+        ids = sorted(set(alarm_ids))
+        out: list[AlarmEvent] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            out.extend(AlarmEvent.from_json(json.loads(r[0])) for r in self._query(
+                f"SELECT record FROM events WHERE alarm_id IN ({marks}) ORDER BY seq",
+                tuple(chunk)))
+        out.sort(key=lambda e: e.seq)
+        return out
+
+    def rebuild_events(self) -> list[AlarmEvent]:
+        """The events that decide the current state, in seq order.
+
+        The last event of every point (alarm points, locations, maintenance
+        targets), the last shelving change of every point, and every event of
+        the alarms still open: enough to restore without reading the whole log.
+        """
+        last = self._query(
+            "SELECT MAX(seq) FROM events WHERE point IS NOT NULL GROUP BY point")
+        shelving = self._query(
+            "SELECT MAX(seq) FROM events WHERE kind IN ('shelved', 'unshelved') GROUP BY point")
+        seqs = {int(r[0]) for r in last} | {int(r[0]) for r in shelving}
+        rows = self._rows_by_seq(seqs)
+        open_ids = {e.alarm_id for e in rows if e.alarm_id is not None and e.state is not None
+                    and str(e.state) != "normal"}
+        by_seq = {e.seq: e for e in rows}
+        for event in self.events_of_alarms(i for i in open_ids if i is not None):
+            by_seq[event.seq] = event
+        return [by_seq[s] for s in sorted(by_seq)]
+
+    def max_alarm_id(self) -> int:
+        row = self._query("SELECT MAX(alarm_id) FROM events")
+        return int(row[0][0]) if row and row[0][0] is not None else 0
+
+    def alarm_ids_between(self, from_ns: int, to_ns: int, location: str | None) -> list[int]:
+        """Alarms raised before ``to_ns`` that had not returned to normal before ``from_ns``."""
+        sql = ("SELECT DISTINCT e.alarm_id FROM events e WHERE e.kind = 'raised' "
+               "AND e.ts_ns < ? AND NOT EXISTS (SELECT 1 FROM events c WHERE "
+               "c.alarm_id = e.alarm_id AND c.state = 'normal' AND c.ts_ns < ?)")
+        params: list[Any] = [to_ns, from_ns]
+        if location is not None:
+            sql += " AND e.location = ?"
+            params.append(location)
+        return [int(r[0]) for r in self._query(sql, tuple(params))]
+
+    def _rows_by_seq(self, seqs: Iterable[int]) -> list[AlarmEvent]:
+        wanted = sorted(seqs)
+        out: list[AlarmEvent] = []
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            out.extend(AlarmEvent.from_json(json.loads(r[0])) for r in self._query(
+                f"SELECT record FROM events WHERE seq IN ({marks})", tuple(chunk)))
+        return out
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as err:
+                raise StoreError(f"{self.path}: cannot read the alarm event log: {err}") from err
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """For the request queue (same file, same connection)."""
+        return self._query(sql, params)
+
+    def insert(self, sql: str, params: tuple[Any, ...]) -> int:
+        """One INSERT in its own transaction; the new row's id."""
+        with self._lock:
+            try:
+                cursor = self._conn.execute(sql, params)
+            except sqlite3.Error as err:
+                raise StoreError(f"{self.path}: not written: {err}") from err
+            return int(cursor.lastrowid or 0)
+
+    # --- verification --------------------------------------------------------------------
+
+    def verify(self) -> ChainProblem | None:
+        """Recompute the chain, check the query columns and compare with the published head."""
+        with self._lock:
+            try:
+                rows = self._conn.execute(
+                    "SELECT seq, kind, alarm_id, point, location, state, record, prev_hash, "
+                    "hash FROM events ORDER BY seq").fetchall()
+            except sqlite3.Error as err:
+                raise StoreError(f"{self.path}: cannot read the alarm event log: {err}") from err
+        chain: list[tuple[int, dict[str, Any], str, str]] = []
+        for seq, kind, alarm_id, point, location, state, text, prev, digest in rows:
+            try:
+                record = json.loads(text)
+            except ValueError:
+                return ChainProblem(int(seq), "record is not valid JSON (altered)")
+            if record.get("seq") != seq or (kind, alarm_id, point, location, state) != tuple(
+                record.get(c) for c in COLUMNS
+            ):
+                return ChainProblem(int(seq), "columns do not match the hashed record (altered)")
+            chain.append((int(seq), record, str(prev), str(digest)))
+        problem = verify_chain(chain)
+        if problem is not None:
+            return problem
+        seq, _ = self.head()
+        return check_against_head(self.head_file.read(), self._hash_at, seq,
+                                  entries_exist=seq > 0)
+
+    def _hash_at(self, seq: int) -> str | None:
+        rows = self._query("SELECT hash FROM events WHERE seq = ?", (seq,))
+        return str(rows[0][0]) if rows else None
+
+
+def _dump(record: dict[str, Any]) -> str:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str)

@@ -1,0 +1,345 @@
+"""The alarm service: the pure engine, its event log, operator actions, audit and signatures.
+
+``build_alarm_service(loaded)`` opens ``<data_dir>/alarms.db``, rebuilds the
+engine's state from it and returns an ``AlarmService``. The pipeline calls
+``evaluate`` for every batch and ``tick`` every second; both return the
+events made since the last call, including those of operator actions taken
+in between (so that listeners such as notifiers see acknowledgements too).
+Events are written before they are returned; if the disk refuses, they are
+kept and written on the next call, in order, and the failure is logged once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from monitor.config import LoadedConfig
+from monitor.errors import AlarmError, StoreError
+from monitor.integrity import ChainProblem
+from monitor.logs import log_event
+from monitor.model import Reading, utc_now_ns
+
+from . import requests
+from .core import AlarmView, Counters
+from .engine import AlarmEngine
+from .eventlog import EventLog
+from .events import AlarmEvent, Level
+from .excursions import Excursion, fold
+from .rebuild import restore, start_locations
+from .rules import build_tables, describe
+from .writer import WriterLock
+
+log = logging.getLogger("monitor.alarms")
+
+AuditArgs = tuple[str, str, Any, Any]  # action, object, old value, new value
+
+SignatureVerifier = Callable[[Mapping[str, Any], str, Mapping[str, Any]], None]
+"""``verify(signature, meaning, record)``: raise ``AuthError`` unless the signature is valid
+for that meaning ("acknowledged") and record (``{"object": "alarm:17", ...}``)."""
+
+
+class AlarmService:
+    def __init__(self, engine: AlarmEngine, event_log: EventLog, *,
+                 clock: Callable[[], int] = utc_now_ns, lock: WriterLock | None = None,
+                 readonly: bool = False, require_signature: bool = True) -> None:
+        self.engine = engine
+        self.log = event_log
+        self.clock = clock
+        self.readonly = readonly
+        self.require_signature = require_signature
+        #: object with ``record(user, action, object, *, old, new, reason)`` (monitor.audit)
+        self.audit: Any = None
+        self.verify_signature: SignatureVerifier | None = None
+        self._lock = lock
+        self._mutex = threading.Lock()
+        self._backlog: list[AlarmEvent] = []
+        self._unpublished: list[AlarmEvent] = []
+        self._write_failing = False
+        self.written = 0
+        self._finalizer = weakref.finalize(self, _release, event_log, lock)
+
+    # --- the pipeline's calls --------------------------------------------------------------
+
+    def evaluate(self, readings: Sequence[Reading]) -> list[AlarmEvent]:
+        with self._mutex:
+            events = self.engine.evaluate(readings)
+            if events or self._unpublished:
+                return self._commit(events)
+            return events
+
+    def tick(self, now_ns: int) -> list[AlarmEvent]:
+        with self._mutex:
+            if not self.readonly and self.log.changed_by_others():
+                requests.process(self.log, now_ns, self._apply_request)
+            events = self.engine.tick(now_ns)
+            if self._backlog and not events:
+                self._write([])
+            return self._commit(events)
+
+    def _commit(self, events: list[AlarmEvent]) -> list[AlarmEvent]:
+        if events:
+            self._write(events)
+        if self._unpublished:
+            events = self._unpublished + events
+            self._unpublished = []
+        return events
+
+    def _write(self, events: list[AlarmEvent]) -> None:
+        if self.readonly:
+            return
+        self._backlog.extend(events)
+        try:
+            self.log.append(self._backlog)
+        except StoreError as err:
+            if not self._write_failing:
+                self._write_failing = True
+                log_event(log, logging.ERROR, "alarm events not written, will retry",
+                          error=str(err), pending=len(self._backlog))
+            return
+        self.written += len(self._backlog)
+        self._backlog = []
+        if self._write_failing:
+            self._write_failing = False
+            log_event(log, logging.INFO, "alarm events written again")
+
+    # --- operator actions ------------------------------------------------------------------
+
+    def acknowledge(self, alarm_id: int | str, user: str, reason: str,
+                    signature: Mapping[str, Any] | None = None) -> list[AlarmEvent]:
+        """Acknowledge; an action alarm needs an electronic signature (``alarms.`` config)."""
+        return self._command("acknowledge", user, reason, alarm=alarm_id, signature=signature)
+
+    def shelve(self, alarm_id: int | str, user: str, reason: str,
+               until_ns: int) -> list[AlarmEvent]:
+        return self._command("shelve", user, reason, alarm=alarm_id, until_ns=until_ns)
+
+    def unshelve(self, alarm_id: int | str, user: str, reason: str) -> list[AlarmEvent]:
+        return self._command("unshelve", user, reason, alarm=alarm_id)
+
+    def set_location_state(self, location: str, state: str | None, user: str, reason: str,
+                           until_ns: int | None = None) -> list[AlarmEvent]:
+        """``state``: at_rest, in_operation, or None/"auto" to release a manual state."""
+        return self._command("set_location_state", user, reason, location=location,
+                             state=state, until_ns=until_ns)
+
+    def set_maintenance(self, location_or_device: str, on: bool, user: str, reason: str,
+                        until_ns: int | None = None) -> list[AlarmEvent]:
+        """Suppress (annunciation of) every alarm of a location, device or channel."""
+        return self._command("set_maintenance", user, reason, target=location_or_device, on=on,
+                             until_ns=until_ns)
+
+    def set_out_of_service(self, target: str, on: bool, user: str,
+                           reason: str) -> list[AlarmEvent]:
+        """Stop (or resume) evaluating an alarm point, or every point of a channel or device."""
+        return self._command("set_out_of_service", user, reason, target=target, on=on)
+
+    def _command(self, op: str, user: str, reason: str, **args: Any) -> list[AlarmEvent]:
+        with self._mutex:
+            if self.readonly:
+                raise AlarmError("this alarm service is read-only")
+            events, audit = self._apply(op, user, reason, args)
+        self._audit(user, reason, audit)
+        return events
+
+    def _apply(self, op: str, user: str, reason: str, a: Mapping[str, Any]
+               ) -> tuple[list[AlarmEvent], AuditArgs]:
+        """Run one action on the engine (mutex held); its events and its audit entry."""
+        engine, now = self.engine, self.clock()
+        audit: AuditArgs
+        if op == "acknowledge":
+            point = engine.find(a["alarm"])
+            aid, signature = point.alarm_id, a.get("signature")
+            if signature is None and point.level is Level.ACTION and self.require_signature:
+                raise AlarmError(f"acknowledging action alarm {aid} needs an electronic "
+                                 "signature (user, password, meaning 'acknowledged')")
+            details = None
+            if signature is not None:
+                self._check_signature(signature, user, {"object": f"alarm:{aid}",
+                                                        "alarm_id": aid, "point": point.key})
+                details = {"signature": dict(signature)}
+            before = str(point.state)
+            events = engine.acknowledge(a["alarm"], user, reason, now, details)
+            audit = ("alarm.acknowledged", f"alarm:{aid}", before, str(point.state))
+        elif op == "shelve":
+            events = engine.shelve(a["alarm"], user, reason, now, int(a["until_ns"]))
+            audit = ("alarm.shelved", _object(events), None, {"until_ns": a["until_ns"]})
+        elif op == "unshelve":
+            events = engine.unshelve(a["alarm"], user, reason, now)
+            audit = ("alarm.unshelved", _object(events), "shelved", "unshelved")
+        elif op == "set_location_state":
+            loc = engine.t.locations.get(a["location"])
+            old = None if loc is None else loc.state
+            events = engine.set_location_state(a["location"], a.get("state"), user=user,
+                                               reason=reason, ts_ns=now, until_ns=a.get("until_ns"))
+            audit = ("location.state_changed", f"location:{a['location']}", old,
+                     {"state": a.get("state") or "auto", "until_ns": a.get("until_ns")})
+        elif op == "set_maintenance":
+            on = bool(a["on"])
+            events = engine.set_maintenance(a["target"], on, user=user, reason=reason, ts_ns=now,
+                                            until_ns=a.get("until_ns"))
+            audit = ("maintenance.started" if on else "maintenance.ended",
+                     f"maintenance:{a['target']}", None, {"on": on, "until_ns": a.get("until_ns")})
+        elif op == "set_out_of_service":
+            on = bool(a["on"])
+            events = engine.set_out_of_service(a["target"], on, user, reason, now)
+            audit = ("alarm.out_of_service" if on else "alarm.in_service",
+                     f"alarm-point:{a['target']}", None, {"out_of_service": on})
+        else:
+            raise AlarmError(f"unknown action {op!r}")
+        self.record(events)
+        return events, audit
+
+    def record(self, events: list[AlarmEvent]) -> None:
+        """Write events made outside evaluate/tick; the next evaluate/tick returns them too."""
+        self._write(events)
+        self._unpublished.extend(events)
+
+    def _check_signature(self, signature: Mapping[str, Any], user: str,
+                         record: Mapping[str, Any]) -> None:
+        if not isinstance(signature, Mapping):
+            raise AlarmError("a signature is a mapping (printed name, time, meaning)")
+        if signature.get("user", user) != user:
+            raise AlarmError("the signature is not the acknowledging user's")
+        if signature.get("meaning", "acknowledged") != "acknowledged":
+            raise AlarmError("the signature's meaning must be 'acknowledged'")
+        if self.verify_signature is not None:
+            self.verify_signature(signature, "acknowledged", record)
+
+    def _audit(self, user: str, reason: str, entry: AuditArgs) -> None:
+        action, obj, old, new = entry
+        audit = self.audit
+        if audit is None:
+            return
+        try:
+            audit.record(user, action, obj, old=old, new=new, reason=reason)
+        except StoreError as err:  # the alarm event log still holds who, when and why
+            log_event(log, logging.ERROR, "audit entry not written", action=action, error=str(err))
+
+    # --- cross-process requests ------------------------------------------------------------
+
+    def _apply_request(self, req: requests.Request) -> list[int]:
+        """A CLI request (mutex held): applied and audited like an API call."""
+        events, audit = self._apply(req.op, req.user, req.reason, req.args)
+        self._audit(req.user, req.reason, audit)
+        return [e.seq for e in events]
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def active(self) -> list[AlarmView]:
+        with self._mutex:
+            return self.engine.active()
+
+    def location_states(self) -> dict[str, dict[str, Any]]:
+        with self._mutex:
+            return {name: {"state": t.rt.state, "source": t.source,
+                           "manual_until_ns": t.manual.until_ns if t.manual else None}
+                    for name, t in self.engine.t.trackers.items()}
+
+    def excursions(self, from_ns: int, to_ns: int,
+                   location: str | None = None) -> list[Excursion]:
+        """Excursions overlapping [from_ns, to_ns), oldest first."""
+        ids = self.log.alarm_ids_between(from_ns, to_ns, location)
+        found = fold(self.log.events_of_alarms(ids)).values()
+        out = [e for e in found if e.raised_ns < to_ns and (
+            e.closed_ns is None or e.closed_ns >= from_ns)]
+        return sorted(out, key=lambda e: (e.start_ns, e.alarm_id))
+
+    def excursion(self, alarm_id: int) -> Excursion | None:
+        return fold(self.log.events(alarm_id=alarm_id)).get(alarm_id)
+
+    def events(self, **filters: Any) -> list[AlarmEvent]:
+        return self.log.events(**filters)
+
+    def verify(self) -> ChainProblem | None:
+        return self.log.verify()
+
+    @property
+    def counters(self) -> Counters:
+        return self.engine.counters
+
+    def stats(self) -> dict[str, Any]:
+        c = self.engine.counters
+        return {**c.__dict__, "events_written": self.written, "events_pending": len(self._backlog),
+                "active": sum(1 for v in self.engine.active() if v.state != "normal")}
+
+    def close(self) -> None:
+        with self._mutex:
+            if self._backlog:
+                self._write([])
+        self._finalizer()
+
+
+def _release(event_log: EventLog, lock: WriterLock | None) -> None:
+    event_log.close()
+    if lock is not None:
+        lock.release()
+
+
+def _object(events: Sequence[AlarmEvent]) -> str:
+    first = events[0] if events else None
+    if first is None:
+        return "alarm:?"
+    return f"alarm:{first.alarm_id}" if first.alarm_id is not None else f"alarm-point:{first.point}"
+
+
+def build_alarm_service(loaded: LoadedConfig, *, clock: Callable[[], int] = utc_now_ns,
+                        readonly: bool = False, lock_timeout: float = 10.0) -> AlarmService:
+    """The alarm service of ``loaded``, its state rebuilt from ``<data_dir>/alarms.db``.
+
+    Raises ``AlarmError`` when another process holds the log for writing
+    (``readonly=True`` never takes the lock and never writes).
+    """
+    data_dir = Path(loaded.config.data_dir)
+    lock = None
+    if not readonly:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        lock = WriterLock(data_dir)
+        if not lock.acquire(lock_timeout):
+            raise AlarmError(f"{data_dir}/alarms.db is being written by process {lock.holder()}")
+    try:
+        event_log = EventLog(data_dir, readonly=readonly)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    now = clock()
+    tables = build_tables(loaded)
+    engine = AlarmEngine(tables, loaded.config.alarms, start_ns=now,
+                         id_prefix=f"{event_log.log_id}-")
+    report = restore(engine, event_log.rebuild_events(), now)
+    engine.next_seq = max(engine.next_seq, event_log.head()[0] + 1)
+    service = AlarmService(engine, event_log, clock=clock, lock=lock, readonly=readonly,
+                           require_signature=loaded.config.alarms.require_signature_for_action)
+    if not readonly:
+        start_locations(engine, now, report.locations_logged)
+        service.record(engine.drain())
+        service.audit = _audit_trail(data_dir)
+    log_event(log, logging.INFO, "alarm engine ready", **describe(tables),
+              open_alarms=len(report.open_alarms), retired=len(report.retired),
+              log_events=engine.next_seq - 1)
+    return service
+
+
+def _audit_trail(data_dir: Path) -> Any:
+    """The audit trail if ``monitor.audit`` is installed; opened on first use."""
+    try:
+        from monitor.audit import AuditTrail
+    except ImportError:
+        return None
+    return _LazyAudit(lambda: AuditTrail(data_dir))
+
+
+class _LazyAudit:
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._trail: Any = None
+
+    def record(self, user: str, action: str, obj: str, **kw: Any) -> Any:
+        if self._trail is None:
+            self._trail = self._factory()
+        return self._trail.record(user, action, obj, **kw)
