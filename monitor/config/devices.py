@@ -294,9 +294,6 @@ class MqttConnection(ConfigModel):
     retained: Literal["ignore", "accept"] = Field(
         "ignore", description="Retained messages are last values of unknown age: ignored by default"
     )
-    retained: Literal["ignore", "accept"] = Field(
-        "ignore", description="Retained messages are last values of unknown age: ignored by default"
-    )
 
     @field_validator("subscriptions")
     @classmethod
