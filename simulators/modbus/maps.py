@@ -51,12 +51,14 @@ def channel_registers(spec: ChannelSpec, value: float) -> list[int]:
     """What a device holding ``value`` (physical units) shows in ``spec``'s registers."""
     if spec.type is DataType.F32:
         return encode((value - spec.offset) / spec.scale, DataType.F32, spec.byte_order)
-    if math.isnan(value):  # NaN in an integer register: the profile's sentinel
+    if isinstance(value, int) and spec.scale == 1 and spec.offset == 0:
+        raw = value  # exact, even for 64-bit values a float cannot hold
+    elif math.isnan(value):  # NaN in an integer register: the profile's sentinel
         raw = spec.nan_values[0] if spec.nan_values else 0
     else:
         raw = round((value - spec.offset) / spec.scale)
-        lo, hi = _LIMITS[spec.type]
-        raw = min(max(raw, lo), hi)
+    lo, hi = _LIMITS[spec.type]
+    raw = min(max(raw, lo), hi)
     return encode(raw, spec.type, spec.byte_order)
 
 

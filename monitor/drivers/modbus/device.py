@@ -103,18 +103,23 @@ class DeviceRuntime:
         hidden = self.hidden
         hidden.clear()
         bus, unit, timeout, retries = self.bus, self.unit, self.timeout, self.retries
-        for i, req in enumerate(self.requests):
+        i = 0
+        while i < len(self.requests):
+            req = self.requests[i]
             if self.error is not None and self.error.kind in _GIVE_UP:
                 self._fail_request(req, self.error, out)
+                i += 1
                 continue
             try:
                 regs = await bus.read(req.function_code, req.address, req.count, unit,
                                       timeout, retries, self.pdus[i])
             except BusError as err:
                 if err.kind == "exception" and err.code == 2 and req.has_gap:
-                    self._split(i)  # the gap holds registers the device lacks
+                    self._split(i)  # the gap holds registers the device lacks: read the parts
+                    continue
                 self.failed, self.error = True, err
                 self._fail_request(req, err, out)
+                i += 1
                 continue
             ts = utc_now_ns()
             for index, dec in req.channels:
@@ -122,17 +127,27 @@ class DeviceRuntime:
                     hidden[dec.name] = dec.assemble(regs, index)
                 else:
                     out.append(dec.decode(regs, index, ts))
+            i += 1
         faults = self._faults(hidden.get(_STATUS))
         if faults is not None:
             out = [self._qualify(r, faults) for r in out]
-        if self.counter is not None and _COUNT in hidden and not self.failed:
-            try:
-                await self.counter.poll(
-                    self, hidden[_COUNT], flow_lpm=flow_lpm(self.counter.spec, hidden.get(_FLOW)),
-                    hold_s=hidden.get(_HOLD), faults=faults[1] if faults else None, out=out,
-                )
-            except BusError as err:
-                self.failed, self.error = True, err
+        counter = self.counter
+        if counter is not None:
+            emitted = len(out)
+            if _COUNT in hidden and not self.failed:
+                try:
+                    await counter.poll(
+                        self, hidden[_COUNT], flow_lpm=flow_lpm(counter.spec, hidden.get(_FLOW)),
+                        hold_s=hidden.get(_HOLD), faults=faults[1] if faults else None, out=out,
+                    )
+                except BusError as err:
+                    self.failed, self.error = True, err
+            if self.error is not None and len(out) == emitted:
+                # records wait in the counter's buffer; meanwhile say it cannot be reached
+                detail = f"{self.error.kind}: {self.error}"
+                ts = utc_now_ns()
+                out.extend(Reading(c, None, Quality.COMM_ERROR, ts, None, None, detail)
+                           for c in counter.channel_ids)
         self._count_quality(out)
         return out
 

@@ -91,6 +91,17 @@ class ModbusDriver(Driver):
             if self.cursor_file is not None:
                 self._save_cursors()
 
+    async def poll_once(self, device: str | None = None) -> None:
+        """Poll one device (or every device) now, outside the schedule (tests, 'read now')."""
+        for dev in self.runtimes:
+            if device is None or dev.name == device:
+                await self._poll(dev)
+        if not self.connection.keep_open:
+            self.bus.close()
+
+    def close(self) -> None:
+        self.bus.close()
+
     async def _poll(self, dev: DeviceRuntime) -> None:
         started = time.perf_counter()
         async with self.bus.lock:

@@ -76,9 +76,12 @@ class CounterReader:
         counts = sorted((c for c in channels if is_count_channel(c)),
                         key=lambda c: c.address or 0)
         self.count_decoders = [ChannelDecoder(device, c) for c in counts]
+        self.channel_ids = [d.channel for d in self.count_decoders]
         self.volume_channel = next(
             (f"{device}/{c.name}" for c in channels if c.quantity == "sample_volume"), None
         )
+        if self.volume_channel is not None:
+            self.channel_ids.append(self.volume_channel)
         base = spec.record_address
         ends = [d.address + d.width for d in self.count_decoders]
         ends += [base + spec.timestamp_offset + 2, base + spec.sample_time_offset + 2]
