@@ -222,6 +222,12 @@ class EventLog:
             by_seq[event.seq] = event
         return [by_seq[s] for s in sorted(by_seq)]
 
+    def raise_hash(self, alarm_id: int) -> str | None:
+        """Chain hash of the event that raised ``alarm_id``: what a signature binds to."""
+        rows = self._query("SELECT hash FROM events WHERE alarm_id = ? AND kind = 'raised' "
+                           "ORDER BY seq LIMIT 1", (alarm_id,))
+        return str(rows[0][0]) if rows else None
+
     def max_alarm_id(self) -> int:
         row = self._query("SELECT MAX(alarm_id) FROM events")
         return int(row[0][0]) if row and row[0][0] is not None else 0

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import LoadedConfig
-from monitor.errors import AlarmError, StoreError
+from monitor.errors import AlarmError, AuthError, StoreError
 from monitor.integrity import ChainProblem
 from monitor.logs import log_event
 from monitor.model import Reading, utc_now_ns
@@ -32,6 +32,7 @@ from .events import AlarmEvent, Level
 from .excursions import Excursion, fold
 from .rebuild import restore, start_locations
 from .rules import build_tables, describe
+from .signing import MEANING, RECORD_TYPE, signature_verifier
 from .writer import WriterLock
 
 log = logging.getLogger("monitor.alarms")
@@ -40,7 +41,7 @@ AuditArgs = tuple[str, str, Any, Any]  # action, object, old value, new value
 
 SignatureVerifier = Callable[[Mapping[str, Any], str, Mapping[str, Any]], None]
 """``verify(signature, meaning, record)``: raise ``AuthError`` unless the signature is valid
-for that meaning ("acknowledged") and record (``{"object": "alarm:17", ...}``)."""
+for that meaning ("acknowledged") and record (``signing_record(alarm_id)``)."""
 
 
 class AlarmService:
@@ -159,8 +160,7 @@ class AlarmService:
                                  "signature (user, password, meaning 'acknowledged')")
             details = None
             if signature is not None:
-                self._check_signature(signature, user, {"object": f"alarm:{aid}",
-                                                        "alarm_id": aid, "point": point.key})
+                self._check_signature(signature, user, self._signing_record(point.alarm_id))
                 details = {"signature": dict(signature)}
             before = str(point.state)
             events = engine.acknowledge(a["alarm"], user, reason, now, details)
@@ -199,16 +199,30 @@ class AlarmService:
         self._write(events)
         self._unpublished.extend(events)
 
+    def signing_record(self, alarm_id: int | str) -> dict[str, Any]:
+        """What an acknowledgement signature of this alarm is bound to (``Signer.sign``)."""
+        with self._mutex:
+            return self._signing_record(self.engine.find(alarm_id).alarm_id)
+
+    def _signing_record(self, alarm_id: int | None) -> dict[str, Any]:
+        if alarm_id is None:
+            raise AlarmError("only an open alarm can be signed for")
+        digest = self.log.raise_hash(alarm_id)
+        if digest is None:
+            raise AlarmError(f"alarm {alarm_id} is not on disk yet; try again")
+        return {"record_type": RECORD_TYPE, "record_id": str(alarm_id), "record_hash": digest}
+
     def _check_signature(self, signature: Mapping[str, Any], user: str,
                          record: Mapping[str, Any]) -> None:
         if not isinstance(signature, Mapping):
             raise AlarmError("a signature is a mapping (printed name, time, meaning)")
-        if signature.get("user", user) != user:
-            raise AlarmError("the signature is not the acknowledging user's")
-        if signature.get("meaning", "acknowledged") != "acknowledged":
-            raise AlarmError("the signature's meaning must be 'acknowledged'")
+        signer = signature.get("username", signature.get("user", user))
+        if signer != user:
+            raise AuthError(f"the signature is {signer!r}'s, not the acknowledging user's")
+        if signature.get("meaning", MEANING) != MEANING:
+            raise AuthError(f"the signature's meaning must be {MEANING!r}")
         if self.verify_signature is not None:
-            self.verify_signature(signature, "acknowledged", record)
+            self.verify_signature(signature, MEANING, record)
 
     def _audit(self, user: str, reason: str, entry: AuditArgs) -> None:
         action, obj, old, new = entry
@@ -297,7 +311,10 @@ def build_alarm_service(loaded: LoadedConfig, *, clock: Callable[[], int] = utc_
     data_dir = Path(loaded.config.data_dir)
     lock = None
     if not readonly:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(f"{data_dir}: cannot create the data directory: {err}") from err
         lock = WriterLock(data_dir)
         if not lock.acquire(lock_timeout):
             raise AlarmError(f"{data_dir}/alarms.db is being written by process {lock.holder()}")
@@ -319,6 +336,8 @@ def build_alarm_service(loaded: LoadedConfig, *, clock: Callable[[], int] = utc_
         start_locations(engine, now, report.locations_logged)
         service.record(engine.drain())
         service.audit = _audit_trail(data_dir)
+        service.verify_signature = signature_verifier(data_dir, getattr(loaded.config, "users",
+                                                                         None))
     log_event(log, logging.INFO, "alarm engine ready", **describe(tables),
               open_alarms=len(report.open_alarms), retired=len(report.retired),
               log_events=engine.next_seq - 1)
