@@ -63,7 +63,7 @@ class ModbusDriver(Driver):
 
     # -- lifecycle ----------------------------------------------------------------------
     async def run(self) -> None:
-        self._load_cursors()
+        self.load_cursors()
         loop = asyncio.get_running_loop()
         cfg = self.connection
         interval = min(d.interval_ticks for d in self.runtimes)
@@ -98,6 +98,8 @@ class ModbusDriver(Driver):
                 await self._poll(dev)
         if not self.connection.keep_open:
             self.bus.close()
+        if self.cursor_file is not None:
+            self._save_cursors()
 
     def close(self) -> None:
         self.bus.close()
@@ -148,7 +150,8 @@ class ModbusDriver(Driver):
                   value=to_write)
 
     # -- particle-counter cursors -------------------------------------------------------
-    def _load_cursors(self) -> None:
+    def load_cursors(self) -> None:
+        """Read the counters' record cursors from ``cursor_file`` (``run`` does it first)."""
         if self.cursor_file is None or not self.cursor_file.exists():
             return
         try:
