@@ -15,7 +15,7 @@ from monitor.config import ChannelInfo, LoadedConfig
 from monitor.model import Reading
 from monitor.runtime import Runtime
 
-from .alarmview import AlarmView
+from .alarmview import AlarmAccess
 
 
 def number(value: float | None) -> float | None:
@@ -42,7 +42,7 @@ def reading_view(reading: Reading) -> dict[str, Any]:
     }
 
 
-def channel_view(runtime: Runtime, info: ChannelInfo, alarms: AlarmView,
+def channel_view(runtime: Runtime, info: ChannelInfo, alarms: AlarmAccess,
                  last_good_ns: int | None = None) -> dict[str, Any]:
     latest = runtime.pipeline.latest.get(info.id)
     return {
@@ -63,7 +63,7 @@ def channel_view(runtime: Runtime, info: ChannelInfo, alarms: AlarmView,
     }
 
 
-def location_view(runtime: Runtime, name: str, alarms: AlarmView,
+def location_view(runtime: Runtime, name: str, alarms: AlarmAccess,
                   last_good: dict[str, int] | None = None) -> dict[str, Any]:
     loaded: LoadedConfig = runtime.loaded
     room, loc = loaded.locations[name]

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import AwareDatetime, Field
 
-from monitor.api.alarmview import AlarmView
+from monitor.api.alarmview import AlarmAccess
 from monitor.api.errors import bad_request, not_found
 from monitor.api.history import HistoryQuery
 from monitor.api.routing import ApiRequest, NoQuery, Route, Strict, ok
@@ -46,7 +46,7 @@ class LocationsQuery(Strict):
 
 
 async def list_locations(req: ApiRequest[LocationsQuery, None]) -> web.StreamResponse:
-    view = AlarmView(req.ctx.runtime)
+    view = AlarmAccess(req.ctx.runtime)
     last_good = _last_good(req)
     names = [name for name, (room, _) in req.ctx.runtime.loaded.locations.items()
              if req.query.room in (None, room.name)]
@@ -57,7 +57,7 @@ async def get_location(req: ApiRequest[NoQuery, None]) -> web.StreamResponse:
     name = req.path("location")
     if name not in req.ctx.runtime.loaded.locations:
         raise not_found(f"location {name!r}")
-    return ok(location_view(req.ctx.runtime, name, AlarmView(req.ctx.runtime), _last_good(req)))
+    return ok(location_view(req.ctx.runtime, name, AlarmAccess(req.ctx.runtime), _last_good(req)))
 
 
 class ChannelsQuery(Strict):
@@ -68,7 +68,7 @@ class ChannelsQuery(Strict):
 
 async def list_channels(req: ApiRequest[ChannelsQuery, None]) -> web.StreamResponse:
     q = req.query
-    view = AlarmView(req.ctx.runtime)
+    view = AlarmAccess(req.ctx.runtime)
     last_good = _last_good(req)
     out = [channel_view(req.ctx.runtime, info, view, last_good.get(info.id))
            for info in req.ctx.runtime.loaded.channels.values()
@@ -87,7 +87,7 @@ def _channel(req: ApiRequest[Any, Any]) -> ChannelInfo:
 
 async def get_channel(req: ApiRequest[NoQuery, None]) -> web.StreamResponse:
     info = _channel(req)
-    return ok(channel_view(req.ctx.runtime, info, AlarmView(req.ctx.runtime),
+    return ok(channel_view(req.ctx.runtime, info, AlarmAccess(req.ctx.runtime),
                            _last_good(req).get(info.id)))
 
 
