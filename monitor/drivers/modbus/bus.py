@@ -33,9 +33,13 @@ from pymodbus.pdu import register_message as pdu_reg
 from monitor.config.devices import ModbusSerialConnection, ModbusTcpConnection
 from monitor.errors import DeviceTimeout, DriverError
 
-# pymodbus logs every timeout and stray frame at ERROR; the driver logs each
-# device's failure once and its recovery once, with the device's name.
-logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+
+def quiet_pymodbus() -> None:
+    """pymodbus logs every timeout and stray frame at ERROR; the driver logs each
+    device's failure once and its recovery once, with the device's name. Left
+    alone when the daemon logs at debug level."""
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 EXCEPTION_NAMES = {
     1: "illegal function", 2: "illegal data address", 3: "illegal data value",
@@ -72,6 +76,7 @@ class Bus:
     """A connection shared by the devices on one bus or gateway."""
 
     def __init__(self, config: Connection) -> None:
+        quiet_pymodbus()
         self.config = config
         self.name = config.name
         self.lock = asyncio.Lock()
@@ -155,7 +160,8 @@ class Bus:
         if not rx:
             return BusTimeout("no reply")
         if self.framer is FramerType.SOCKET:
-            if len(rx) >= 7:
+            # a plausible MBAP header: protocol id 0 and a length a PDU can have
+            if len(rx) >= 7 and rx[2] == 0 and rx[3] == 0 and 2 <= (rx[4] << 8 | rx[5]) <= 254:
                 tid = (rx[0] << 8) | rx[1]
                 if tid != self._expect_tid:
                     return BusError("out_of_step", f"reply to transaction {tid}, "
