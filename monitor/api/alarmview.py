@@ -14,16 +14,23 @@ from typing import Any
 from monitor.audit import iso_utc
 from monitor.runtime import Runtime
 
-LEVELS = ("normal", "alert", "action")
+#: Severity order of a channel's or location's alarm level. A health alarm (stale data,
+#: no communication, device fault) means the value is unknown: worse than an alert
+#: limit, not as bad as a known action-limit excursion.
+LEVELS = ("normal", "alert", "no_data", "action")
+_FROM_RULE = {"alert": "alert", "action": "action", "health": "no_data"}
 LIMIT_NAMES = ("high_alert", "high_action", "low_alert", "low_action")
+ACTIVE_STATES = frozenset({"active_unack", "active_ack"})
+UNACKED_STATES = frozenset({"active_unack", "rtn_unack"})
 
 
 def level_of(alarms: Iterable[Any]) -> str:
-    """Worst level among alarms whose condition holds (active, acknowledged or not)."""
+    """Worst level among alarms whose condition holds (acknowledged or not)."""
     worst = 0
     for alarm in alarms:
-        if alarm.state in ("active_unack", "active_ack") and alarm.level in LEVELS:
-            worst = max(worst, LEVELS.index(alarm.level))
+        level = _FROM_RULE.get(str(alarm.level))
+        if str(alarm.state) in ACTIVE_STATES and level is not None:
+            worst = max(worst, LEVELS.index(level))
     return LEVELS[worst]
 
 
@@ -57,6 +64,12 @@ class AlarmAccess:
         if self._active is None:
             self._active = list(self.service.active()) if self.service is not None else []
         return self._active
+
+    def points(self) -> list[Any]:
+        """Every alarm point of the configuration, normal ones included (for the metrics)."""
+        if self.service is None:
+            return []
+        return list(self.service.engine.t.points.values())
 
     def _rules(self, channel: str) -> tuple[Any, ...]:
         if self.service is None:
