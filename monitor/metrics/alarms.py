@@ -116,9 +116,9 @@ class AlarmCollector(Collector):
             "cleanroom_channel_alarm_level", "Worst alarm level of a channel: 0 normal, "
             "1 alert, 2 action, 3 no data", labels=CHANNEL_LABELS)
         for info in loaded.channels.values():
-            labels = (info.site, info.room, info.location, info.grade, info.device, info.id,
-                      info.spec.quantity)
-            ch_level.add_metric(labels, float(LEVEL_CODE[access.channel_level(info.id)]))
+            ch_labels = (info.site, info.room, info.location, info.grade, info.device, info.id,
+                         info.spec.quantity)
+            ch_level.add_metric(ch_labels, float(LEVEL_CODE[access.channel_level(info.id)]))
         yield ch_level
 
     def _limits(self, access: AlarmAccess) -> Iterator[Metric]:
