@@ -125,21 +125,33 @@ async def test_scale_offset_bits_sentinels_nan_and_range(modbus_sim, sim_world: 
     driver.close()
 
     t = out.last("dev/t")
-    assert t.quality is Quality.GOOD and t.value == pytest.approx(21.37) and t.raw == 2637
+    assert t.quality is Quality.GOOD
+    assert t.value == pytest.approx(21.37)
+    assert t.raw == 2637
     hot = out.last("dev/hot")
-    assert hot.quality is Quality.OUT_OF_RANGE and hot.value == pytest.approx(99.5)
+    assert hot.quality is Quality.OUT_OF_RANGE
+    assert hot.value == pytest.approx(99.5)
     assert hot.detail == "above range"
     lost = out.last("dev/lost")
-    assert lost.quality is Quality.INVALID and lost.value is None and "sentinel" in lost.detail
+    assert lost.quality is Quality.INVALID
+    assert lost.value is None
+    assert "sentinel" in lost.detail
     nan = out.last("dev/nan")
-    assert nan.quality is Quality.INVALID and nan.value is None and nan.detail == "NaN"
-    assert out.last("dev/door").value == 1.0 and out.last("dev/alarm").value == 0.0
-    assert out.last("dev/coil").value == 1.0 and out.last("dev/di").value == 1.0
+    assert nan.quality is Quality.INVALID
+    assert nan.value is None
+    assert nan.detail == "NaN"
+    assert out.last("dev/door").value == 1.0
+    assert out.last("dev/alarm").value == 0.0
+    assert out.last("dev/coil").value == 1.0
+    assert out.last("dev/di").value == 1.0
     status = driver.status["dev"]
-    assert status.errors["invalid"] == 2 and status.errors["out_of_range"] == 1
+    assert status.errors["invalid"] == 2
+    assert status.errors["out_of_range"] == 1
     assert status.available
     # FC01, FC02 and one coalesced FC03
-    assert sim.requests[(1, 1)] == 1 and sim.requests[(1, 2)] == 1 and sim.requests[(1, 3)] == 1
+    assert sim.requests[(1, 1)] == 1
+    assert sim.requests[(1, 2)] == 1
+    assert sim.requests[(1, 3)] == 1
 
 
 _INT_RANGES = {DataType.U16: (0, 0xFFFF), DataType.S16: (-0x8000, 0x7FFF),

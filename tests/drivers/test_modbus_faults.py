@@ -5,6 +5,7 @@ device's own timeout nor loses a reading."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 
 import pytest
@@ -46,7 +47,7 @@ async def _pair(modbus_sim, world: World, **conn):
 
 @pytest.mark.parametrize(("mode", "params", "kind", "reconnects"), CASES,
                          ids=[c[0] for c in CASES])
-async def test_fault_kind_quality_and_counter(
+async def test_fault_kind_quality_and_counter(  # noqa: PLR0917  (fixtures + parameters)
     modbus_sim, sim_world: World, caplog: pytest.LogCaptureFixture,
     mode: str, params: dict, kind: str, reconnects: bool | None,
 ) -> None:
@@ -58,18 +59,21 @@ async def test_fault_kind_quality_and_counter(
     for _ in range(3):
         await driver.poll_once()
     await asyncio.sleep(0.4)  # let a late reply arrive while nothing waits for it
-    bad = [r for r in out.of("bad/dp")][1:]
+    bad = list(out.of("bad/dp"))[1:]
     assert [r.quality for r in bad] == [Quality.COMM_ERROR] * 3
     kinds = kind.split("|")
     assert all(r.detail.split(":")[0] in kinds and r.value is None for r in bad), [
         r.detail for r in bad]
     assert bad[0].detail.startswith(kinds[0])
     status = driver.status["bad"]
-    assert sum(status.errors[k] for k in kinds) == 3 and sum(status.errors.values()) == 3
-    assert not status.available and status.last_error
+    assert sum(status.errors[k] for k in kinds) == 3
+    assert sum(status.errors.values()) == 3
+    assert not status.available
+    assert status.last_error
     good = out.of("good/dp")
     assert [r.quality for r in good] == [Quality.GOOD] * 4
-    assert driver.status["good"].available and not driver.status["good"].errors
+    assert driver.status["good"].available
+    assert not driver.status["good"].errors
     if reconnects is not None:
         assert (driver.bus.connects > connects) is reconnects
 
@@ -78,7 +82,8 @@ async def test_fault_kind_quality_and_counter(
     await driver.poll_once()
     driver.close()
     assert out.last("bad/dp").quality is Quality.GOOD
-    assert status.available and status.polls == 6
+    assert status.available
+    assert status.polls == 6
     messages = [r.getMessage() for r in caplog.records]
     assert messages.count("device failing") == 1  # once when it fails...
     assert messages.count("device recovered") == 1  # ...and once when it recovers
@@ -98,14 +103,16 @@ async def test_neighbour_keeps_its_schedule_while_a_device_times_out(
     with pytest.raises(asyncio.CancelledError):
         await task
     good = out.of("good/dp")
-    assert 5 <= len(good) <= 7 and all(r.quality is Quality.GOOD for r in good)
-    gaps = [(b.ts_ns - a.ts_ns) / 1e9 for a, b in zip(good, good[1:], strict=False)]
+    assert 5 <= len(good) <= 7
+    assert all(r.quality is Quality.GOOD for r in good)
+    gaps = [(b.ts_ns - a.ts_ns) / 1e9 for a, b in itertools.pairwise(good)]
     # every 0.5 s; when the bad device is polled first the neighbour waits its 200 ms
     assert all(0.25 <= g <= 0.75 for g in gaps), gaps
     bad = driver.status["bad"]
     # capped backoff: polled at 0.5, 1, 1, 1 ... s instead of every tick
     assert 3 <= bad.errors["timeout"] <= 5, bad.errors
-    assert driver.status["good"].overruns == 0 and driver.skipped_ticks == 0
+    assert driver.status["good"].overruns == 0
+    assert driver.skipped_ticks == 0
 
 
 async def test_nan_and_out_of_range_from_the_sensor(modbus_sim, sim_world: World) -> None:
@@ -120,8 +127,10 @@ async def test_nan_and_out_of_range_from_the_sensor(modbus_sim, sim_world: World
     driver.close()
     nan, high, fault = out.of("bad/dp")
     assert (nan.quality, nan.value, nan.detail) == (Quality.INVALID, None, "NaN")
-    assert high.quality is Quality.OUT_OF_RANGE and high.value == 250.0
-    assert fault.quality is Quality.DEVICE_FAULT and fault.detail == "sensor fault"
+    assert high.quality is Quality.OUT_OF_RANGE
+    assert high.value == 250.0
+    assert fault.quality is Quality.DEVICE_FAULT
+    assert fault.detail == "sensor fault"
     assert fault.value is not None  # the value is kept for the record, flagged
     errors = driver.status["bad"].errors
     assert errors == {"invalid": 1, "out_of_range": 1, "device_fault": 1}
@@ -130,16 +139,18 @@ async def test_nan_and_out_of_range_from_the_sensor(modbus_sim, sim_world: World
 
 
 async def test_close_between_polls_and_connect_delay(modbus_sim, sim_world: World) -> None:
-    sim, driver, out = await _pair(modbus_sim, sim_world, keep_open=False,
+    _sim, driver, out = await _pair(modbus_sim, sim_world, keep_open=False,
                                    connect_delay="100ms")
     loop = asyncio.get_running_loop()
     started = loop.time()
     await driver.poll_once()
     await driver.poll_once()
     elapsed = loop.time() - started
-    assert driver.bus.connects == 2 and not driver.bus.connected
+    assert driver.bus.connects == 2
+    assert not driver.bus.connected
     assert elapsed >= 0.2
-    assert len(out.readings) == 4 and {r.quality for r in out.readings} == {Quality.GOOD}
+    assert len(out.readings) == 4
+    assert {r.quality for r in out.readings} == {Quality.GOOD}
 
 
 async def test_gateway_gone_and_back(modbus_sim, sim_world: World) -> None:

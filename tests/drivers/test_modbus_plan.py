@@ -77,7 +77,8 @@ async def test_requests_counted_on_the_simulator(modbus_sim, sim_world: World) -
     assert [e for e in log if e[0] == 241] == [(241, 3, 0, 4), (241, 3, 6, 2), (241, 3, 512, 1)]
     # incubator: four floats, door/alarm bits and status word: one read of 10 registers
     assert [e for e in log if e[0] == 5] == [(5, 3, 0, 10)]
-    assert sim.requests[(240, 3)] == 4 and sim.requests[(241, 3)] == 6
+    assert sim.requests[(240, 3)] == 4
+    assert sim.requests[(241, 3)] == 6
     assert sim.requests[(5, 3)] == 2
     assert {r.quality for r in out.readings} == {Quality.GOOD}
     assert len(out.of("inc/temperature")) == 2
@@ -101,4 +102,5 @@ async def test_a_gap_the_device_lacks_is_split_and_read_in_the_same_poll(
     await driver.poll_once()
     driver.close()
     assert sim.request_log == [(3, 3, 0, 1), (3, 3, 8, 1)]
-    assert driver.status["dev"].available and not driver.status["dev"].errors
+    assert driver.status["dev"].available
+    assert not driver.status["dev"].errors

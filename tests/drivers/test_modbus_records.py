@@ -38,7 +38,7 @@ def _record_times(out: Collector) -> list[int]:
 async def test_each_record_once_with_counts_per_m3(modbus_sim, sim_world: World) -> None:
     clock = sim_world.clock
     assert isinstance(clock, ManualClock)
-    sim, counter, driver, out = await _setup(modbus_sim, sim_world)
+    _sim, counter, driver, out = await _setup(modbus_sim, sim_world)
     start = int(clock.now())
     await driver.poll_once()
     assert out.readings == []  # no record filed yet
@@ -61,7 +61,8 @@ async def test_each_record_once_with_counts_per_m3(modbus_sim, sim_world: World)
             assert reading.device_ts_ns == t * 10**9
             assert reading.quality is Quality.GOOD
     volume = out.last("pc/sample_volume")
-    assert volume.value == pytest.approx(28.316846592) and volume.raw == 60
+    assert volume.value == pytest.approx(28.316846592)
+    assert volume.raw == 60
     # cumulative counts stay ordered and the 0.5 um level is near the concentration set
     rec = counter.records[-1]
     assert rec.counts[0] >= rec.counts[1] >= rec.counts[2] >= rec.counts[3]
@@ -80,7 +81,8 @@ async def test_catch_up_after_an_outage_without_gap(modbus_sim, sim_world: World
     errors = [r for r in out.readings if r.quality is Quality.COMM_ERROR]
     assert {r.channel for r in errors} == {*COUNT_CHANNELS, "pc/sample_volume"}
     assert all(r.detail.startswith("timeout") for r in errors)
-    assert driver.status["pc"].errors["timeout"] == 2 and not driver.status["pc"].available
+    assert driver.status["pc"].errors["timeout"] == 2
+    assert not driver.status["pc"].available
     sim.set_comm_fault("pc", None)
     await driver.poll_once()
     driver.close()
@@ -117,7 +119,7 @@ async def test_overwritten_records_are_marked_as_a_gap(modbus_sim, sim_world: Wo
 
 async def test_a_cleared_buffer_loses_only_unread_records(modbus_sim, sim_world: World) -> None:
     clock = sim_world.clock
-    sim, counter, driver, out = await _setup(modbus_sim, sim_world)
+    _sim, _counter, driver, out = await _setup(modbus_sim, sim_world)
     clock.advance(60)
     await driver.poll_once()
     clock.advance(10)
@@ -131,7 +133,8 @@ async def test_a_cleared_buffer_loses_only_unread_records(modbus_sim, sim_world:
     await driver.poll_once()
     driver.close()
     lost = [r for r in out.readings if r.quality is Quality.COMM_ERROR]
-    assert lost and "about 1 " in lost[0].detail
+    assert lost
+    assert "about 1 " in lost[0].detail
     assert _record_times(out) == [1_700_000_060, 1_700_000_120, 1_700_000_180, 1_700_000_300]
 
 
@@ -160,21 +163,23 @@ async def test_stop_and_start_sampling_commands(modbus_sim, sim_world: World) ->
 
 async def test_status_bits_make_device_fault(modbus_sim, sim_world: World) -> None:
     clock = sim_world.clock
-    sim, counter, driver, out = await _setup(modbus_sim, sim_world)
+    _sim, counter, driver, out = await _setup(modbus_sim, sim_world)
     clock.advance(60)
     await driver.poll_once()
     counter.set_fault("laser")
     clock.advance(60)
     await driver.poll_once()
     laser = out.last("pc/p0_5um")
-    assert laser.quality is Quality.DEVICE_FAULT and "laser" in laser.detail
+    assert laser.quality is Quality.DEVICE_FAULT
+    assert "laser" in laser.detail
     assert laser.raw == 0
     counter.set_fault("laser", False)
     counter.set_fault("flow")
     clock.advance(60)
     await driver.poll_once()
     flow = out.last("pc/p0_5um")
-    assert flow.quality is Quality.DEVICE_FAULT and "flow alert" in flow.detail
+    assert flow.quality is Quality.DEVICE_FAULT
+    assert "flow alert" in flow.detail
     counter.set_fault("flow", False)
     clock.advance(60)
     await driver.poll_once()
