@@ -103,6 +103,7 @@ class MqttSimulator:
         self.published: Counter[str] = Counter()  # messages per device
         self._client: aiomqtt.Client | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._reconnecting = asyncio.Lock()
 
     @classmethod
     def from_config(cls, config: Config, connection: str, world: World | None = None,
@@ -131,15 +132,35 @@ class MqttSimulator:
         await self.stop()
 
     async def start(self) -> None:
+        await self._connect()
+        if self.world.clock.speed <= 0:
+            return  # a manual clock: devices publish only through publish_now()
+        for device in self.devices.values():
+            if device.interval:
+                self._tasks.append(asyncio.create_task(self._publish_loop(device),
+                                                       name=f"mqtt-sim:{device.name}"))
+
+    async def _connect(self) -> None:
         client = aiomqtt.Client(self.host, self.port, identifier=self.client_id,
                                 **self._client_args)
         client.pending_calls_threshold = 100_000  # many devices publish in the same instant
         await client.__aenter__()
         self._client = client
-        for device in self.devices.values():
-            if device.interval:
-                self._tasks.append(asyncio.create_task(self._publish_loop(device),
-                                                       name=f"mqtt-sim:{device.name}"))
+
+    async def _reconnect(self, broken: aiomqtt.Client | None) -> None:
+        """After a lost connection: one task reconnects, the others find it done."""
+        async with self._reconnecting:
+            if self._client is not broken:
+                return
+            self._client = None
+            if broken is not None:
+                with contextlib.suppress(aiomqtt.MqttError, RuntimeError):
+                    await broken.__aexit__(None, None, None)
+            try:
+                await self._connect()
+                log.info("MQTT simulator reconnected to %s:%s", self.host, self.port)
+            except aiomqtt.MqttError:
+                await asyncio.sleep(0.5)  # broker still away; the next publish tries again
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -189,7 +210,7 @@ class MqttSimulator:
     # -- inside --------------------------------------------------------------------------
     def _connected(self) -> aiomqtt.Client:
         if self._client is None:
-            raise RuntimeError("the MQTT simulator is not started")
+            raise aiomqtt.MqttError("the MQTT simulator is not connected")
         return self._client
 
     def _fault(self, device: str) -> _Fault | None:
@@ -210,8 +231,15 @@ class MqttSimulator:
         if fault is not None and fault.mode == "garbage":
             messages = [(topic, b"\x00\xff" + payload[: len(payload) // 2])
                         for topic, payload in messages]
-        client = self._connected()
-        await asyncio.gather(*(client.publish(t, p, qos=self.qos) for t, p in messages))
+        client = self._client
+        if client is None:
+            await self._reconnect(None)
+            client = self._connected()
+        try:
+            await asyncio.gather(*(client.publish(t, p, qos=self.qos) for t, p in messages))
+        except aiomqtt.MqttError:
+            await self._reconnect(client)
+            raise
         self.published[device.name] += len(messages)
 
     async def _publish_loop(self, device: MqttDevice) -> None:
@@ -219,10 +247,14 @@ class MqttSimulator:
         assert device.interval is not None
         clock = self.world.clock
         due = clock.now()
+        failing = False
         while True:
             try:
                 await self._publish(device)
+                failing = False
             except aiomqtt.MqttError as err:  # broker gone: keep the schedule, say so once
-                log.warning("simulated device %s could not publish: %s", device.name, err)
+                if not failing:
+                    log.warning("simulated device %s could not publish: %s", device.name, err)
+                failing = True
             due += device.interval
             await asyncio.sleep(max(0.0, clock.real_seconds(due - clock.now())))

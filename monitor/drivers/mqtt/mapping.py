@@ -183,7 +183,8 @@ class TopicDecoder:
         """Append this message's readings to ``out``; return what was wrong, if anything."""
         if len(payload) > self.max_payload:
             detail = f"payload of {len(payload)} bytes exceeds max_payload {self.max_payload}"
-            self._all_invalid(ts_ns, "payload too large", out)
+            self._invalid(self.number_channels + self.json_channels, ts_ns, "payload too large",
+                          out)
             return "too_large", detail
         problem = None
         if self.number_channels:
@@ -193,8 +194,10 @@ class TopicDecoder:
             problem = problem or json_problem
         return problem
 
-    def _all_invalid(self, ts_ns: int, detail: str, out: list[Reading]) -> None:
-        for ch in self.number_channels + self.json_channels:
+    @staticmethod
+    def _invalid(channels: tuple[ChannelDecoder, ...], ts_ns: int, detail: str,
+                 out: list[Reading]) -> None:
+        for ch in channels:
             out.append(ch.invalid(ts_ns, detail))
 
     def _decode_number(self, payload: bytes, ts_ns: int, out: list[Reading]) -> Problem | None:
@@ -221,11 +224,11 @@ class TopicDecoder:
         try:
             doc = json.loads(payload)
         except RecursionError:
-            self._all_invalid(ts_ns, "JSON nested too deeply", out)
+            self._invalid(self.json_channels, ts_ns, "JSON nested too deeply", out)
             return "bad_json", "JSON nested too deeply"
         except ValueError as err:  # JSONDecodeError, UnicodeDecodeError, int digit limit
             detail = f"bad JSON: {str(err)[:80]}"
-            self._all_invalid(ts_ns, "bad JSON", out)
+            self._invalid(self.json_channels, ts_ns, "bad JSON", out)
             return "bad_json", detail
         problem: Problem | None = None
         stamps: dict[tuple[JsonPath, str], int | None] = {}
