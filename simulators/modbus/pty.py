@@ -39,7 +39,7 @@ class PtyPair:
                 link.unlink()
         self.client.parent.mkdir(parents=True, exist_ok=True)
         self.process = await asyncio.create_subprocess_exec(
-            socat, "-d0", f"pty,raw,echo=0,link={self.client}",
+            socat, f"pty,raw,echo=0,link={self.client}",
             f"pty,raw,echo=0,link={self.server}",
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )
