@@ -116,9 +116,7 @@ class Condition:
                     self.point.observe(em, ts, value)
                 return
             if self.pending_on is None:
-                self.pending_on = self.first_ns = ts
-                self.pk, self.pk_ns = value, ts
-                self.samples = [(ts, value)]
+                self._begin(ts, value)
             else:
                 pk = self.pk
                 if value is not None and (pk is None or (value - pk) * self.point.sign > 0):
@@ -136,6 +134,12 @@ class Condition:
                     self.pending_off = ts
                 if self.pending_off + self.off_ns <= ts:
                     self._deactivate(em, self.pending_off + self.off_ns)
+
+    def _begin(self, ts: int, value: float | None) -> None:
+        """The raw condition starts holding at ``ts``: the on-delay starts, samples are kept."""
+        self.pending_on = self.first_ns = ts
+        self.pk, self.pk_ns = value, ts
+        self.samples = [(ts, value)]
 
     def _activate(self, em: Emitter, ts: int) -> None:
         self.active = True
@@ -197,7 +201,8 @@ class FlagRule(Condition):
 class ValueRule(Condition):
     """One limit (high or low, alert or action) of one channel, per location state."""
 
-    __slots__ = ("bits", "deadband", "doors", "in_force", "limits", "mask", "n", "sign")
+    __slots__ = ("bits", "deadband", "doors", "in_force", "limits", "m", "mask", "n", "sign",
+                 "win_i", "win_t", "win_v")
 
     def __init__(
         self, point: AlarmPoint, loc: LocationRt, *, limits: Sequence[float | None],
@@ -208,8 +213,13 @@ class ValueRule(Condition):
         self.limits = tuple(limits)  # index 0 at rest, 1 in operation
         self.in_force = tuple(in_force)
         self.sign, self.deadband, self.n = sign, deadband, n
+        self.m = m
         self.mask = (1 << m) - 1 if m > 1 else 0
         self.bits = 0
+        # the last m samples, so that an n-of-m excursion records all n triggering samples
+        self.win_t = [0] * m
+        self.win_v = [0.0] * m
+        self.win_i = 0
         self.doors: tuple[DoorRt, ...] = ()
 
     def limit_now(self) -> float | None:
@@ -246,6 +256,9 @@ class ValueRule(Condition):
         if mask:
             bits = ((self.bits << 1) | viol) & mask
             self.bits = bits
+            i = self.win_i
+            self.win_t[i], self.win_v[i] = ts, v
+            self.win_i = (i + 1) % self.m
             raw = bits.bit_count() >= self.n
         else:
             raw = viol
@@ -253,6 +266,21 @@ class ValueRule(Condition):
             self.update(em, ts, raw, v)
         else:
             self.last_value = v
+
+    def _begin(self, ts: int, value: float | None) -> None:
+        if not self.mask:
+            super()._begin(ts, value)
+            return
+        m, bits, last = self.m, self.bits, self.win_i - 1
+        hits = [(self.win_t[(last - k) % m], self.win_v[(last - k) % m])
+                for k in range(m - 1, -1, -1) if bits >> k & 1 and self.win_t[(last - k) % m]]
+        if not hits:  # bits restored after a restart, without their samples
+            hits = [(ts, value if value is not None else 0.0)]
+        self.pending_on = ts
+        self.first_ns = hits[0][0]
+        self.samples = list(hits)
+        pk = max(hits, key=lambda h: h[1] * self.sign)
+        self.pk, self.pk_ns = pk[1], pk[0]
 
     def restore_active(self) -> None:
         super().restore_active()

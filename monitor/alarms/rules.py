@@ -15,6 +15,7 @@ from typing import Any
 from monitor.config import ChannelInfo, LoadedConfig
 from monitor.config.alarms import (
     PARTICLE_QUANTITIES,
+    PARTICLE_UNITS,
     AlarmsConfig,
     DoorConfig,
     LimitConfig,
@@ -119,8 +120,8 @@ def build_tables(loaded: LoadedConfig) -> Tables:
     if acfg.auto_presets:
         for cid, info in loaded.channels.items():
             if cid in t.channels and cid not in explicit and (
-                info.spec.quantity in PARTICLE_QUANTITIES
-            ):
+                info.spec.quantity in PARTICLE_QUANTITIES and info.spec.unit in PARTICLE_UNITS
+            ):  # a counter reporting per ft³ needs explicit limits: presets are per m³
                 _auto_preset(t, loaded, info, acfg)
     for door in acfg.doors:
         _door(t, loaded, door)
