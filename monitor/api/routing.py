@@ -102,7 +102,9 @@ async def _body(route: Route, request: web.Request) -> BaseModel | None:
         return None
     raw = await read_json(request)
     if not isinstance(raw, dict):
-        raise ApiError(422, "invalid_body", "the request body must be a JSON object")
+        raise ApiError(422, "invalid_body", "the request body must be a JSON object",
+                       [{"field": "(body)", "problem": f"expected an object, got "
+                         f"{type(raw).__name__}"}])
     try:
         return route.body.model_validate(raw)
     except ValidationError as err:

@@ -1,18 +1,21 @@
-"""Fixtures of the API tests: a running daemon with the four role users."""
+"""Fixtures of the API tests: a daemon polling simulators, with the four role users.
+
+``site`` is shared by the tests of one module (start-up costs a second or
+two); tests that change the daemon's config or lifecycle start their own with
+``running_daemon``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
-from tests.api.daemon import Daemon, add_users, running_daemon, write_config
+from tests.api.daemon import Daemon, running_daemon
 
 
-@pytest.fixture
-async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
-    path = write_config(tmp_path)
-    add_users(tmp_path / "data")
-    async with running_daemon(path) as running:
-        yield running
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Daemon]:
+    async with running_daemon(tmp_path_factory.mktemp("site")) as daemon:
+        yield daemon

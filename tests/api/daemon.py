@@ -1,17 +1,17 @@
-"""An in-process daemon (``monitor.service.Service``) with its HTTP server on a free port.
+"""An in-process daemon (``monitor.service.Service``) polling Modbus simulators.
 
-Tests talk to it over real loopback HTTP. Devices are configured but
-disabled unless a test passes connections of its own, so that readings come
-only from what the test feeds the pipeline (``Daemon.feed``) or from
-simulators the test starts.
+The site: a grade A filling room with a particle counter and a DP
+transmitter, a grade C corridor with a T/RH transmitter, all served by one
+in-process ``ModbusSimulator`` on a free port. The HTTP server binds a free
+loopback port. Tests talk to it over real HTTP and steer the physics through
+``Site.world`` / ``Site.sim`` (e.g. force the DP low to raise an alarm).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import textwrap
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,11 +20,12 @@ import aiohttp
 
 from monitor.api.server import HttpServer
 from monitor.audit import AuditTrail
-from monitor.model import Quality, Reading, utc_now_ns
 from monitor.runtime import Runtime
 from monitor.service import Service
 from monitor.users.store import UserStore
+from simulators import ModbusSimulator, SimClock, World, sim_device
 
+ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "Correct-Horse-42"
 USERS = {  # username -> (full name, roles)
     "olivia": ("Olivia Operator", ["operator"]),
@@ -32,63 +33,47 @@ USERS = {  # username -> (full name, roles)
     "quinn": ("Quinn Quality", ["qa"]),
     "ada": ("Ada Admin", ["admin"]),
 }
+DP_ALARM = "dp1/dp:low_action"
 
 SITE = """\
-site: {id: plant-a, name: Plant A}
-data_dir: DATA_DIR
-profiles:
-  counter:
-    kind: generic
-    family: generic
-    source: generic
-    channels:
-      - {name: p05, quantity: particles_0_5um, unit: particles/m3, address: 0, type: u32}
-      - {name: p50, quantity: particles_5_0um, unit: particles/m3, address: 2, type: u32}
-  dp:
-    kind: differential_pressure
-    family: generic
-    source: generic
-    channels:
-      - {name: dp, quantity: differential_pressure, unit: Pa, address: 0, type: s16, scale: 0.1}
-  thrh:
-    kind: temperature_humidity
-    family: generic
-    source: generic
-    channels:
-      - {name: t, quantity: temperature, unit: degC, address: 0, type: f32}
-      - {name: rh, quantity: relative_humidity, unit: "%RH", address: 2, type: f32}
+site: {{id: plant-a, name: Plant A}}
+data_dir: {data_dir}
+include: ["{root}/config/devices/*.yaml"]
 connections:
-  - {name: gw1, driver: modbus_tcp, host: 127.0.0.1, port: 1}
+  - {{name: gw1, driver: modbus_tcp, host: 127.0.0.1, port: {port}, timeout: 500ms}}
 rooms:
   - name: fill
     description: Aseptic filling
     grade: A
-    locations: [{name: fill-1, description: Filling needle}]
+    locations: [{{name: fill-1, description: Filling needle}}]
   - name: corridor
     grade: C
-    locations: [{name: corr-1}]
+    locations: [{{name: corr-1}}]
 devices:
-  - {name: pc1, connection: gw1, location: fill-1, profile: counter, unit_id: 1, enabled: false}
-  - {name: dp1, connection: gw1, location: fill-1, profile: dp, unit_id: 2, enabled: false}
-  - {name: th1, connection: gw1, location: corr-1, profile: thrh, unit_id: 3, enabled: false}
+  - {{name: pc1, connection: gw1, location: fill-1, profile: lighthouse-remote-4ch, unit_id: 1,
+     poll_interval: 1s}}
+  - {{name: dp1, connection: gw1, location: fill-1, profile: dp-generic, unit_id: 2,
+     poll_interval: 500ms}}
+  - {{name: th1, connection: gw1, location: corr-1, profile: vaisala-hmt330, unit_id: 3,
+     poll_interval: 1s}}
 alarms:
   limits:
     fill-1:
-      - {channel: dp1/dp, low_alert: 12, low_action: 10, priority_action: critical}
-      - {channel: pc1/p05, high_alert: 2000, high_action: 3520}
+      - {{channel: dp1/dp, low_alert: 12, low_action: 10, priority_action: critical}}
     corr-1:
-      - {channel: th1/t, high_alert: 24, high_action: 25}
-HTTP
+      - {{channel: th1/temperature, high_alert: 24, high_action: 25}}
+{http}
+{extra}
 """
 
 
-def write_config(directory: Path, http: dict[str, Any] | None = None,
+def write_config(directory: Path, port: int, http: dict[str, Any] | None = None,
                  extra: str = "") -> Path:
-    settings = {"host": "127.0.0.1", "port": 0, **(http or {})}
-    http_yaml = "http: {" + ", ".join(f"{k}: {v}" for k, v in settings.items()) + "}\n"
-    text = SITE.replace("DATA_DIR", str(directory / "data")).replace("HTTP", http_yaml) + extra
+    settings = {"host": "127.0.0.1", "port": 0, "login_attempts": 1000, **(http or {})}
+    http_yaml = "http: {" + ", ".join(f"{k}: {v}" for k, v in settings.items()) + "}"
     path = directory / "cleanroom-monitor.yaml"
-    path.write_text(textwrap.dedent(text))
+    path.write_text(SITE.format(data_dir=directory / "data", root=ROOT, port=port,
+                                http=http_yaml, extra=extra))
     return path
 
 
@@ -98,11 +83,28 @@ def add_users(data_dir: Path, users: dict[str, tuple[str, list[str]]] = USERS) -
             store.add("os:test", name, full_name, roles, PASSWORD, must_change=False)
 
 
+@contextlib.asynccontextmanager
+async def simulated_site(particle_sample_s: int = 60) -> AsyncIterator[tuple[World,
+                                                                             ModbusSimulator]]:
+    world = World(SimClock())
+    world.location("fill-1").set(state="in_operation")
+    devices = [
+        sim_device(world, "pc1", 1, "lighthouse-remote-4ch", "fill-1",
+                   sample_s=particle_sample_s),
+        sim_device(world, "dp1", 2, "dp-generic", "fill-1", nominal_pa=15.0),
+        sim_device(world, "th1", 3, "vaisala-hmt330", "corr-1"),
+    ]
+    async with ModbusSimulator(devices, world=world, host="127.0.0.1", port=0) as sim:
+        yield world, sim
+
+
 @dataclass
 class Daemon:
     service: Service
     task: asyncio.Task[int]
     config_path: Path
+    world: World
+    sim: ModbusSimulator
     sessions: list[aiohttp.ClientSession] = field(default_factory=list)
 
     @property
@@ -120,13 +122,9 @@ class Daemon:
     def url(self) -> str:
         return self.server.url
 
-    def feed(self, channel: str, value: float | None,
-             quality: Quality = Quality.GOOD, ts_ns: int | None = None) -> None:
-        """Readings as a driver would emit them, through the real pipeline."""
-        self.runtime.pipeline.ingest([Reading(channel, value, quality, ts_ns or utc_now_ns())])
-
-    def tick(self, now_ns: int | None = None) -> None:
-        self.runtime.pipeline.tick(now_ns or utc_now_ns())
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.runtime.loaded.config.data_dir)
 
     def client(self, **kwargs: Any) -> aiohttp.ClientSession:
         session = aiohttp.ClientSession(base_url=self.url, **kwargs)
@@ -143,42 +141,67 @@ class Daemon:
             assert r.status == 201, body
         return client, str(body["csrf_token"])
 
-    async def wait_started(self) -> None:
-        for _ in range(200):
-            if self.service.ready.is_set() and self.service.runtime is not None:
-                server = self.service.runtime.extras.get("http")
-                if server is not None and server.started.is_set():
-                    return
-            if self.task.done():
-                self.task.result()
-                raise AssertionError("service stopped during start-up")
-            await asyncio.sleep(0.05)
-        raise AssertionError("daemon did not start within 10 s")
+    def token(self, username: str) -> str:
+        """An API token for ``username`` (as ``cleanroom-monitor user token`` makes one)."""
+        users = self.runtime.extras["users"]
+        _info, secret = users.tokens.issue("os:test", username, f"test {username}")
+        return str(secret)
 
-    async def wait_restarted(self, old: HttpServer) -> None:
-        for _ in range(200):
-            runtime = self.service.runtime
-            server = runtime.extras.get("http") if runtime else None
-            if server is not None and server is not old and server.started.is_set():
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError("daemon did not restart its HTTP server")
+    def force_dp(self, pascals: float | None) -> None:
+        self.sim.device("dp1").model.force("differential_pressure", pascals)
+
+    async def wait_for(self, check: Callable[[], Any] | Callable[[], Awaitable[Any]],
+                       timeout: float = 10.0, what: str = "condition") -> Any:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            result = check()
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result:
+                return result
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            await asyncio.sleep(0.1)
+
+    async def dp_alarm(self) -> Any:
+        """Force the DP below its action limit and wait for the alarm."""
+        self.force_dp(5.0)
+
+        def raised() -> Any:
+            return next((a for a in self.runtime.alarms.active()
+                         if a.point == DP_ALARM and a.state == "active_unack"), None)
+
+        return await self.wait_for(raised, what="the DP action alarm")
+
+    async def wait_started(self) -> None:
+        await self.wait_for(self._started, timeout=15, what="daemon start-up")
+
+    def _started(self) -> bool:
+        if self.task.done():
+            self.task.result()
+            raise AssertionError("service stopped during start-up")
+        runtime = self.service.runtime
+        server = runtime.extras.get("http") if runtime else None
+        return bool(self.service.ready.is_set() and server is not None
+                    and server.started.is_set())
 
 
 @contextlib.asynccontextmanager
-async def running_daemon(config_path: Path) -> AsyncIterator[Daemon]:
-    service = Service(config_path)
-    task = asyncio.create_task(service.run())
-    daemon = Daemon(service, task, config_path)
-    try:
-        await daemon.wait_started()
-        yield daemon
-    finally:
-        for session in daemon.sessions:
-            await session.close()
-        service.request_stop()
-        await asyncio.wait_for(task, 15)
-
-
-def problems_of(body: dict[str, Any]) -> Sequence[str]:
-    return [d["field"] for d in body.get("details") or []]
+async def running_daemon(directory: Path, *, http: dict[str, Any] | None = None,
+                         extra: str = "", users: bool = True,
+                         particle_sample_s: int = 60) -> AsyncIterator[Daemon]:
+    async with simulated_site(particle_sample_s) as (world, sim):
+        path = write_config(directory, sim.port, http, extra)
+        if users:
+            add_users(directory / "data")
+        service = Service(path)
+        task = asyncio.create_task(service.run())
+        daemon = Daemon(service, task, path, world, sim)
+        try:
+            await daemon.wait_started()
+            yield daemon
+        finally:
+            for session in daemon.sessions:
+                await session.close()
+            service.request_stop()
+            await asyncio.wait_for(task, 15)
