@@ -11,6 +11,7 @@ from .api import HttpConfig
 from .base import ConfigModel, Name
 from .devices import Connection, DeviceConfig, ProfileConfig
 from .durations import Duration
+from .notify import NotifyConfig
 from .site import RoomConfig, SiteConfig, Standard
 from .storage import StorageConfig
 from .users import UserPolicy
@@ -43,4 +44,5 @@ class Config(ConfigModel):
     alarms: AlarmsConfig = AlarmsConfig()
     storage: StorageConfig = StorageConfig()
     http: HttpConfig = HttpConfig()
+    notify: NotifyConfig = NotifyConfig()
     users: UserPolicy = Field(UserPolicy(), description="Password and lockout rules (11.300)")
