@@ -79,9 +79,10 @@ class ModbusDriver(Driver):
                 for dev in self.runtimes:
                     if dev.schedule.next_tick <= now_tick:
                         await self._poll(dev)
-                        self.skipped_ticks += dev.schedule.advance(
-                            current_tick(loop.time()), dev.failed
-                        )
+                        skipped = dev.schedule.advance(current_tick(loop.time()), dev.failed)
+                        if skipped:
+                            dev.status.overruns += skipped
+                            self.skipped_ticks += skipped
                 if not cfg.keep_open:
                     self.bus.close()
                 if self.cursor_file is not None:
