@@ -84,10 +84,14 @@ class Signature:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Signature:
         names = {f.name for f in fields(cls)}
+        missing = [f.name for f in fields(cls) if f.name not in data and f.name != "audit_seq"]
+        if missing:
+            raise MonitorError("not a complete signature record (missing "
+                               + ", ".join(missing) + ")")
         try:
             return cls(**{k: v for k, v in data.items() if k in names})
         except TypeError as err:
-            raise MonitorError(f"malformed signature: {err}") from err
+            raise MonitorError(f"malformed signature record: {err}") from err
 
 
 def load_key(data_dir: str | Path, *, create: bool = True) -> bytes:

@@ -1,0 +1,127 @@
+"""Trend plots of excursions as inline SVG, drawn by matplotlib's SVG backend.
+
+Each plot shows the channel's good readings as a line that breaks wherever
+there is no data (a gap is drawn as a gap, never bridged), readings of
+another quality as grey crosses, the alert and action limits in force when
+the excursion was raised, the excursion window shaded, and the peak marked.
+Times are UTC. Figures are built with ``matplotlib.figure.Figure`` (no pyplot
+global state), and the SVG is made deterministic (ids salted per plot, so that
+several plots inlined in one page never share an id; no date) so the same
+data always gives the same file.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import matplotlib
+from matplotlib import dates as mdates
+from matplotlib.figure import Figure
+
+from .limits import Limits
+from .stats import NS, GapSpan, SampleLike
+
+ACTION_COLOUR = "#c62828"
+ALERT_COLOUR = "#ef8f00"
+VALUE_COLOUR = "#1f4e99"
+GAP_COLOUR = "#9e9e9e"
+
+
+def _dt(ts_ns: int) -> float:
+    """Matplotlib's date number (days since its epoch, 1970-01-01 by default) of UTC ns."""
+    return ts_ns / (86400 * NS) - _EPOCH_DAYS
+
+
+_EPOCH = mdates.get_epoch()  # type: ignore[no-untyped-call]
+_EPOCH_DAYS = datetime.fromisoformat(_EPOCH).replace(tzinfo=UTC).timestamp() / 86400
+
+
+def plot_window(start_ns: int, end_ns: int | None, now_ns: int) -> tuple[int, int]:
+    """The time range a plot shows: the excursion with a margin either side."""
+    end = end_ns if end_ns is not None else now_ns
+    pad = min(max(5 * 60 * NS, (end - start_ns) // 4), 6 * 3600 * NS)
+    return start_ns - pad, min(end + pad, max(now_ns, end))
+
+
+def excursion_svg(
+    samples: Sequence[SampleLike],
+    *,
+    title: str,
+    unit: str,
+    window: tuple[int, int],
+    excursion: tuple[int, int | None],
+    level: str,
+    limits: Limits,
+    gaps: Sequence[GapSpan],
+    hold_ns: int,
+    peak: tuple[int, float] | None = None,
+    id_salt: str = "plot",
+) -> str:
+    """An SVG document (text) of one excursion's trend."""
+    fig = Figure(figsize=(8.0, 3.2), dpi=100)
+    ax = fig.subplots()
+    xs: list[float] = []
+    ys: list[float] = []
+    bad_x: list[float] = []
+    bad_y: list[float] = []
+    last_ts: int | None = None
+    for sample in samples:
+        if sample.quality != "good" or sample.value is None or not math.isfinite(sample.value):
+            bad_x.append(_dt(sample.ts_ns))
+            bad_y.append(sample.value if sample.value is not None and math.isfinite(
+                sample.value) else math.nan)
+            continue
+        if last_ts is not None and sample.ts_ns - last_ts > hold_ns:
+            xs.append(_dt(last_ts + 1))
+            ys.append(math.nan)  # break the line: no data here
+        xs.append(_dt(sample.ts_ns))
+        ys.append(sample.value)
+        last_ts = sample.ts_ns
+    ax.plot(xs, ys, color=VALUE_COLOUR, linewidth=1.2, label="reading (good)")
+    if bad_x:
+        finite = [(x, y) for x, y in zip(bad_x, bad_y, strict=True) if not math.isnan(y)]
+        if finite:
+            ax.plot([x for x, _ in finite], [y for _, y in finite], "x", color=GAP_COLOUR,
+                    markersize=4, label="reading (not good quality)")
+    start, end = excursion
+    shade_end = end if end is not None else window[1]
+    colour = ACTION_COLOUR if level == "action" else ALERT_COLOUR
+    ax.axvspan(_dt(start), _dt(shade_end), color=colour, alpha=0.12,
+               label="excursion" + ("" if end is not None else " (ongoing)"))
+    for gap in gaps:
+        ax.axvspan(_dt(max(gap.start_ns, window[0])), _dt(min(gap.end_ns, window[1])),
+                   facecolor="none", edgecolor=GAP_COLOUR, hatch="///", linewidth=0)
+    if gaps:
+        ax.plot([], [], color=GAP_COLOUR, linestyle="none", marker="s", markerfacecolor="none",
+                label="no data")
+    for name, style in (("high_action", "-"), ("low_action", "-"), ("high_alert", "--"),
+                        ("low_alert", "--")):
+        value = getattr(limits, name)
+        if value is None:
+            continue
+        action = name.endswith("action")
+        ax.axhline(value, color=ACTION_COLOUR if action else ALERT_COLOUR, linestyle=style,
+                   linewidth=1.3,
+                   label=f"{'action' if action else 'alert'} limit {value:g} {unit}".rstrip())
+    if peak is not None:
+        ax.plot([_dt(peak[0])], [peak[1]], "o", color=colour, markersize=5,
+                label=f"peak {peak[1]:g}")
+    ax.set_xlim(_dt(window[0]), _dt(window[1]))
+    ax.set_title(title, fontsize=10, loc="left")
+    ax.set_ylabel(unit)
+    ax.set_xlabel("time (UTC)")
+    locator = mdates.AutoDateLocator(tz=UTC)  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(
+        mdates.ConciseDateFormatter(locator, tz=UTC))  # type: ignore[no-untyped-call]
+    ax.grid(True, color="#dddddd", linewidth=0.6)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": id_salt}):
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    svg = buf.getvalue()
+    return svg[svg.index("<svg"):]  # drop the XML prolog and doctype: it is inlined in HTML
