@@ -99,6 +99,7 @@ class EmbeddedStore(ReadingStore):
         self._offline: dict[str, int] = {}  # channel -> id of its open "device offline" gap
         self._flush_lock = asyncio.Lock()
         self._closed = False
+        self._stopping = False  # close() has begun: the background loop stops touching the file
         self._wake: list[asyncio.Event] = []
         self._last_write = 0.0
         #: the InfluxDB sinks reading this database as their outbox (added by the factory)
@@ -281,8 +282,10 @@ class EmbeddedStore(ReadingStore):
         """Commit every ``commit_interval``; apply retention; keep the alive mark fresh."""
         next_retention = 0.0
         delay = self.commit_interval
-        while True:
+        while not self._stopping:
             await asyncio.sleep(delay)
+            if self._stopping:
+                return
             try:
                 await self.flush()
                 if time.monotonic() - self._last_write > HEARTBEAT_S:
@@ -327,6 +330,7 @@ class EmbeddedStore(ReadingStore):
         """Flush, mark a clean stop (so the next start records 'daemon stopped') and close."""
         if self._closed:
             return
+        self._stopping = True
         try:
             await self.flush()
         finally:
