@@ -107,7 +107,7 @@ class Scenario:
     def __init__(self, spec: ScenarioSpec) -> None:
         self.spec = spec
         self.start: float | None = None
-        self._queue: list[tuple[float, int, Callable[[], None], str]] = []
+        self._queue: list[tuple[float, int, Callable[[float], None], str]] = []
         self._seq = 0
         self.log: list[tuple[float, str]] = []  # (simulated time, what happened)
 
@@ -130,7 +130,7 @@ class Scenario:
                 self._push(self.start + event.at + event.for_,
                            self._action(event, memo, undo=True), "end: " + self._describe(event))
 
-    def _push(self, when: float, action: Callable[[], None], what: str) -> None:
+    def _push(self, when: float, action: Callable[[float], None], what: str) -> None:
         heapq.heappush(self._queue, (when, self._seq, action, what))
         self._seq += 1
 
@@ -140,7 +140,7 @@ class Scenario:
         done = 0
         while self._queue and self._queue[0][0] <= now:
             when, _, action, what = heapq.heappop(self._queue)
-            action()
+            action(when)
             self.log.append((when, what))
             done += 1
         return done
@@ -166,35 +166,35 @@ class Scenario:
                                   by_alias=True)
         return ", ".join(f"{k}={v}" for k, v in fields.items())
 
-    def _action(self, event: Event, memo: dict[str, Any], *, undo: bool) -> Callable[[], None]:
+    def _action(self, event: Event, memo: dict[str, Any], *, undo: bool) -> Callable[[float], None]:
         world, target = self.world, self.target
         if event.location is not None:
             name = event.location
             if event.set is not None:
                 settings = dict(event.set)
 
-                def apply() -> None:
+                def apply(when: float) -> None:
                     if undo:
-                        world.location(name).set(**memo)
+                        world.location(name).set(at=when, **memo)
                         return
                     memo.update(self._snapshot(name, settings))
-                    world.location(name).set(**settings)
+                    world.location(name).set(at=when, **settings)
                 return apply
             open_ = (event.door == "open") != undo
-            return lambda: world.set_door(name, open_)
+            return lambda when: world.set_door(name, open_, at=when)
         device = event.device
         assert device is not None
         if event.fault is not None:
             fault = event.fault
-            return lambda: target.model(device).set_fault(fault, not undo)
+            return lambda _when: target.model(device).set_fault(fault, not undo)
         if event.comm is not None:
             mode = None if undo else event.comm
             delay, code = event.delay, event.code
-            return lambda: target.set_comm_fault(device, mode, delay=delay, code=code)
+            return lambda _when: target.set_comm_fault(device, mode, delay=delay, code=code)
         if event.force is not None:
             forced = dict(event.force)
 
-            def force() -> None:
+            def force(_when: float) -> None:
                 model = target.model(device)
                 for quantity, value in forced.items():
                     model.force(quantity, None if undo else value)
@@ -202,7 +202,7 @@ class Scenario:
         if event.door is not None:
             open_ = (event.door == "open") != undo
 
-            def door() -> None:
+            def door(_when: float) -> None:
                 model = target.model(device)
                 if not isinstance(model, IncubatorModel):
                     raise ValueError(f"{device} has no door; doors of rooms belong to locations")
@@ -210,7 +210,7 @@ class Scenario:
             return door
         sampling = event.sampling
 
-        def sample() -> None:
+        def sample(_when: float) -> None:
             model = target.model(device)
             if not isinstance(model, ParticleCounterModel):
                 raise ValueError(f"{device} is not a particle counter")

@@ -27,7 +27,11 @@ def size_of(quantity: str) -> float | None:
 
 @dataclass
 class Location:
-    """One sampling location's conditions as the devices there experience them."""
+    """One sampling location's conditions as the devices there experience them.
+
+    Changes are kept with their time, so that a counter filing a sample later
+    (records are made lazily) counts what the room held while it sampled.
+    """
 
     name: str
     state: str = "at_rest"  # or "in_operation"
@@ -36,18 +40,36 @@ class Location:
     overrides: dict[float, float] = field(default_factory=dict)  # size -> particles/m3
     door_open: bool = False
     door_changed_at: float = 0.0
+    clock: SimClock | None = None
+    history: list[tuple[float, str, float, float, dict[float, float]]] = field(
+        default_factory=list)
 
-    def concentration(self, size_um: float) -> float:
-        """Cumulative particles/m3 >= ``size_um``."""
-        if size_um in self.overrides:
-            return self.overrides[size_um]
-        base = self.in_operation_0_5 if self.state == "in_operation" else self.at_rest_0_5
-        if 0.5 in self.overrides:
-            base = self.overrides[0.5]
+    def concentration(self, size_um: float, when: float | None = None) -> float:
+        """Cumulative particles/m3 >= ``size_um`` (at time ``when``, default now)."""
+        state, at_rest, in_op, overrides = self.state, self.at_rest_0_5, self.in_operation_0_5, \
+            self.overrides
+        if when is not None:
+            for changed_at, *settings in reversed(self.history):
+                if changed_at <= when:
+                    break
+                state, at_rest, in_op, overrides = settings  # the settings before this change
+        if size_um in overrides:
+            return overrides[size_um]
+        base = in_op if state == "in_operation" else at_rest
+        if 0.5 in overrides:
+            base = overrides[0.5]
         return float(base * (0.5 / size_um) ** SIZE_EXPONENT)
 
-    def set(self, **values: object) -> None:
-        """Script a change: ``state=``, ``particles_0_5um=``..., ``clear_particles=True``."""
+    def set(self, at: float | None = None, **values: object) -> None:
+        """Script a change: ``state=``, ``particles_0_5um=``..., ``clear_particles=True``.
+
+        ``at`` is when it happened (default now), for a scenario applying it late.
+        """
+        if self.clock is not None:
+            when = self.clock.now() if at is None else at
+            self.history.append((when, self.state, self.at_rest_0_5,
+                                 self.in_operation_0_5, dict(self.overrides)))
+            del self.history[:-1000]
         for key, value in values.items():
             if key == "state":
                 if value not in ("at_rest", "in_operation"):
@@ -76,10 +98,11 @@ class World:
     def location(self, name: str) -> Location:
         """The location named ``name``, created at rest with default levels if new."""
         if name not in self.locations:
-            self.locations[name] = Location(name)
+            self.locations[name] = Location(name, clock=self.clock)
         return self.locations[name]
 
-    def set_door(self, name: str, open_: bool) -> None:
+    def set_door(self, name: str, open_: bool, at: float | None = None) -> None:
         loc = self.location(name)
         if loc.door_open != open_:
-            loc.door_open, loc.door_changed_at = open_, self.clock.now()
+            loc.door_open = open_
+            loc.door_changed_at = self.clock.now() if at is None else at

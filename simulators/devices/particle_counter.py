@@ -102,7 +102,8 @@ class ParticleCounterModel(DeviceModel):
         if "flow" in self.faults:
             volume_m3 *= 0.55  # a failing pump draws less air than the counter assumes
             status |= DATA_FLOW_ALERT
-        cumulative = [self.location.concentration(s) for s in self.sizes]
+        middle = end - sample_s / 2
+        cumulative = [self.location.concentration(s, middle) for s in self.sizes]
         diff_means = [
             max(c - (cumulative[i + 1] if i + 1 < len(cumulative) else 0.0), 0.0) * volume_m3
             for i, c in enumerate(cumulative)
