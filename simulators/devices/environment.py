@@ -46,13 +46,13 @@ class Location:
 
     def concentration(self, size_um: float, when: float | None = None) -> float:
         """Cumulative particles/m3 >= ``size_um`` (at time ``when``, default now)."""
-        state, at_rest, in_op, overrides = self.state, self.at_rest_0_5, self.in_operation_0_5, \
-            self.overrides
+        state, at_rest, in_op = self.state, self.at_rest_0_5, self.in_operation_0_5
+        overrides = self.overrides
         if when is not None:
-            for changed_at, *settings in reversed(self.history):
+            for changed_at, st, rest, busy, over in reversed(self.history):
                 if changed_at <= when:
                     break
-                state, at_rest, in_op, overrides = settings  # the settings before this change
+                state, at_rest, in_op, overrides = st, rest, busy, over  # before this change
         if size_um in overrides:
             return overrides[size_um]
         base = in_op if state == "in_operation" else at_rest
