@@ -253,8 +253,12 @@ class EngineCore:
     # --- location state ------------------------------------------------------------------
 
     def apply_location(self, tracker: LocationTracker, ts: int, user: str,
-                       reason: str | None, *, force: bool = False) -> None:
-        """Bring the location to the state its tracker wants; record a change."""
+                       reason: str | None, *, force: bool = False, initial: bool = False) -> None:
+        """Bring the location to the state its tracker wants; record a change.
+
+        ``force`` records the state even if unchanged (a manual setting);
+        ``initial`` marks the first record of a location in this log.
+        """
         rt = tracker.rt
         state, source = tracker.wanted(ts)
         manual_changed = (source == "manual") != (tracker.source == "manual")
@@ -266,7 +270,7 @@ class EngineCore:
         rt.state_idx = 0 if state == "at_rest" else 1
         tracker.source = source
         manual = tracker.manual
-        details: dict[str, Any] = {"source": source, "previous": previous}
+        details: dict[str, Any] = {"source": source, "previous": None if initial else previous}
         if source == "manual" and manual is not None:
             details["until_ns"] = manual.until_ns
         self.emit(None, ts, EventKind.LOCATION_STATE, point=f"location:{rt.name}",

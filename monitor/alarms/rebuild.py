@@ -80,7 +80,8 @@ def restore(engine: AlarmEngine, events: Iterable[AlarmEvent], now_ns: int) -> R
 def start_locations(engine: AlarmEngine, now_ns: int, logged: set[str]) -> None:
     """Put every location in the state it should have now; record it if new or changed."""
     for name, tracker in engine.t.trackers.items():
-        engine.apply_location(tracker, now_ns, SYSTEM, "engine start", force=name not in logged)
+        first = name not in logged
+        engine.apply_location(tracker, now_ns, SYSTEM, "engine start", force=first, initial=first)
 
 
 def _fold(point: AlarmPoint, event: AlarmEvent) -> None:
