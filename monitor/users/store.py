@@ -86,8 +86,7 @@ class UserStore:
         self.throttle = LoginThrottle(self.policy.source_attempts, self.policy.source_window,
                                       clock)
         self._lock = threading.Lock()
-        # verifying against this for unknown users keeps their timing like known ones
-        self._dummy_hash = self.hasher.hash("no such user: timing equaliser")
+        self._dummy: str | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0,
@@ -243,6 +242,12 @@ class UserStore:
                               new={"problems": problems})
             raise MonitorError("password refused: " + "; ".join(problems))
 
+    def _dummy_hash(self) -> str:
+        """Verifying against this for unknown users keeps their timing like known ones."""
+        if self._dummy is None:
+            self._dummy = self.hasher.hash("no such user: timing equaliser")
+        return self._dummy
+
     def _matches(self, digest: str, password: str) -> bool:
         try:
             return self.hasher.verify(digest, password)
@@ -308,7 +313,7 @@ class UserStore:
         now = self.clock()
         rows = self.query("SELECT id, password_hash FROM users WHERE username = ?", (username,))
         if not rows:
-            self._matches(self._dummy_hash, password)
+            self._matches(self._dummy_hash(), password)
             self._fail(username, purpose, source, "unknown user")
         user_id, digest = int(rows[0][0]), str(rows[0][1])
         user = self.by_id(user_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-T0 = 1_800_000_000_000_000_000
+T0 = 1_780_000_000_000_000_000  # 2026-05-28, in the past (reports refuse the future)
 S = 1_000_000_000
 
 

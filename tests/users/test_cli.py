@@ -11,6 +11,7 @@ import pytest
 from monitor.audit import AuditTrail
 from monitor.cli.main import main
 from tests.audit.sitecfg import write_config
+from tests.users.conftest import fast_hasher
 
 
 @pytest.fixture
@@ -20,6 +21,8 @@ def config(tmp_path: Path) -> Path:
 
 def run(monkeypatch: pytest.MonkeyPatch, argv: list[str], stdin: str = "") -> int:
     monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    # the library's default cost (tested in tests/users) takes ~0.3 s a hash on a busy CI box
+    monkeypatch.setattr("monitor.users.store.PasswordHasher", fast_hasher)
     return main(argv)
 
 
