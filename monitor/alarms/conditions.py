@@ -125,8 +125,9 @@ class Condition:
                 samples.append((ts, value))
                 if len(samples) > MAX_SAMPLES:
                     del samples[1]
-            if self.pending_on + self.on_ns <= ts:
-                self._activate(em, self.pending_on + self.on_ns)
+            po = self.pending_on
+            if po is not None and po + self.on_ns <= ts:
+                self._activate(em, po + self.on_ns)
         else:
             self.pending_on = None
             if self.active:

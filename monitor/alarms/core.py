@@ -262,6 +262,17 @@ class EngineCore:
         rt = tracker.rt
         state, source = tracker.wanted(ts)
         manual_changed = (source == "manual") != (tracker.source == "manual")
+        clean_up = None
+        if (state == "at_rest" and rt.state == "in_operation" and tracker.clean_up_ns
+                and source != "manual"):
+            # operations ended: in-operation limits hold until the clean-up period is over
+            since = tracker.rest_pending_since
+            if since is None:
+                since = tracker.rest_pending_since = ts
+            if ts < since + tracker.clean_up_ns:
+                return
+            ts, clean_up = since + tracker.clean_up_ns, since
+        tracker.rest_pending_since = None
         if state == rt.state and not manual_changed and not force:
             tracker.source = source
             return
@@ -273,6 +284,8 @@ class EngineCore:
         details: dict[str, Any] = {"source": source, "previous": None if initial else previous}
         if source == "manual" and manual is not None:
             details["until_ns"] = manual.until_ns
+        if clean_up is not None:
+            details["clean_up_from_ns"] = clean_up
         self.emit(None, ts, EventKind.LOCATION_STATE, point=f"location:{rt.name}",
                   location=rt.name, location_state=state, user=user,
                   reason=reason or source, details=details)

@@ -68,6 +68,8 @@ class LocationTracker:
         self.manual: Manual | None = None
         self.source = "default"
         self.next_check_ns = 0  # schedules are re-read once a minute
+        self.clean_up_ns = int(config.clean_up * NS)
+        self.rest_pending_since: int | None = None  # operations ended, clean-up running
 
     @property
     def name(self) -> str:
@@ -104,6 +106,8 @@ class LocationTracker:
         """True when time alone may have changed the wanted state (minute boundary, expiry)."""
         manual = self.manual
         if manual is not None and manual.until_ns is not None and now_ns >= manual.until_ns:
+            return True
+        if self.rest_pending_since is not None:
             return True
         if self.windows and now_ns >= self.next_check_ns:
             self.next_check_ns = _next_minute(now_ns)

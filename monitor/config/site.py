@@ -10,6 +10,7 @@ from pydantic import Field
 from monitor.model import LocationState
 
 from .base import ConfigModel, Name
+from .durations import Duration
 
 
 class Standard(StrEnum):
@@ -57,6 +58,10 @@ class StateConfig(ConfigModel):
     input: str | None = Field(None, description="'device/channel' whose value sets the state")
     input_in_operation_when: Literal["nonzero", "zero"] = Field(
         "nonzero", description="Which input value means in operation"
+    )
+    clean_up: Duration = Field(
+        0.0, description="After operations end, in-operation limits stay in force this long "
+        "(GMP 'clean-up period', guidance 15-20 min) before at-rest limits apply"
     )
 
 

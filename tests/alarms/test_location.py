@@ -154,3 +154,37 @@ def test_bad_manual_state_refused(tmp_path: Path, location: str, state: str) -> 
 def test_bad_state_config_refused(tmp_path: Path, bad: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
         site(tmp_path, rooms=rooms(bad))
+
+
+@pytest.mark.parametrize(("tick", "state"), [(11 * HOUR + 1199, "in_operation"),
+                                             (11 * HOUR + 1200, "at_rest")])
+def test_clean_up_period_keeps_operation_limits(tmp_path: Path, tick: float,
+                                                 state: str) -> None:
+    h = harness(tmp_path, {"default": "at_rest", "schedule": [WEEKDAYS], "clean_up": "20m"})
+    for t in range(int(11 * HOUR) - 60, int(tick) + 1, 30):
+        h.tick(float(t))
+    h.tick(tick)
+    assert loc_state(h) == state
+    if state == "in_operation":  # 3,521/m3 is fine while cleaning up after operations
+        assert h.feed("pc1/p05", 3_521.0, tick) == []
+    else:
+        change = [e for e in h.events if e.kind == "location_state"][-1]
+        assert change.ts_ns == at(11 * HOUR + 1200)
+        assert change.details is not None
+        assert change.details["clean_up_from_ns"] == at(11 * HOUR)
+
+
+def test_operations_resuming_during_clean_up_cancel_it(tmp_path: Path) -> None:
+    h = harness(tmp_path, {"default": "in_operation", "input": "dp1/door", "clean_up": "20m"})
+    h.feed("dp1/door", 0.0, 1.0)  # "production running" contact off: clean-up starts
+    h.feed("dp1/door", 1.0, 600.0)
+    h.tick(1300.0)
+    assert loc_state(h) == "in_operation"
+    assert [e for e in h.events if e.kind == "location_state"] == []
+
+
+def test_manual_at_rest_applies_at_once(tmp_path: Path) -> None:
+    h = harness(tmp_path, {"default": "in_operation", "clean_up": "20m"})
+    h.engine.set_location_state("fill-1", "at_rest", user="qa", reason="line cleared",
+                                ts_ns=at(1.0))
+    assert loc_state(h) == "at_rest"
