@@ -6,10 +6,11 @@ operation is "not predetermined"; ISO 14644-1 does not classify ISO 5 at
 ≥5 µm): such a limit must be configured explicitly.
 
 Sources:
-- EU GMP Annex 1 (2022), Table 6 "Maximum permitted total particle concentration
-  for monitoring" (§9.27).
-- China GMP (2010 revision), Annex 1 "Sterile medicinal products", Article 9
-  (the EU Annex 1 table of 2008, ≥5 µm Grade A at 20/m³).
+- EU GMP Annex 1 (2022), section 9, the table of maximum permitted total particle
+  concentrations for monitoring (≥5 µm in Grade A at 29/m³; Grade D in
+  operation "not predetermined").
+- China GMP (2010 revision), Annex 1 "Sterile medicinal products" (the EU Annex 1
+  table of 2008: ≥5 µm in Grade A at 20/m³, Grade D in operation not specified).
 - ISO 14644-1:2015, Table 1, computed from its formula
   Cn = 10^N × (0.1 / D)^2.08 and rounded as the table is (three significant
   figures, then to a whole number). The class limit applies in whichever
