@@ -204,4 +204,10 @@ async def running_daemon(directory: Path, *, http: dict[str, Any] | None = None,
             for session in daemon.sessions:
                 await session.close()
             service.request_stop()
-            await asyncio.wait_for(task, 15)
+            done, _ = await asyncio.wait({task}, timeout=15)
+            if not done:  # say where it hangs before failing
+                for pending in asyncio.all_tasks():
+                    pending.print_stack(limit=3)
+                task.cancel()
+                raise AssertionError("the daemon did not stop within 15 s")
+            task.result()
