@@ -44,6 +44,7 @@ class Action(StrEnum):
     MAINTENANCE_STARTED = "maintenance.started"
     MAINTENANCE_ENDED = "maintenance.ended"
     CALIBRATION_OVERDUE = "calibration.overdue"
+    CALIBRATION_DUE_SOON = "calibration.due_soon"
     # QA
     REVIEW_STARTED = "excursion.review_started"
     REVIEW_UPDATED = "excursion.review_updated"

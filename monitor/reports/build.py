@@ -18,6 +18,7 @@ from monitor import __version__
 from monitor.audit import Action, AuditTrail, short_utc
 from monitor.errors import MonitorError
 from monitor.integrity import ChainProblem
+from monitor.qa.calibration import calibration_states
 from monitor.qa.excursions import Excursion
 from monitor.qa.workflow import ExcursionReview, ReviewState
 from monitor.signatures import Signature
@@ -87,6 +88,15 @@ def build_report(sources: ReportSources, kind: str, from_ns: int, to_ns: int, *,
     if kind == "period":
         for cid in _channels(sources, location):
             report.channels.append(_channel(sources, cid, from_ns, to_ns, limits.get(cid, {})))
+        devices = {d.name for d in loaded.config.devices
+                   if location is None or d.location == location}
+        report.calibration = [s.to_json() for s in calibration_states(loaded, to_ns)
+                              if s.device in devices]
+        overdue = [s["device"] for s in report.calibration if s["status"] == "overdue"]
+        if overdue:
+            report.notes.append("Calibration overdue at the end of the period: "
+                                + ", ".join(map(str, overdue))
+                                + " (their readings are kept and flagged).")
     return report
 
 

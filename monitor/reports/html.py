@@ -95,6 +95,8 @@ def render_html(report: Report) -> str:
     out.extend(_summary(report))
     if report.channels:
         out.extend(_channels(report.channels))
+    if report.calibration:
+        out.extend(_calibration(report))
     out.extend(_excursions(report.excursions))
     out.extend(_gaps(report))
     out.extend(_signatures(report.excursions))
@@ -137,6 +139,19 @@ def _channels(channels: list[ChannelSummary]) -> list[str]:
     out.append("</table><p>Time in alert: beyond an alert limit but within the action limit. "
                "Figures use good-quality readings only; each reading counts until the next "
                "one, at most five expected intervals.</p>")
+    return out
+
+
+def _calibration(report: Report) -> list[str]:
+    out = ["<h2>Calibration (at the end of the period)</h2>", "<table><tr><th>Device</th>"
+           "<th>Valid until</th><th>Certificate</th><th>Status</th></tr>"]
+    for c in report.calibration:
+        status = str(c["status"]).replace("_", " ")
+        cls = ' class="bad"' if c["status"] in ("overdue", "invalid") else ""
+        out.append(f"<tr><td>{_e(c['device'])}</td><td>{_e(c['due'] or '—')}</td>"
+                   f"<td>{_e(c['certificate'] or '—')}</td><td{cls}>{_e(status)}"
+                   + (f": {_e(c['problem'])}" if c.get("problem") else "") + "</td></tr>")
+    out.append("</table>")
     return out
 
 

@@ -75,6 +75,7 @@ class Report:
     daemon_gaps: list[GapSpan] = field(default_factory=list)
     readings: int = 0  # readings stored in the range (all matching channels)
     notes: list[str] = field(default_factory=list)
+    calibration: list[dict[str, Any]] = field(default_factory=list)  # at the period's end
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -83,5 +84,6 @@ class Report:
             "notes": self.notes,
             "daemon_gaps": [g.__dict__ for g in self.daemon_gaps],
             "channels": [c.to_json() for c in self.channels],
+            "calibration": self.calibration,
             "excursions": [e.to_json() for e in self.excursions],
         }

@@ -142,8 +142,11 @@ def test_period_report_figures(ctx: QAContext) -> None:
     assert p50.readings == 0
     assert p50.coverage == 0
     assert [g.cause for g in p50.gaps] == ["no readings"]
+    assert [c["device"] for c in report.calibration] == ["dp1", "pc1"]
+    assert report.calibration[0]["status"] == "not_set"
     html = render_html(report)
     assert "Time in action" in html
+    assert "Calibration (at the end of the period)" in html
     rows = list(csv.DictReader(io.StringIO(render_csv(report))))
     assert {r["channel"] for r in rows} == {"dp1/dp", "pc1/p05", "pc1/p50"}
     doc = json.loads(render_json(report))
