@@ -72,8 +72,11 @@ class DeviceCollector(Collector):
                                labels=DEVICE_LABELS)
         polls = CounterMetricFamily("cleanroom_device_polls", "Polls of the device, successful "
                                     "or not", labels=DEVICE_LABELS)
+        failures = CounterMetricFamily("cleanroom_device_poll_failures", "Failed polls of the "
+                                       "device (present from the start, for rate())",
+                                       labels=DEVICE_LABELS)
         errors = CounterMetricFamily("cleanroom_device_poll_errors", "Failed polls of the "
-                                     "device by kind (timeout, exception, decode...)",
+                                     "device by kind (timeout, exception, disconnected...)",
                                      labels=(*DEVICE_LABELS, "kind"))
         overruns = CounterMetricFamily("cleanroom_device_poll_overruns", "Poll ticks skipped "
                                        "because the previous poll of the device still ran",
@@ -90,6 +93,7 @@ class DeviceCollector(Collector):
                 up.add_metric(labels, 1.0 if status.available else 0.0)
                 polls.add_metric(labels, float(status.polls))
                 overruns.add_metric(labels, float(status.overruns))
+                failures.add_metric(labels, float(sum(status.errors.values())))
                 for kind, count in sorted(status.errors.items()):
                     errors.add_metric((*labels, kind), float(count))
                 if status.last_success_ns is not None:
@@ -98,4 +102,4 @@ class DeviceCollector(Collector):
                 drained, status.poll_durations = status.poll_durations, []
                 hist.observe_all(drained)
                 duration.add_metric(labels, hist.buckets(), hist.total)
-        yield from (up, polls, errors, overruns, success, duration)
+        yield from (up, polls, failures, errors, overruns, success, duration)

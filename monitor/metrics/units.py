@@ -70,6 +70,10 @@ _UNITS: dict[str, BaseUnit] = {
     "lpm": BaseUnit(FLOW, 1.0 / 60_000.0),
     "cfm": BaseUnit(FLOW, 1.0 / (_FT3_PER_M3 * 60.0)),
     "m3/s": BaseUnit(FLOW),
+    # sampled air volume of a particle-counter record
+    "l": BaseUnit("cubic_meters", 0.001),
+    "m3": BaseUnit("cubic_meters"),
+    "ft3": BaseUnit("cubic_meters", 1.0 / _FT3_PER_M3),
     # time and speed
     "s": BaseUnit(SECONDS),
     "ms": BaseUnit(SECONDS, 0.001),

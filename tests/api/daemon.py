@@ -57,6 +57,7 @@ devices:
   - {{name: th1, connection: gw1, location: corr-1, profile: vaisala-hmt330, unit_id: 3,
      poll_interval: 1s}}
 alarms:
+  preset_alert_fraction: 0.5
   limits:
     fill-1:
       - {{channel: dp1/dp, low_alert: 12, low_action: 10, priority_action: critical}}

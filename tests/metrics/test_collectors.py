@@ -118,6 +118,8 @@ def test_device_health_and_poll_histogram_accumulate_across_scrapes(runtime: Run
                  driver="modbus_tcp", location="fill-1") == [1.0]
     assert _find(s, "cleanroom_device_up", device="dp1") == [0.0]
     assert _find(s, "cleanroom_device_poll_errors_total", device="dp1", kind="timeout") == [1.0]
+    assert _find(s, "cleanroom_device_poll_failures_total", device="dp1") == [1.0]
+    assert _find(s, "cleanroom_device_poll_failures_total", device="pc1") == [0.0]
     assert _find(s, "cleanroom_device_polls_total", device="pc1") == [2.0]
     assert _find(s, "cleanroom_device_poll_duration_seconds_bucket", device="pc1",
                  le="0.005") == [1.0]
