@@ -53,10 +53,11 @@ def fill(expr: str, variables: list[str]) -> str:
 def test_dashboards_are_well_formed() -> None:
     assert {p.stem for p in DASHBOARDS} == {"site-overview", "particle-trends",
                                             "pressure-cascade", "device-health"}
-    datasources = YAML(typ="safe").load((PROVISIONING / "datasources" / "cleanroom.yaml").read_text())
+    yaml = YAML(typ="safe")
+    datasources = yaml.load((PROVISIONING / "datasources" / "cleanroom.yaml").read_text())
     uids = {d["uid"]: d["type"] for d in datasources["datasources"]}
     assert uids == {"cleanroom-prometheus": "prometheus", "cleanroom-influxdb": "influxdb"}
-    providers = YAML(typ="safe").load((PROVISIONING / "dashboards" / "cleanroom.yaml").read_text())
+    providers = yaml.load((PROVISIONING / "dashboards" / "cleanroom.yaml").read_text())
     assert providers["providers"][0]["type"] == "file"
     seen_uids = set()
     for name, dash in _dashboards().items():
