@@ -1,0 +1,1 @@
+"""Alarm notifications: MQTT, webhook, e-mail, escalation; one queue per notifier."""

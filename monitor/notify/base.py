@@ -14,6 +14,10 @@ from typing import Any, ClassVar
 NOTIFIERS: dict[str, type[Notifier]] = {}
 
 
+class PermanentDeliveryError(Exception):
+    """The receiver refused the notification for good (e.g. HTTP 400): do not retry it."""
+
+
 class Notifier(ABC):
     kind: ClassVar[str] = ""
 
@@ -21,6 +25,10 @@ class Notifier(ABC):
         self.config = config
         self.delivered = 0
         self.failures = 0
+
+    @property
+    def name(self) -> str:
+        return str(getattr(self.config, "name", self.kind))
 
     @abstractmethod
     async def deliver(self, event: Any) -> None:
