@@ -24,11 +24,13 @@ def attach(runtime: Any, *, interval: float = HEAD_INTERVAL) -> AuditTrail:
     from monitor.users.store import UserStore
 
     config = runtime.loaded.config
-    trail = AuditTrail(config.data_dir)
-    runtime.extras["audit"] = trail
-    users = UserStore(config.data_dir, trail, config.users)
-    runtime.extras["users"] = users
-    runtime.extras["signer"] = Signer(users, trail)
+    extras = runtime.extras
+    # whichever subsystem attaches first creates them; the others share them
+    trail: AuditTrail = extras.get("audit") or extras.setdefault(
+        "audit", AuditTrail(config.data_dir))
+    users: UserStore = extras.get("users") or extras.setdefault(
+        "users", UserStore(config.data_dir, trail, config.users))
+    extras.setdefault("signer", Signer(users, trail))
     sources: list[HeadSource] = runtime.extras.setdefault("chain_head_sources", [])
     sources.insert(0, trail)
     sinks: list[HeadSink] = runtime.extras.setdefault("chain_head_sinks", [])
