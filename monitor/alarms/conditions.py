@@ -86,7 +86,8 @@ class Condition:
     def limit_now(self) -> float | None:
         return None
 
-    def limits_in_force(self) -> Mapping[str, Any] | None:
+    def recorded_limits(self) -> Mapping[str, Any] | None:
+        """All limits of the channel in force now, recorded with a raise (value rules)."""
         return None
 
     # --- timing ----------------------------------------------------------------------------
@@ -151,7 +152,7 @@ class Condition:
             "samples": [[t, v] for t, v in self.samples],
             "settings": self.settings,
         }
-        limits = self.limits_in_force()
+        limits = self.recorded_limits()
         if limits is not None:
             details["limits"] = limits
         if self.note is not None:
@@ -227,6 +228,10 @@ class ValueRule(Condition):
         return self.limits[self.loc.state_idx]
 
     def limits_in_force(self) -> Mapping[str, Any]:
+        """The channel's four limits (and state, unit, source) in the current location state."""
+        return self.in_force[self.loc.state_idx]
+
+    def recorded_limits(self) -> Mapping[str, Any]:
         return self.in_force[self.loc.state_idx]
 
     def sample(self, em: Emitter, ts: int, v: float) -> None:

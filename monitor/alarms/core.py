@@ -218,7 +218,9 @@ class EngineCore:
         for ch in self._stale_channels:
             self._check_stale(ch, now_ns)
         for cond in self._conditions:
-            if cond.pending_on is not None or cond.pending_off is not None:
+            if (cond.pending_on is not None or cond.pending_off is not None) and (
+                not cond.point.oos
+            ):
                 cond.advance(self, now_ns, True)
         self._expire(now_ns)
         for tracker in self.t.trackers.values():

@@ -122,10 +122,9 @@ class AlarmEngine(EngineCore):
             raise AlarmError(f"nothing to change for {target!r}")
         for point in points:
             point.set_out_of_service(self, ts_ns, on, user, reason)
-            if not on:
-                cond = self.t.conditions.get(point.key)
-                if cond is not None:  # evaluation restarts from fresh samples
-                    cond.pending_on = cond.pending_off = None
+            cond = self.t.conditions.get(point.key)
+            if cond is not None:  # pending delays die; evaluation restarts from fresh samples
+                cond.pending_on = cond.pending_off = None
         return self.drain()
 
     def retire(self, point: AlarmPoint, ts_ns: int) -> None:

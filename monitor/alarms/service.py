@@ -68,7 +68,11 @@ class AlarmService:
 
     def evaluate(self, readings: Sequence[Reading]) -> list[AlarmEvent]:
         with self._mutex:
-            events = self.engine.evaluate(readings)
+            try:
+                events = self.engine.evaluate(readings)
+            except AlarmError:  # a broken invariant must not stop ingestion; it is logged
+                log.exception("alarm evaluation failed for a batch")
+                events = self.engine.drain()
             if events or self._unpublished:
                 return self._commit(events)
             return events
@@ -77,7 +81,11 @@ class AlarmService:
         with self._mutex:
             if not self.readonly and self.log.changed_by_others():
                 requests.process(self.log, now_ns, self._apply_request)
-            events = self.engine.tick(now_ns)
+            try:
+                events = self.engine.tick(now_ns)
+            except AlarmError:
+                log.exception("alarm tick failed")
+                events = self.engine.drain()
             if self._backlog and not events:
                 self._write([])
             return self._commit(events)
@@ -277,14 +285,20 @@ class AlarmService:
         return self.engine.counters
 
     def stats(self) -> dict[str, Any]:
-        c = self.engine.counters
-        return {**c.__dict__, "events_written": self.written, "events_pending": len(self._backlog),
-                "active": sum(1 for v in self.engine.active() if v.state != "normal")}
+        with self._mutex:
+            c = self.engine.counters
+            active = sum(1 for v in self.engine.active() if v.state != "normal")
+            return {**c.__dict__, "events_written": self.written,
+                    "events_pending": len(self._backlog), "active": active}
 
     def close(self) -> None:
         with self._mutex:
             if self._backlog:
                 self._write([])
+        for helper in (self.audit, self.verify_signature):
+            close = getattr(helper, "close", None)
+            if close is not None:
+                close()
         self._finalizer()
 
 
@@ -362,3 +376,8 @@ class _LazyAudit:
         if self._trail is None:
             self._trail = self._factory()
         return self._trail.record(user, action, obj, **kw)
+
+    def close(self) -> None:
+        if self._trail is not None:
+            self._trail.close()
+            self._trail = None

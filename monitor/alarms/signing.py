@@ -22,33 +22,53 @@ MEANING = "acknowledged"
 Verifier = Callable[[Mapping[str, Any], str, Mapping[str, Any]], None]
 
 
-def signature_verifier(data_dir: str | Path, user_policy: Any = None) -> Verifier | None:
-    """A verifier backed by ``monitor.signatures``; None when that module is absent."""
-    try:
-        from monitor.audit import AuditTrail
-        from monitor.signatures import Signature, Signer
-        from monitor.users.store import UserStore
-    except ImportError:
-        return None
-    holder: list[Any] = []
+class SignatureCheck:
+    """``Signer.verify`` on demand: the user store and trail are opened at the first check."""
 
-    def signer() -> Any:
-        if not holder:
-            audit = AuditTrail(data_dir)
-            holder.append(Signer(UserStore(data_dir, audit, user_policy), audit))
-        return holder[0]
+    def __init__(self, data_dir: str | Path, user_policy: Any) -> None:
+        self.data_dir, self.user_policy = data_dir, user_policy
+        self._opened: tuple[Any, Any, Any] | None = None  # trail, users, signer
 
-    def verify(signature: Mapping[str, Any], meaning: str, record: Mapping[str, Any]) -> None:
+    def __call__(self, signature: Mapping[str, Any], meaning: str,
+                 record: Mapping[str, Any]) -> None:
+        from monitor.signatures import Signature
+
         sig = Signature.from_dict(signature)
         if sig.meaning != meaning:
             raise AuthError(f"the signature means {sig.meaning!r}, not {meaning!r}")
-        problem = signer().verify(sig, record_type=str(record["record_type"]),
-                                  record_id=str(record["record_id"]),
-                                  record_hash=str(record["record_hash"]))
+        problem = self._signer().verify(sig, record_type=str(record["record_type"]),
+                                        record_id=str(record["record_id"]),
+                                        record_hash=str(record["record_hash"]))
         if problem is not None:
             raise AuthError(f"signature rejected: {problem}")
 
-    return verify
+    def _signer(self) -> Any:
+        if self._opened is None:
+            from monitor.audit import AuditTrail
+            from monitor.signatures import Signer
+            from monitor.users.store import UserStore
+
+            trail = AuditTrail(self.data_dir)
+            users = UserStore(self.data_dir, trail, self.user_policy)
+            self._opened = (trail, users, Signer(users, trail))
+        return self._opened[2]
+
+    def close(self) -> None:
+        if self._opened is not None:
+            trail, users, _ = self._opened
+            users.close()
+            trail.close()
+            self._opened = None
+
+
+def signature_verifier(data_dir: str | Path, user_policy: Any = None) -> Verifier | None:
+    """A verifier backed by ``monitor.signatures``; None when that module is absent."""
+    try:
+        import monitor.signatures
+        import monitor.users.store  # noqa: F401
+    except ImportError:
+        return None
+    return SignatureCheck(data_dir, user_policy)
 
 
 def sign_acknowledgement(data_dir: str | Path, user_policy: Any, username: str, password: str,
