@@ -256,6 +256,11 @@ class AlarmService:
         with self._mutex:
             return self.engine.active()
 
+    def location_state(self, location: str) -> str | None:
+        """The state in force at ``location`` now (at_rest / in_operation), None if unknown."""
+        rt = self.engine.t.locations.get(location)
+        return None if rt is None else rt.state
+
     def location_states(self) -> dict[str, dict[str, Any]]:
         with self._mutex:
             return {name: {"state": t.rt.state, "source": t.source,

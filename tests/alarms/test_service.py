@@ -345,3 +345,10 @@ def test_harness_and_service_agree(tmp_path: Path, clock: Clock) -> None:
         assert ours
     finally:
         service.close()
+
+
+def test_location_state_lookup(svc: AlarmService) -> None:
+    assert svc.location_state("fill-1") == "in_operation"
+    assert svc.location_state("nowhere") is None
+    svc.set_location_state("fill-1", "at_rest", "qa", "cleaning")
+    assert svc.location_state("fill-1") == "at_rest"
