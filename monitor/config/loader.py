@@ -122,6 +122,7 @@ def _not_utf8(path: Path, err: UnicodeDecodeError) -> str:
 def _is_union_tag(part: str | int) -> bool:
     return isinstance(part, str) and (
         part in {"modbus_tcp", "modbus_rtu_over_tcp", "modbus_rtu", "modbus_ascii", "mqtt"}
+        or part in {"webhook", "email"}  # notifier kinds (mqtt is above)
         or part in {"influxdb_v1", "influxdb_v2"}
         or part.startswith("function-")
     )

@@ -8,6 +8,7 @@ notifier gets every event that an operator should hear about.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
@@ -21,6 +22,7 @@ from .secrets import Secret
 EventKindName = Literal["raised", "cleared", "acknowledged", "shelved", "unshelved", "retired",
                         "out_of_service", "in_service"]
 EVENT_KINDS: tuple[EventKindName, ...] = get_args(EventKindName)
+_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 LevelName = Literal["alert", "action", "health"]
 LEVELS: tuple[LevelName, ...] = get_args(LevelName)
 
@@ -90,13 +92,20 @@ class MqttNotifierConfig(_NotifierBase):
 
 class WebhookNotifierConfig(_NotifierBase):
     kind: Literal["webhook"]
-    url: str = Field(pattern=r"^https?://", description="Receives a JSON POST per event")
+    url: str = Field(description="Receives a JSON POST per event (http:// or https://)")
     secret: Secret | None = Field(
         None, description="HMAC-SHA256 key; the signature goes in X-Cleanroom-Signature"
     )
     headers: dict[str, str] = Field(default_factory=dict)
     ca_file: str | None = None
     verify_tls: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("a webhook url starts with http:// or https://")
+        return value
 
 
 class EmailNotifierConfig(_NotifierBase):
@@ -106,12 +115,20 @@ class EmailNotifierConfig(_NotifierBase):
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: str | None = None
     password: Secret | None = None
-    sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
-    recipients: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(min_length=1)
+    sender: str
+    recipients: list[str] = Field(min_length=1)
     subject: str = Field(
         "[{priority}] {site} {location}: {channel} {kind}",
         description="Fields of the event in braces; escalations are prefixed ESCALATED",
     )
+
+    @field_validator("sender", "recipients")
+    @classmethod
+    def _addresses(cls, value: str | list[str]) -> str | list[str]:
+        for address in [value] if isinstance(value, str) else value:
+            if not _ADDRESS.match(address):
+                raise ValueError(f"{address!r} is not an e-mail address (name@domain)")
+        return value
 
     @property
     def effective_port(self) -> int:
