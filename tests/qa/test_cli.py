@@ -91,6 +91,25 @@ async def test_walk_through(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                "Correct-horse-42\n") == 1
     assert "may not generate report" in capsys.readouterr().err
 
+    # QA approves the report file; a changed copy no longer verifies
+    assert run(monkeypatch, ["report", "approve", *c, str(report), "--user", "qa1",
+                             "--password-stdin"], "Correct-horse-42\n") == 0
+    assert run(monkeypatch, ["report", "approve", *c, str(report), "--user", "eng1",
+                             "--password-stdin"], "Correct-horse-42\n") == 1
+    capsys.readouterr()
+    assert run(monkeypatch, ["report", "verify", *c, str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "generated" in out
+    assert "Quentin Assurance (qa1) — approved" in out
+    copy = tmp_path / "copy.html"
+    copy.write_text(html.replace("DEV-7", "DEV-8"))
+    (tmp_path / "copy.html.signatures.json").write_text(
+        (tmp_path / "exc.html.signatures.json").read_text())
+    assert run(monkeypatch, ["report", "verify", *c, str(copy)]) == 1
+    out = capsys.readouterr().out
+    assert "NOT FOUND in the audit trail" in out
+    assert "NOT VALID" in out
+
     assert run(monkeypatch, ["audit", "verify", *c]) == 0
     with AuditTrail(loaded.config.data_dir) as trail:
         actions = [e.action for e in trail.entries()]
