@@ -248,9 +248,10 @@ class ValueRule(Condition):
         limit = self.limits[self.loc.state_idx]
         if limit is None:
             viol = False
+        elif self.sign > 0:  # plain comparisons: nothing is allocated for a normal sample
+            viol = v > (limit - self.deadband if self.active else limit)
         else:
-            excess = (v - limit) * self.sign
-            viol = excess > -self.deadband if self.active else excess > 0.0
+            viol = v < (limit + self.deadband if self.active else limit)
         if self.doors:
             for door in self.doors:
                 if ts < door.suppress_until:
