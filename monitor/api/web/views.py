@@ -105,7 +105,7 @@ def _location_card(runtime: Runtime, alarms: AlarmAccess, name: str) -> Markup:
         f"<h3>{esc(name)} {join(badges)}</h3>"
         f'<div class="meta">{esc(loc.description)}</div>'
         "<table><thead><tr><th>Channel</th><th>Value</th><th>Unit</th><th>Limits</th>"
-        "<th>Quality</th><th>Time</th></tr></thead>"
+        "<th>Quality</th><th>UTC</th></tr></thead>"
         f"<tbody>{join(rows)}</tbody></table></article>")
 
 
@@ -124,7 +124,8 @@ def _channel_row(runtime: Runtime, alarms: AlarmAccess, info: ChannelInfo) -> Ma
         f"<td>{esc(info.spec.unit)}</td>"
         f"<td>{esc(_limits_text(alarms.limits(info.id)))}</td>"
         f'<td class="quality">{esc(quality)}</td>'
-        f'<td class="quality">{esc(fmt_time(reading.ts_ns if reading else None))}</td></tr>')
+        f'<td class="quality" title="{esc(fmt_time(reading.ts_ns if reading else None))}">'
+        f"{esc(fmt_time(reading.ts_ns if reading else None)[11:19] or '—')}</td></tr>")
 
 
 def done_notice(action: str | None, alarm: str | None) -> Markup:
