@@ -352,3 +352,18 @@ def test_location_state_lookup(svc: AlarmService) -> None:
     assert svc.location_state("nowhere") is None
     svc.set_location_state("fill-1", "at_rest", "qa", "cleaning")
     assert svc.location_state("fill-1") == "at_rest"
+
+
+def test_pipeline_listeners_get_the_events(svc: AlarmService, clock: Clock) -> None:
+    from monitor.pipeline import Pipeline
+
+    pipeline = Pipeline([], svc)
+    got: list[list[Any]] = []
+    pipeline.event_listeners.append(lambda events: got.append(list(events)))
+    clock.set(1)
+    pipeline.ingest([Reading("pc1/p05", 400_000.0, Quality.GOOD, at(1))])
+    svc.acknowledge(1, "ann", "seen")
+    pipeline.tick(at(2))
+    kinds = [[e.kind for e in batch] for batch in got]
+    assert kinds == [["location_state", "raised"], ["acknowledged"]]
+    assert got[0][1].to_json()["notify"] is True
