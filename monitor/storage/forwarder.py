@@ -85,14 +85,16 @@ class Forwarder:
     @property
     def outbox_depth(self) -> int:
         """Readings committed locally and not yet done for this sink."""
-        s, last = self.outbox.state, self.store.last_committed_id
-        if s.live_from is None or s.live_cursor is None:
-            return max(0, last - s.cursor)
-        return max(0, s.live_from - s.cursor) + max(0, last - s.live_cursor)
+        return self.outbox.state.pending(self.store.last_committed_id)
 
     @property
     def backfilling(self) -> bool:
+        """True while a backlog is being sent behind the live readings."""
         return self.outbox.state.split
+
+    def is_done(self, reading_id: int) -> bool:
+        """True once ``reading_id`` is acknowledged, quarantined or skipped for this sink."""
+        return self.outbox.state.is_done(reading_id)
 
     @property
     def fill_ratio(self) -> float:
@@ -137,21 +139,17 @@ class Forwarder:
 
     async def step(self) -> None:
         """One round: enforce the bound, send what is due, or wait for more."""
+        self._wake.clear()  # before reading the last id: a commit after this wakes the wait
         await self._enforce_bound()
         s = self.outbox.state
         last = self.store.last_committed_id
-        sent = False
-        if s.live_from is None and last - s.cursor > self.settings.backfill_batch_size:
-            s = CursorState(s.cursor, last, last)
-            await asyncio.to_thread(self.outbox.save, s, self._clock())
+        if self.available and last - s.head > self.settings.backfill_batch_size:
+            # Everything up to now is backlog; readings from now on are live.
+            await self._save(s.mark(last, last), 0)
             self.catch_ups += 1
-            log.info("sink %s: catching up %d readings", self.name, last - s.cursor)
-        if s.live_from is None:
-            sent = await self._send_live(s.cursor, last, split=False)
-        else:
-            assert s.live_cursor is not None
-            sent = await self._send_live(s.live_cursor, last, split=True)
-            sent = await self._send_backlog() or sent
+            log.info("sink %s: catching up %d readings", self.name, last - s.head)
+        sent = await self._send_live(last)
+        sent = await self._send_backlog() or sent
         if not sent:
             await self._wait()
 
@@ -159,11 +157,12 @@ class Forwarder:
         timeout = self.settings.flush_interval
         if self._live_due is not None:
             timeout = max(0.0, self._live_due - time.monotonic())
-        self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 
-    async def _send_live(self, after: int, last: int, *, split: bool) -> bool:
+    async def _send_live(self, last: int) -> bool:
+        """Send the readings after the live head when a batch is full or due."""
+        after = self.outbox.state.head
         waiting = last - after
         if waiting <= 0:
             self._live_due = None
@@ -178,34 +177,28 @@ class Forwarder:
             self._live_due = None
             return False
         if await self._deliver(batch):
-            s = self.outbox.state
-            if split:
-                new = CursorState(s.cursor, s.live_from, batch.last_id)
-            else:
-                new = CursorState(batch.last_id)
-            await self._save(new, len(batch.rows))
+            await self._save(self.outbox.state.mark(after, batch.last_id), len(batch.rows))
         self._live_due = None if batch.last_id >= last else time.monotonic()
         return True
 
     async def _send_backlog(self) -> bool:
+        """Send the next big batch of the oldest gap, if catching up."""
         s = self.outbox.state
-        assert s.live_from is not None
-        assert s.live_cursor is not None
-        if s.cursor >= s.live_from:
-            await self._save(CursorState(s.live_cursor), 0)
-            log.info("sink %s: caught up", self.name)
-            return True
+        end = s.backlog_end
+        if end is None:
+            return False
         size = self.settings.backfill_batch_size
-        batch = await self._fetch(s.cursor, s.live_from, size)
-        if batch.rows and batch.last_id < s.live_from:  # read the next one while this one flies
-            self._start_prefetch(batch.last_id, s.live_from, size)
-        if not batch.rows:  # the range was removed meanwhile (cannot happen unless skipped)
-            await self._save(CursorState(s.live_cursor), 0)
+        batch = await self._fetch(s.cursor, end, size)
+        if not batch.rows:  # nothing left in the gap (cannot happen: ids are never reused)
+            await self._save(s.mark(s.cursor, end), 0)
             return True
+        if batch.last_id < end:  # read the next one while this one is in flight
+            self._start_prefetch(batch.last_id, end, size)
         if await self._deliver(batch):
-            s = self.outbox.state
-            new = CursorState(batch.last_id, s.live_from, s.live_cursor)
+            new = self.outbox.state.mark(s.cursor, batch.last_id)
             await self._save(new, len(batch.rows))
+            if not new.split:
+                log.info("sink %s: caught up", self.name)
         return True
 
     # ------------------------------------------------------------------ batches
@@ -272,20 +265,11 @@ class Forwarder:
                 attempt += 1
                 await asyncio.sleep(delay)
                 await self._enforce_bound()
-                if self.is_done(first_id):
+                if self.outbox.state.is_done(first_id):
                     return False
                 continue
             self._succeeded()
             return True
-
-    def is_done(self, reading_id: int) -> bool:
-        """True once ``reading_id`` is acknowledged, quarantined or skipped for this sink."""
-        s = self.outbox.state
-        if reading_id <= s.cursor:
-            return True
-        return s.live_from is not None and s.live_cursor is not None and (
-            s.live_from < reading_id <= s.live_cursor
-        )
 
     def _failed(self, err: Unavailable) -> None:
         self.send_errors += 1
@@ -311,21 +295,13 @@ class Forwarder:
         excess = self.outbox_depth - self.max_pending
         if excess <= 0:
             return
-        s = self.outbox.state
         skipped = 0
-        if s.live_from is not None and s.live_cursor is not None:
-            live_from, live_cursor = s.live_from, s.live_cursor
-            n = min(excess, live_from - s.cursor)
-            if n > 0:
-                s = CursorState(s.cursor + n, live_from, live_cursor)
-                skipped += await self._skip(s.cursor - n + 1, s.cursor, s)
-                excess -= n
-            if s.cursor >= live_from:
-                s = CursorState(live_cursor)
-                await asyncio.to_thread(self.outbox.save, s, self._clock())
-        if excess > 0 and s.live_from is None:
-            s = CursorState(s.cursor + excess)
-            skipped += await self._skip(s.cursor - excess + 1, s.cursor, s)
+        while excess > 0:
+            s = self.outbox.state
+            end = s.backlog_end
+            n = excess if end is None else min(excess, end - s.cursor)
+            skipped += await self._skip(s.cursor + 1, s.cursor + n, s.mark(s.cursor, s.cursor + n))
+            excess -= n
         self._drop_prefetch()
         self.skipped += skipped
         log.error(

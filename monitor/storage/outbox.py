@@ -5,10 +5,12 @@ A sink's progress is kept as ids into the ``readings`` table (ids grow with
 
 * ``cursor``: every reading with ``id <= cursor`` is done (acknowledged by a
   2xx, quarantined or skipped at the bound);
-* while catching up after an outage the outbox runs two streams: the backlog
-  ``(cursor, live_from]`` is sent oldest first in big batches, and readings
-  newer than ``live_from`` are sent as they come, ``(live_from, live_cursor]``
-  being done. When the backlog is empty the streams merge again.
+* ``done``: ranges ``(lo, hi]`` above the cursor that are done too. They exist
+  while the sink catches up after an outage: the readings that piled up are
+  the backlog, sent oldest first from the cursor, while readings arriving
+  meanwhile are sent at once after the highest done range (the live head).
+  When the cursor reaches a done range the two join. A second outage during
+  a catch-up simply leaves a second gap, sent after the first.
 
 Only rows at or below the smallest ``cursor`` of all sinks may be removed by
 retention, so nothing leaves the outbox before the server confirmed it.
@@ -19,6 +21,7 @@ lock serialises its connection.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -34,15 +37,44 @@ _FETCH = (
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class CursorState:
     cursor: int
-    live_from: int | None = None
-    live_cursor: int | None = None
+    done: tuple[tuple[int, int], ...] = ()  # (lo, hi] ranges above the cursor, ascending
 
     @property
     def split(self) -> bool:
-        return self.live_from is not None
+        """True while a backlog is sent behind the live head."""
+        return bool(self.done)
+
+    @property
+    def head(self) -> int:
+        """Live readings are those after this id."""
+        return self.done[-1][1] if self.done else self.cursor
+
+    @property
+    def backlog_end(self) -> int | None:
+        """End of the oldest gap ``(cursor, backlog_end]`` still to send, if catching up."""
+        return self.done[0][0] if self.done else None
+
+    def is_done(self, reading_id: int) -> bool:
+        return reading_id <= self.cursor or any(lo < reading_id <= hi for lo, hi in self.done)
+
+    def pending(self, last_id: int) -> int:
+        return max(0, last_id - self.cursor - sum(hi - lo for lo, hi in self.done))
+
+    def mark(self, lo: int, hi: int) -> CursorState:
+        """This state with ``(lo, hi]`` done as well; ranges that touch are joined."""
+        cursor = self.cursor
+        merged: list[tuple[int, int]] = []
+        for a, b in sorted([*self.done, (lo, hi)]):
+            if a <= cursor:
+                cursor = max(cursor, b)
+            elif merged and a <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+            else:
+                merged.append((a, b))
+        return CursorState(cursor, tuple(merged))
 
 
 @dataclass
@@ -71,21 +103,21 @@ class Outbox:
     def _load(self, start_at: int) -> CursorState:
         with self._lock:
             row = self._conn.execute(
-                "SELECT cursor, live_from, live_cursor FROM sink_state WHERE sink = ?", (self.sink,)
+                "SELECT cursor, done_ranges FROM sink_state WHERE sink = ?", (self.sink,)
             ).fetchone()
             if row is not None:
-                return CursorState(*row)
+                ranges = tuple((int(lo), int(hi)) for lo, hi in json.loads(row[1]))
+                return CursorState(int(row[0]), ranges)
             state = CursorState(start_at)
             self._save(state)
             return state
 
     def _save(self, state: CursorState, *, now_ns: int = 0) -> None:
         self._conn.execute(
-            "INSERT INTO sink_state (sink, cursor, live_from, live_cursor, updated_ns) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (sink) DO UPDATE SET cursor = excluded.cursor, "
-            "live_from = excluded.live_from, live_cursor = excluded.live_cursor, "
-            "updated_ns = excluded.updated_ns",
-            (self.sink, state.cursor, state.live_from, state.live_cursor, now_ns),
+            "INSERT INTO sink_state (sink, cursor, done_ranges, updated_ns) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (sink) DO UPDATE SET cursor = excluded.cursor, "
+            "done_ranges = excluded.done_ranges, updated_ns = excluded.updated_ns",
+            (self.sink, state.cursor, json.dumps(state.done), now_ns),
         )
 
     def save(self, state: CursorState, now_ns: int) -> None:
@@ -161,21 +193,14 @@ class Outbox:
 
     # ------------------------------------------------------------------ gauges
     def oldest_pending_ns(self, last_id: int) -> int | None:
-        """Receive time of the oldest reading not yet done (a primary-key lookup or two)."""
-        s = self.state
-        heads = [s.cursor + 1]
-        if s.live_cursor is not None:
-            heads.append(s.live_cursor + 1)
-        times = []
-        for head in heads:
-            if head > last_id:
-                continue
-            row = self._stats.execute(
-                "SELECT ts_ns FROM readings WHERE id >= ? ORDER BY id LIMIT 1", (head,)
-            ).fetchone()
-            if row is not None:
-                times.append(int(row[0]))
-        return min(times) if times else None
+        """Receive time of the oldest reading not yet done: the one after the cursor."""
+        head = self.state.cursor + 1
+        if head > last_id:
+            return None
+        row = self._stats.execute(
+            "SELECT ts_ns FROM readings WHERE id >= ? ORDER BY id LIMIT 1", (head,)
+        ).fetchone()
+        return None if row is None else int(row[0])
 
     def close(self) -> None:
         with self._lock:

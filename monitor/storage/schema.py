@@ -64,8 +64,7 @@ CREATE INDEX IF NOT EXISTS gaps_start ON gaps (start_ns);
 CREATE TABLE IF NOT EXISTS sink_state (
     sink TEXT PRIMARY KEY,
     cursor INTEGER NOT NULL,
-    live_from INTEGER,
-    live_cursor INTEGER,
+    done_ranges TEXT NOT NULL DEFAULT '[]',
     updated_ns INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS quarantine (
@@ -111,7 +110,11 @@ def _check_header(path: Path) -> bool:
     return True
 
 
+#: quick_check reads the whole file: always below this size, after an unclean stop below
+#: the larger bound (beyond it a start-up would take minutes; SQLite's WAL recovery is
+#: what protects a crashed database, the check only finds media damage).
 QUICK_CHECK_MAX_BYTES = 512 * 1024 * 1024
+QUICK_CHECK_UNCLEAN_MAX_BYTES = 4 * 1024 * 1024 * 1024
 
 
 def open_database(
@@ -120,8 +123,8 @@ def open_database(
     """Open (creating if missing) the readings database at ``path`` in WAL mode.
 
     ``check`` runs SQLite's ``quick_check`` (one scan of the file). By default
-    it runs when the previous run did not stop cleanly (damage is possible
-    then) or the file is small enough to check in a moment.
+    it runs on files up to 512 MiB, and up to 4 GiB when the previous run did
+    not stop cleanly.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     existed = _check_header(path)
@@ -157,7 +160,10 @@ def _prepare(
                 f"{refuse}: schema version {version} is newer than this program ({SCHEMA_VERSION})"
             )
         if check is None:
-            check = _unclean(conn, tables) or path.stat().st_size <= QUICK_CHECK_MAX_BYTES
+            size = path.stat().st_size
+            check = size <= QUICK_CHECK_MAX_BYTES or (
+                size <= QUICK_CHECK_UNCLEAN_MAX_BYTES and _unclean(conn, tables)
+            )
         if check and tables:
             result = conn.execute("PRAGMA quick_check").fetchall()
             if result != [("ok",)]:

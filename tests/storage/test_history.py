@@ -155,3 +155,23 @@ async def test_device_offline_and_daemon_stop_are_recorded_as_gaps(tmp_path: Pat
     assert (stopped.cause, stopped.start_ns, stopped.end_ns) == (
         "daemon_stopped", T0 + 10 * NS, T0 + 100 * NS
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(0, 50),
+    st.lists(st.tuples(st.integers(0, 200), st.integers(0, 30)), max_size=12),
+)
+def test_outbox_cursor_ranges_behave_like_the_set_of_done_ids(
+    cursor: int, marks: list[tuple[int, int]]
+) -> None:
+    state = CursorState(cursor)
+    done = set(range(1, cursor + 1))
+    for lo, length in marks:
+        state = state.mark(lo, lo + length)
+        done |= set(range(lo + 1, lo + length + 1))
+    assert all(state.is_done(i) == (i in done) for i in range(1, 260))
+    assert state.pending(259) == 259 - len(done)
+    assert state.cursor + 1 not in done
+    assert all(a > state.cursor and a < b for a, b in state.done if a != b)
+    assert list(state.done) == sorted(state.done)
