@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from monitor.errors import AlarmError
 
-from .events import AlarmEvent, AlarmState, EventKind, Level, Mode
+from .events import AlarmState, EventKind, Level, Mode
 
 N, AU, AA, RU = (AlarmState.NORMAL, AlarmState.ACTIVE_UNACK, AlarmState.ACTIVE_ACK,
                  AlarmState.RTN_UNACK)
@@ -200,14 +200,3 @@ class AlarmPoint:
     def _end_episode(self) -> None:
         self.alarm_id = None
         self.episode_start = self.raised_ns = self.limit = self.peak = self.peak_ns = None
-
-    def restore(self, event: AlarmEvent) -> None:
-        """Take the state an event of the log says this point was left in."""
-        if event.state is not None:
-            self.state = event.state
-        if event.mode is not None:
-            self.oos = event.mode is Mode.OUT_OF_SERVICE
-        if self.state is N:
-            self._end_episode()
-        else:
-            self.alarm_id = event.alarm_id
