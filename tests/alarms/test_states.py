@@ -209,7 +209,7 @@ def _run(h: Harness, steps: list[Action]) -> None:
                 assert point.state in (N, AA)
 
 
-@settings(max_examples=150, deadline=None,
+@settings(max_examples=100, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=actions, latch=st.booleans(), on_delay=st.sampled_from(["0s", "5s"]),
        off_delay=st.sampled_from(["0s", "3s"]))
