@@ -367,3 +367,40 @@ def test_pipeline_listeners_get_the_events(svc: AlarmService, clock: Clock) -> N
     kinds = [[e.kind for e in batch] for batch in got]
     assert kinds == [["location_state", "raised"], ["acknowledged"]]
     assert got[0][1].to_json()["notify"] is True
+
+
+KILLED_DAEMON = """
+import sys, time
+from monitor.config import load_config
+from monitor.alarms.service import build_alarm_service
+from monitor.model import Quality, Reading
+service = build_alarm_service(load_config(sys.argv[1]), clock=lambda: int(sys.argv[2]))
+service.evaluate([Reading("pc1/p05", 400000.0, Quality.GOOD, int(sys.argv[2]))])
+print("raised", flush=True)
+time.sleep(60)
+"""
+
+
+def test_kill_with_an_unacknowledged_alarm(tmp_path: Path, clock: Clock) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    loaded = config(tmp_path)
+    child = subprocess.Popen([sys.executable, "-c", KILLED_DAEMON, str(loaded.path),
+                              str(at(1))], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "raised"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    service = open_service(loaded, clock)  # the kernel released the dead daemon's lock
+    try:
+        (alarm,) = service.active()
+        assert (alarm.alarm_id, alarm.state, alarm.point) == (1, "active_unack", PC)
+        assert feed(service, clock, "pc1/p05", 410_000.0, 5) == []
+        assert [e.kind for e in service.events()].count("raised") == 1
+        assert service.verify() is None
+    finally:
+        service.close()
