@@ -6,6 +6,7 @@ web page shows, without a browser.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -47,47 +48,61 @@ class LiveConsole:
     def print_table(self) -> None:
         stamp = time.strftime("%H:%M:%S", time.gmtime())
         lines = [f"── readings at {stamp} UTC ({self.readings_seen} so far) " + "─" * 30]
-        by_location: dict[str, list[str]] = {}
+        rows: dict[tuple[str, str], list[str]] = {}
         for cid in sorted(self._latest):
             reading = self._latest[cid]
             info = self.loaded.channels.get(cid)
             if info is None:
                 continue
             value = "—" if reading.value is None else _fmt(reading.value)
-            quality = "" if reading.quality is Quality.GOOD else f" [{reading.quality.value}]"
-            by_location.setdefault(f"{info.location} (grade {info.grade})", []).append(
-                f"{info.spec.name}={value} {info.spec.unit}{quality}"
+            quality = "" if reading.quality is Quality.GOOD else f"[{reading.quality.value}]"
+            unit = _short_unit(info.spec.unit)
+            rows.setdefault((f"{info.location} ({info.grade})", info.device), []).append(
+                f"{info.spec.name}={value}{unit}{quality}"
             )
-        for location, values in by_location.items():
-            lines.append(f"  {location:<28} " + "  ".join(values))
+        for (location, device), values in rows.items():
+            lines.append(f"  {location:<16} {device:<6} " + "  ".join(values))
         print("\n".join(lines), file=self.out, flush=True)
 
     def on_events(self, events: Sequence[Any]) -> None:
         for event in events:
             doc = event.to_json() if hasattr(event, "to_json") else dict(vars(event))
-            level = str(doc.get("level") or "")
-            key = level if level in ("action", "alert", "health") else "ok"
-            if str(doc.get("state", "")).lower() in ("normal", "rtn_unack", "return_to_normal"):
-                key = "ok"
-            stamp = time.strftime("%H:%M:%S", time.gmtime(int(doc.get("ts_ns") or 0) / 1e9))
-            value = doc.get("value")
-            limit = doc.get("limit")
-            text = (
-                f"ALARM {stamp} UTC  {doc.get('kind', '')}  {level.upper() or '-'}  "
-                f"{doc.get('location', '')}  {doc.get('channel', '')}  "
-                f"state={doc.get('state', '')}"
-                + (f"  value={_fmt(float(value))}" if isinstance(value, int | float) else "")
-                + (f"  limit={_fmt(float(limit))}" if isinstance(limit, int | float) else "")
-                + (f"  priority={doc['priority']}" if doc.get("priority") else "")
-                + (f"  id={doc['alarm_id']}" if doc.get("alarm_id") else "")
-            )
-            print(self._c(key, text), file=self.out, flush=True)
+            print(self.format_event(doc), file=self.out, flush=True)
             self.events_printed += 1
+
+    def format_event(self, doc: dict[str, Any]) -> str:
+        stamp = time.strftime("%H:%M:%S", time.gmtime(int(doc.get("ts_ns") or 0) / 1e9))
+        kind = str(doc.get("kind") or "")
+        if kind == "location_state":
+            source = (doc.get("details") or {}).get("source", "")
+            return (f"STATE {stamp} UTC  {doc.get('location')}  {doc.get('location_state')}"
+                    + (f"  (source: {source})" if source else "")
+                    + (f"  by {doc['user']}" if doc.get("user") not in (None, "system") else ""))
+        level = str(doc.get("level") or "")
+        key = level if level in ("action", "alert", "health") else "ok"
+        if kind in ("cleared", "normal", "ended", "returned"):
+            key = "ok"
+        value, limit = doc.get("value"), doc.get("limit")
+        text = (
+            f"ALARM {stamp} UTC  #{doc.get('alarm_id', '-')}  {kind:<8} {level.upper():<6} "
+            f"{doc.get('location', '')}  {doc.get('point', '')}  → {doc.get('state', '')}"
+            + (f"  value={_fmt(float(value))}" if isinstance(value, int | float) else "")
+            + (f"  limit={_fmt(float(limit))}" if isinstance(limit, int | float) else "")
+            + (f"  [{doc['priority']}]" if doc.get("priority") else "")
+            + (f"  by {doc['user']}" if doc.get("user") else "")
+            + (f": {doc['reason']}" if doc.get("reason") else "")
+        )
+        return self._c(key, text)
 
 
 def _fmt(value: float) -> str:
-    if value != value:  # NaN
+    if math.isnan(value):
         return "NaN"
     if abs(value) >= 10000:
         return f"{value:,.0f}"
     return f"{value:.4g}" if abs(value) < 100 else f"{value:.1f}"
+
+
+def _short_unit(unit: str) -> str:
+    return {"particles/m3": "/m³", "degC": "°C", "%RH": "%RH", "%": "%", "Pa": " Pa",
+            "L": " L", "open": "", "active": ""}.get(unit, f" {unit}")

@@ -90,7 +90,7 @@ class Driver(ABC):
     async def run(self) -> None:
         """Poll or subscribe until cancelled. Must re-raise ``CancelledError``."""
 
-    async def write_command(self, device: str, command: str, value: int) -> None:  # noqa: B027
+    async def write_command(self, device: str, command: str, value: int) -> None:
         """Send a profile-defined command (start/stop sampling...). Optional."""
         raise NotImplementedError(f"{type(self).__name__} has no commands")
 
@@ -114,4 +114,5 @@ def register(*names: str) -> Callable[[type[Driver]], type[Driver]]:
 
 def load_builtin_drivers() -> None:
     """Import the built-in driver modules so that their ``@register`` runs."""
-    from monitor.drivers import modbus, mqtt  # noqa: F401
+    import monitor.drivers.modbus
+    import monitor.drivers.mqtt  # noqa: F401
