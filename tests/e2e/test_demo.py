@@ -1,4 +1,4 @@
-"""``cleanroom-monitor demo`` as a new user runs it: readings and both excursion levels in a minute."""
+"""`cleanroom-monitor demo` as a new user runs it: readings and both excursion levels soon."""
 
 from __future__ import annotations
 

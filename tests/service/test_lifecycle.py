@@ -134,7 +134,7 @@ async def test_sigterm_exits_zero_with_every_accepted_reading_on_disk(
 async def test_sighup_with_broken_config_keeps_old_config_running(
     site: tuple[Path, Path, int],
 ) -> None:
-    config, data_dir, port = site
+    config, data_dir, _port = site
     loaded = load_config(config)
     good_text = config.read_text()
     async with SiteSimulation(loaded.config):
