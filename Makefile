@@ -16,6 +16,7 @@ venv: $(STAMP)
 
 ## Run the daemon against simulated devices with the embedded store.
 demo: $(STAMP)
+	@bash scripts/install-test-deps.sh --demo || echo "note: Mosquitto missing; the demo runs without its MQTT devices"
 	$(VENV)/bin/cleanroom-monitor demo $(DEMO_ARGS)
 
 ## Install the test servers (Debian packages) and run lint, types and the full suite.
