@@ -96,6 +96,14 @@ def build_runtime(loaded: LoadedConfig, *, with_http: bool = True) -> Runtime:
     pipeline = Pipeline(stores, alarms)
     runtime = Runtime(loaded, pipeline, [], stores, alarms)
     runtime.drivers = build_drivers(loaded, pipeline.ingest)
+    if alarms is not None:
+
+        async def close_alarms() -> None:
+            alarms.close()
+
+        # Closers run in reverse: the alarm log closes after everything that may still act on it.
+        runtime.closers.append(close_alarms)
+        runtime.extras.setdefault("chain_head_sources", []).append(alarms.log)
     _attach_extensions(runtime, with_http=with_http)
     return runtime
 
@@ -112,7 +120,7 @@ def _attach_extensions(runtime: Runtime, *, with_http: bool) -> None:
     """Subsystems that hook themselves into a runtime (notifiers, HTTP API, metrics)."""
     import importlib
 
-    names = ["monitor.notify.attach", "monitor.storage.attach"]
+    names = ["monitor.audit.attach", "monitor.notify.attach", "monitor.storage.attach"]
     if with_http:
         names.append("monitor.api.attach")
     for module_name in names:
