@@ -64,7 +64,7 @@ def test_secret_from_env_is_never_printed(tmp_path: Path, monkeypatch: pytest.Mo
     base = (Path(__file__).parent / "cases" / "valid" / "config.yaml").read_text()
     text = base.replace(
         "connections:\n",
-        "connections:\n  - {name: broker, driver: mqtt, host: 127.0.0.1, "
+        "connections:\n  - {name: broker, driver: mqtt, host: 127.0.0.1, username: monitor, "
         "password: {env: TEST_MQTT_PW}}\n",
     )
     config = tmp_path / "c.yaml"
@@ -81,7 +81,7 @@ def test_missing_secret_env_is_a_config_error(tmp_path: Path) -> None:
     base = (Path(__file__).parent / "cases" / "valid" / "config.yaml").read_text()
     text = base.replace(
         "connections:\n",
-        "connections:\n  - {name: broker, driver: mqtt, host: 127.0.0.1, "
+        "connections:\n  - {name: broker, driver: mqtt, host: 127.0.0.1, username: monitor, "
         "password: {env: SURELY_NOT_SET_42}}\n",
     )
     config = tmp_path / "c.yaml"
