@@ -88,6 +88,7 @@ def build_report(sources: ReportSources, kind: str, from_ns: int, to_ns: int, *,
     if kind == "period":
         for cid in _channels(sources, location):
             report.channels.append(_channel(sources, cid, from_ns, to_ns, limits.get(cid, {})))
+        report.channels.sort(key=lambda c: (c.location, c.channel))
         devices = {d.name for d in loaded.config.devices
                    if location is None or d.location == location}
         report.calibration = [s.to_json() for s in calibration_states(loaded, to_ns)

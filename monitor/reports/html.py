@@ -55,7 +55,10 @@ def _duration(seconds: float | None) -> str:
 
 
 def _num(value: float | None, unit: str = "") -> str:
-    return "—" if value is None else f"{value:.6g} {_e(unit)}".rstrip()
+    if value is None:
+        return "—"
+    text = f"{value:,.0f}" if abs(value) >= 100_000 else f"{value:.6g}"
+    return f"{text} {_e(unit)}".rstrip()
 
 
 def render_html(report: Report) -> str:
