@@ -51,7 +51,9 @@ class HttpServer:
         http = self.ctx.http
         context = tls_context(http.tls_cert, http.tls_key) if (
             http.tls_cert and http.tls_key) else None
-        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        # a request still running at shutdown gets 2 s: the daemon promises to stop in 5
+        runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
+                               shutdown_timeout=2.0)
         await runner.setup()
         self._runner = runner
         try:
