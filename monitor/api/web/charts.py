@@ -25,17 +25,19 @@ def nice_ticks(low: float, high: float, count: int = 6) -> list[float]:
     """Round tick values covering [low, high] (1, 2, 2.5, 5 x 10^n steps)."""
     if not math.isfinite(low) or not math.isfinite(high):
         return []
-    if high <= low:
-        high = low + (abs(low) * 0.1 or 1.0)
+    if high - low < max(abs(low), abs(high), 1.0) * 1e-9:  # flat: show it mid-chart
+        pad = abs(low) * 0.1 if abs(low) > 1e-6 else 1.0
+        low, high = low - pad, high + pad
     raw = (high - low) / max(count - 1, 1)
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
     start = math.floor(low / step) * step
     ticks, value = [], start
-    while value <= high + step * 1e-9:
-        ticks.append(round(value, 10))
+    while True:  # up to the first tick at or above high
+        ticks.append(round(value / step) * step)
+        if value >= high - step * 1e-9:
+            return ticks
         value += step
-    return ticks
 
 
 def _fmt(value: float) -> str:
