@@ -118,3 +118,35 @@ async def test_a_disabled_users_session_and_tokens_stop_working(site: Daemon) ->
     client = site.client()
     async with client.get("/api/v1/site", headers={"Authorization": f"Bearer {token}"}) as r:
         await error_of(r, 401)
+
+
+async def test_a_temporary_password_must_be_changed_before_login(site: Daemon) -> None:
+    from monitor.audit import AuditTrail
+    from monitor.users.store import UserStore
+
+    with AuditTrail(site.data_dir) as audit, UserStore(site.data_dir, audit) as store:
+        store.add("ada", "newbie", "New Operator", ["operator"], "Temporary-Pass-9")
+    client = site.client()
+    login = {"username": "newbie", "password": "Temporary-Pass-9"}
+    async with client.post("/api/v1/session", json=login) as r:
+        await error_of(r, 403, "password_change_required")
+    async with client.post("/api/v1/password", json={**login, "new_password": "short"}) as r:
+        body = await error_of(r, 422, "refused")
+    assert "shorter than" in body["message"]
+    async with client.post("/api/v1/password", json={**login, "password": "wrong-password-1",
+                                                     "new_password": "Fresh-Start-2027"}) as r:
+        await error_of(r, 401, "login_failed")
+    async with client.post("/api/v1/password",
+                           json={**login, "new_password": "Fresh-Start-2027"}) as r:
+        assert r.status == 200, await r.text()
+    async with client.post("/api/v1/session",
+                           json={"username": "newbie", "password": "Fresh-Start-2027"}) as r:
+        assert r.status == 201
+
+
+async def test_pages_answer_errors_in_html(site: Daemon) -> None:
+    client, _ = await site.login("olivia")
+    async with client.get("/trend/nope/nope") as r:
+        assert r.status == 404
+        assert r.content_type == "text/html"
+        assert "channel &#x27;nope/nope&#x27; not found" in await r.text()
