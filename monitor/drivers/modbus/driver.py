@@ -71,8 +71,13 @@ class ModbusDriver(Driver):
         backoff_max = ticks(cfg.backoff_max)
         for dev in self.runtimes:
             dev.start(start, backoff_max)
+        task = asyncio.current_task()
         try:
             while True:
+                if task is not None and task.cancelling():
+                    # asyncio.wait_for (Python 3.11, inside pymodbus) swallows a cancel that
+                    # lands as a reply arrives; honour it here instead of polling on forever
+                    raise asyncio.CancelledError
                 due = min(d.schedule.next_tick for d in self.runtimes)
                 await sleep_until_tick(due)
                 now_tick = current_tick(loop.time())
