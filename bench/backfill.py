@@ -193,6 +193,8 @@ async def run(seconds: int, root: Path) -> BenchResult:
         vm.stop()
     result.note(f"{CHANNELS} channels at 1 s; outage of {seconds} s; load average "
                 f"{load_average():.2f} on a shared machine")
+    result.note("send errors are the retries while the server was down (retry_max 2 s); the "
+                "queueing time includes building the Reading objects")
     return result
 
 
