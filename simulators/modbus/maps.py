@@ -62,6 +62,10 @@ def channel_registers(spec: ChannelSpec, value: float) -> list[int]:
     return encode(raw, spec.type, spec.byte_order)
 
 
+def channel_width(dtype: DataType) -> int:
+    return {DataType.U32: 2, DataType.S32: 2, DataType.F32: 2, DataType.U64: 4}.get(dtype, 1)
+
+
 @dataclass
 class Extent:
     start: int
@@ -109,16 +113,35 @@ class RegisterMapBase:
 
 
 class ProfileMap(RegisterMapBase):
-    """Any register-mapped profile, driven by a device model."""
+    """Any register-mapped profile, driven by a device model.
+
+    Writes (FC05/06/15/16) to the profile's command addresses are accepted and
+    kept in ``writes`` (a coil or register the device would act on); writes
+    elsewhere are refused with 'illegal data address'.
+    """
 
     def __init__(self, profile: ProfileConfig, model: DeviceModel) -> None:
         super().__init__(profile, model)
+        self.writes: list[tuple[RegisterTable, int, int]] = []  # (table, address, value)
+        self.writable: set[tuple[RegisterTable, int]] = set()
+        for cmd in profile.commands.values():
+            table = RegisterTable.COIL if cmd.table == "coil" else RegisterTable.HOLDING
+            width = 1 if table is RegisterTable.COIL else channel_width(cmd.type)
+            self._cover(table, cmd.address, width)
+            self.writable.update((table, cmd.address + k) for k in range(width))
         for ch in profile.channels:
             if ch.address is not None:
                 self._cover(ch.table, ch.address, ch.register_count)
         if profile.status is not None:
             self._cover(profile.status.table, profile.status.address,
                         2 if profile.status.type == "u32" else 1)
+
+    def write(self, table: RegisterTable, address: int,
+              values: list[int] | list[bool]) -> ExcCodes | None:
+        if any((table, address + k) not in self.writable for k in range(len(values))):
+            return ExcCodes.ILLEGAL_ADDRESS
+        self.writes.extend((table, address + k, int(v)) for k, v in enumerate(values))
+        return None
 
     def fill(self, table: RegisterTable, start: int, regs: list[int]) -> None:
         now = self.model.now()

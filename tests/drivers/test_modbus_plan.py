@@ -104,3 +104,23 @@ async def test_a_gap_the_device_lacks_is_split_and_read_in_the_same_poll(
     assert sim.request_log == [(3, 3, 0, 1), (3, 3, 8, 1)]
     assert driver.status["dev"].available
     assert not driver.status["dev"].errors
+
+
+async def test_commands_write_a_coil_and_registers(modbus_sim, sim_world: World) -> None:
+    body = {"kind": "generic", "family": "generic", "source": "test",
+            "channels": [{"name": "a", "quantity": "a", "unit": "1", "address": 0}],
+            "commands": {"alarm_reset": {"table": "coil", "address": 7, "value": 1},
+                         "setpoint": {"address": 20, "type": "f32"},
+                         "mode": {"address": 30}}}
+    prof = profile(body)
+    device = SimulatedDevice("dev", 4, prof, FixedModel("dev", sim_world, {"a": 1}))
+    sim = await modbus_sim([device])
+    driver = ModbusDriver(tcp_connection(sim.port), [binding("dev", prof, 4)], Collector())
+    await driver.write_command("dev", "alarm_reset", 0)  # the profile fixes the value
+    await driver.write_command("dev", "setpoint", 37)
+    await driver.write_command("dev", "mode", 2)
+    driver.close()
+    assert [e[1:3] for e in sim.request_log] == [(5, 7), (16, 20), (6, 30)]
+    from monitor.config.devices import RegisterTable as T
+    assert device.map.writes == [(T.COIL, 7, 1), (T.HOLDING, 20, 0x4214), (T.HOLDING, 21, 0),
+                                 (T.HOLDING, 30, 2)]
