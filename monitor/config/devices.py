@@ -171,9 +171,6 @@ class ParticleCounterSpec(ConfigModel):
 
     record_count_address: int = Field(23, ge=0, le=65535)
     record_index_address: int = Field(24, ge=0, le=65535)
-    latest_index: int | None = Field(
-        0xFFFF, description="Index value that selects the newest record (-1 = 0xFFFF)"
-    )
     hold_time_address: int | None = Field(
         30, ge=0, le=65535, description="Holding u32 seconds, high word first"
     )
@@ -187,7 +184,9 @@ class ParticleCounterSpec(ConfigModel):
     data_status_offset: int | None = Field(6, ge=0, description="u32, high word first")
     data_status_bits: list[StatusBit] = Field(default_factory=list)
     counts: Literal["cumulative", "differential"] = "cumulative"
-    timestamp_is: Literal["sample_end", "sample_start"] = "sample_end"
+    timestamp_is: Literal["sample_end", "sample_start"] = Field(
+        "sample_end", description="What the record's timestamp marks; readings carry the end"
+    )
     max_catch_up: int = Field(
         500, ge=1, description="Most records read in one poll while catching up"
     )
@@ -256,9 +255,6 @@ class ModbusSerialConnection(ConfigModel):
     keep_open: bool = True
     backoff_max: Duration = 60.0
     start_jitter: Duration = 1.0
-    reopen_interval: Duration = Field(
-        2.0, description="How often to try reopening a serial port that disappeared"
-    )
 
 
 class MqttConnection(ConfigModel):

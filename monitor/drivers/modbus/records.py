@@ -164,7 +164,8 @@ class CounterReader:
     # -- turning records into readings --------------------------------------------------
     def _emit(self, rec: Record, flow_lpm: float, faults: str | None, out: list[Reading]) -> None:
         now = utc_now_ns()
-        device_ts = rec.ts * NS
+        end = rec.ts + rec.sample_s if self.spec.timestamp_is == "sample_start" else rec.ts
+        device_ts = end * NS
         volume_l = flow_lpm * rec.sample_s / 60.0
         quality, detail = Quality.GOOD, faults
         if faults:
