@@ -58,9 +58,11 @@ def _is_json(spec: ChannelSpec) -> bool:
 
 def raw_value(spec: ChannelSpec, physical: float) -> Any:
     """What the device sends for a physical value: unscaled, mapped to text if the profile does."""
-    raw = (physical - spec.offset) / spec.scale if not math.isnan(physical) else physical
+    if math.isnan(physical):
+        return physical
+    raw = round((physical - spec.offset) / spec.scale, 3)  # devices send a few decimals
     for text, number in spec.value_map.items():
-        if not math.isnan(raw) and number == raw:
+        if number == raw:
             if text in ("true", "false"):
                 return text == "true"
             return text

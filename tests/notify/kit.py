@@ -37,7 +37,7 @@ def notify_config(notifiers: list[dict[str, Any]], routes: list[dict[str, Any]] 
                   **extra: Any) -> NotifyConfig:
     return NotifyConfig.model_validate({
         "notifiers": notifiers, "routes": routes or [],
-        "retry": {"initial": "20ms", "max": "100ms", "max_attempts": 5, "timeout": "2s"},
+        "retry": {"initial": "20ms", "max": "100ms", "max_attempts": 5, "timeout": "5s"},
         **extra,
     })
 
@@ -81,7 +81,7 @@ class WebhookReceiver:
         self.hits.append(Hit(headers, await request.read()))
         return web.Response(status=status, text="ok" if status == 200 else "nope")
 
-    async def wait_accepted(self, count: int, timeout: float = 10.0) -> list[Hit]:
+    async def wait_accepted(self, count: int, timeout: float = 20.0) -> list[Hit]:
         async with asyncio.timeout(timeout):
             while len(self.accepted()) < count:
                 await asyncio.sleep(0.01)

@@ -80,6 +80,7 @@ async def test_excursion_reaches_webhook_and_mqtt(tmp_path: Path, mosquitto: Mos
                         hit, = await hook.wait_accepted(1)
                         async with asyncio.timeout(10):
                             message = await anext(aiter(subscriber.messages))
+                    logged = runtime.alarms.events()
                 finally:
                     with contextlib.suppress(Exception):
                         await runtime.stop()
@@ -92,5 +93,4 @@ async def test_excursion_reaches_webhook_and_mqtt(tmp_path: Path, mosquitto: Mos
     assert body["event"]["value"] == 39.2
     mqtt_doc = json.loads(message.payload)  # type: ignore[arg-type]
     assert mqtt_doc["event"]["id"] == body["event"]["id"]
-    events = runtime.alarms.events()
-    assert any(e.id == body["event"]["id"] for e in events), "the same event as in the log"
+    assert any(e.id == body["event"]["id"] for e in logged), "the same event as in the log"
