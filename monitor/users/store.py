@@ -9,6 +9,7 @@ the acting user; passwords and hashes never are.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
@@ -97,7 +98,8 @@ class UserStore:
             self._conn.executescript(_SCHEMA + TOKENS_SCHEMA)
         except (OSError, sqlite3.Error) as err:
             raise StoreError(f"{self.path}: cannot open the user store: {err}") from err
-        self.path.chmod(0o600)
+        with contextlib.suppress(OSError):  # not ours to change (run as another account)
+            self.path.chmod(0o600)
         self.tokens = Tokens(self)
 
     def close(self) -> None:
