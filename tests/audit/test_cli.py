@@ -78,3 +78,19 @@ def test_list_and_bad_time(config: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "limit:4" in lines[-1]
     assert main(["audit", "list", "-c", str(config), "--from", "last tuesday"]) == 1
     assert "not an ISO 8601" in capsys.readouterr().err
+
+
+def test_verify_reports_a_byte_truncated_file(config: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    db = config.parent / "data" / "audit.db"
+    with AuditTrail(config.parent / "data") as trail:
+        for i in range(200):
+            trail.record("eng1", "limits.changed", f"limit:{i}", new="x" * 200)
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    size = db.stat().st_size
+    with open(db, "r+b") as f:
+        f.truncate(size // 2)
+    assert main(["audit", "verify", "-c", str(config)]) == 1
+    assert "audit trail FAILED" in capsys.readouterr().err
