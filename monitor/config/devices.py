@@ -144,7 +144,7 @@ class StatusBit(ConfigModel):
 
     bit: int = Field(ge=0, le=31)
     name: str = Field(description="Short name used in a reading's detail, e.g. 'laser'")
-    quality: Literal["device_fault", "out_of_range", "invalid", "none"] = Field(
+    quality: Literal["device_fault", "out_of_range", "invalid", "maintenance", "none"] = Field(
         "device_fault", description="Quality readings get while the condition holds"
     )
     active_low: bool = Field(False, description="True: the condition holds when the bit is 0")
