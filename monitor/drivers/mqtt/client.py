@@ -68,6 +68,10 @@ class _StreamSplitter:
 
     # --- what the event loop calls ---------------------------------------------------
     @property
+    def closing(self) -> bool:
+        return self._eof or self._error is not None
+
+    @property
     def for_paho(self) -> bool:
         """Paho has packets, an end of stream or an error to read."""
         return bool(self._passthrough) or self._eof or self._error is not None
@@ -189,8 +193,9 @@ class BatchingClient(aiomqtt.Client):
                 publishes, acks = splitter.read()
                 if publishes:
                     on_batch(publishes)
-                for mid in acks:
-                    client.ack(mid, 1)
+                if not splitter.closing:  # a PUBACK cannot reach a broker that hung up
+                    for mid in acks:
+                        client.ack(mid, 1)
                 # one packet per loop_read; an end of stream makes paho close the socket
                 while splitter.for_paho and client._sock is splitter:
                     client.loop_read()
