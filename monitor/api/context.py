@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
 
 from monitor.audit import AuditTrail
 from monitor.config.api import HttpConfig
+from monitor.metrics.registry import RuntimeRegistry
 from monitor.model import utc_now_ns
 from monitor.runtime import Runtime
 from monitor.signatures import Signer
@@ -23,7 +24,7 @@ from .sessions import SessionStore
 @dataclass
 class ApiContext:
     runtime: Runtime
-    registry: CollectorRegistry
+    registry: RuntimeRegistry
     sessions: SessionStore
     users: UserStore
     audit: AuditTrail
@@ -31,6 +32,7 @@ class ApiContext:
     limiter: SlidingWindowLimiter
     clock: Callable[[], int] = utc_now_ns
     extras: dict[str, Any] = field(default_factory=dict)
+    scrape_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def http(self) -> HttpConfig:

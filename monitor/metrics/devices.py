@@ -3,8 +3,8 @@
 Drivers append each poll's duration to ``DeviceStatus.poll_durations``; the
 collector drains that list at scrape time into cumulative histogram buckets,
 so the poll path does one list append and no Prometheus bookkeeping.
-Draining happens on the event loop thread (the scrape handler runs there),
-so it never races with a driver appending.
+Draining and copying happen in ``prepare`` on the event loop thread, so they
+never race with a driver; rendering may then run in a worker thread.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ class DeviceCollector(Collector):
         self._drivers = drivers
         self._locations = locations  # device name -> location name
         self._histograms: dict[str, _Histogram] = {}
+        self._snapshot: list[tuple[tuple[str, str, str, str], DeviceStatus]] | None = None
 
     def describe(self) -> list[Metric]:
         return []
@@ -66,6 +67,20 @@ class DeviceCollector(Collector):
         conn = driver.connection
         return (status.name, str(getattr(conn, "name", "")), str(getattr(conn, "driver", "")),
                 self._locations.get(status.name, ""))
+
+    def prepare(self) -> None:
+        """On the event loop: drain the poll durations and copy each device's status."""
+        snapshot = []
+        for driver in self._drivers():
+            for status in driver.status.values():
+                hist = self._histograms.setdefault(status.name, _Histogram())
+                drained, status.poll_durations = status.poll_durations, []
+                hist.observe_all(drained)
+                copy = DeviceStatus(status.name, status.available, status.last_error,
+                                    status.last_success_ns, status.polls, status.errors.copy(),
+                                    status.overruns, status.last_poll_seconds)
+                snapshot.append((self._labels(driver, status), copy))
+        self._snapshot = snapshot
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("cleanroom_device_up", "1 if the device answered its last poll",
@@ -87,19 +102,18 @@ class DeviceCollector(Collector):
         duration = HistogramMetricFamily("cleanroom_device_poll_duration_seconds",
                                          "Time one poll of the device took, including retries",
                                          labels=DEVICE_LABELS)
-        for driver in self._drivers():
-            for status in driver.status.values():
-                labels = self._labels(driver, status)
-                up.add_metric(labels, 1.0 if status.available else 0.0)
-                polls.add_metric(labels, float(status.polls))
-                overruns.add_metric(labels, float(status.overruns))
-                failures.add_metric(labels, float(sum(status.errors.values())))
-                for kind, count in sorted(status.errors.items()):
-                    errors.add_metric((*labels, kind), float(count))
-                if status.last_success_ns is not None:
-                    success.add_metric(labels, status.last_success_ns * 1e-9)
-                hist = self._histograms.setdefault(status.name, _Histogram())
-                drained, status.poll_durations = status.poll_durations, []
-                hist.observe_all(drained)
-                duration.add_metric(labels, hist.buckets(), hist.total)
+        if self._snapshot is None:
+            self.prepare()
+        snapshot, self._snapshot = self._snapshot or [], None
+        for labels, status in snapshot:
+            up.add_metric(labels, 1.0 if status.available else 0.0)
+            polls.add_metric(labels, float(status.polls))
+            overruns.add_metric(labels, float(status.overruns))
+            failures.add_metric(labels, float(sum(status.errors.values())))
+            for kind, count in sorted(status.errors.items()):
+                errors.add_metric((*labels, kind), float(count))
+            if status.last_success_ns is not None:
+                success.add_metric(labels, status.last_success_ns * 1e-9)
+            hist = self._histograms[status.name]
+            duration.add_metric(labels, hist.buckets(), hist.total)
         yield from (up, polls, failures, errors, overruns, success, duration)

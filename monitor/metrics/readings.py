@@ -82,9 +82,15 @@ class ReadingCollector(Collector):
         self._exports = {cid: _export(info) for cid, info in channels.items()}
         self._pipeline = pipeline
         self._tracker = tracker
+        self._snapshot: tuple[dict[str, Reading], dict[str, int], int] | None = None
 
     def describe(self) -> list[Metric]:
         return []  # families depend on the configured units; collect() on registration is cheap
+
+    def prepare(self) -> None:
+        """Copy what the pipeline holds, on the event loop, so collect() can run in a thread."""
+        self._snapshot = (dict(self._pipeline.latest), dict(self._tracker.last_good_ns),
+                          self._pipeline.accepted)
 
     def collect(self) -> Iterator[Metric]:
         values: dict[str, GaugeMetricFamily] = {}
@@ -95,10 +101,14 @@ class ReadingCollector(Collector):
                                  "UTC time of the latest reading of good quality of a channel",
                                  labels=CHANNEL_LABELS)
         quality = GaugeMetricFamily("cleanroom_reading_quality",
-                                    "1 for the quality of the channel's latest reading, 0 for "
-                                    "the others", labels=(*CHANNEL_LABELS, "quality"))
-        last_good = self._tracker.last_good_ns
-        latest = self._pipeline.latest
+                                    "Quality of the channel's latest reading: one series, value "
+                                    "1, labelled with the quality", labels=(*CHANNEL_LABELS,
+                                                                            "quality"))
+        if self._snapshot is None:
+            self.prepare()
+        assert self._snapshot is not None
+        latest, last_good, accepted = self._snapshot
+        self._snapshot = None
         for cid, export in self._exports.items():
             reading = latest.get(cid)
             good_ns = last_good.get(cid)
@@ -107,8 +117,9 @@ class ReadingCollector(Collector):
             if reading is None:
                 continue
             ts.add_metric(export.labels, reading.ts_ns * NS)
-            for q in Quality:
-                quality.add_metric((*export.labels, q.value), 1.0 if reading.quality is q else 0.0)
+            # one series per channel (not one per possible quality): 10,000 channels stay
+            # 10,000 series; a quality change ends the old series like any vanished one
+            quality.add_metric((*export.labels, reading.quality.value), 1.0)
             if reading.value is None:
                 continue
             family = values.get(export.family)
@@ -127,7 +138,7 @@ class ReadingCollector(Collector):
         yield quality
         yield CounterMetricFamily("cleanroom_readings", "Readings accepted by the pipeline "
                                   "since the configuration was loaded",
-                                  value=float(self._pipeline.accepted))
+                                  value=float(accepted))
 
     @staticmethod
     def _family(export: _ChannelExport) -> GaugeMetricFamily:

@@ -48,13 +48,20 @@ class StorageCollector(Collector):
         self._stores = stores
         self._sinks = sinks
         self._clock_ns = clock_ns
+        self._snapshot: list[Metric] | None = None
 
     def describe(self) -> list[Metric]:
         return []
 
+    def prepare(self) -> None:
+        """On the event loop: the sinks' outbox queries use their own SQLite connections."""
+        self._snapshot = [*self._store_metrics(), *self._sink_metrics()]
+
     def collect(self) -> Iterator[Metric]:
-        yield from self._store_metrics()
-        yield from self._sink_metrics()
+        if self._snapshot is None:
+            self.prepare()
+        snapshot, self._snapshot = self._snapshot or [], None
+        yield from snapshot
 
     def _store_metrics(self) -> Iterator[Metric]:
         counters = {

@@ -96,7 +96,7 @@ def test_quality_and_last_good_time(runtime: Runtime) -> None:
                               detail="timeout")])
     s = _samples(_scrape(runtime, registry))
     assert _find(s, "cleanroom_reading_quality", channel="dp1/dp", quality="comm_error") == [1.0]
-    assert _find(s, "cleanroom_reading_quality", channel="dp1/dp", quality="good") == [0.0]
+    assert _find(s, "cleanroom_reading_quality", channel="dp1/dp") == [1.0]  # one series
     assert _find(s, "cleanroom_reading_timestamp_seconds", channel="dp1/dp") == [
         pytest.approx(T0 / 1e9 + 5)]
     assert _find(s, "cleanroom_reading_last_good_timestamp_seconds", channel="dp1/dp") == [
@@ -158,6 +158,25 @@ def test_exposition_passes_promtool(runtime: Runtime) -> None:
     runtime.drivers[0].status["dp1"].record_failure("timeout", "x", 1.0)
     text = _scrape(runtime, registry)
     assert promtool_check_metrics(text) == []
+
+
+def test_fast_text_encoder_matches_the_library(runtime: Runtime) -> None:
+    from prometheus_client.exposition import generate_latest
+
+    registry = build_registry(runtime)
+    _ingest(runtime, [Reading(cid, 1.5, Quality.GOOD, T0) for cid in runtime.loaded.channels])
+    runtime.drivers[0].status["pc1"].record_success(T0, 0.01)
+    registry.prepare()
+    ours = text_string_to_metric_families(registry.text.encode(registry).decode())
+    registry.prepare()
+    theirs = text_string_to_metric_families(generate_latest(registry).decode())
+
+    def norm(families: object) -> set[tuple[object, ...]]:
+        return {(f.name, f.type, f.documentation, s.name, tuple(sorted(s.labels.items())),
+                 s.value) for f in families for s in f.samples  # type: ignore[attr-defined]
+                if not s.name.startswith(("process_", "python_"))}
+
+    assert norm(ours) == norm(theirs)
 
 
 def test_openmetrics_is_served_when_asked(runtime: Runtime) -> None:

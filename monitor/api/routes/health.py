@@ -49,10 +49,13 @@ async def metrics(req: ApiRequest[NoQuery, None]) -> web.StreamResponse:
     if not req.ctx.http.open_metrics and (
             req.principal is None or not req.principal.user.has(Permission.VIEW)):
         raise unauthorized("/metrics needs an API token (http.open_metrics is off)")
-    # Collectors read live state and drain the drivers' poll durations: they run on the
-    # event loop thread, which is what keeps that lock-free.
-    body, content_type = render(req.ctx.registry, req.request.headers.get("Accept"))
-    await asyncio.sleep(0)
+    # Collectors copy live state on the event loop (prepare), then the encoding, which takes
+    # most of the time at thousands of channels, runs in a worker thread: polling goes on.
+    # One scrape at a time, so that two scrapers never interleave prepare and collect.
+    async with req.ctx.scrape_lock:
+        req.ctx.registry.prepare()
+        body, content_type = await asyncio.to_thread(render, req.ctx.registry,
+                                                     req.request.headers.get("Accept"))
     response = web.Response(body=body)
     response.headers["Content-Type"] = content_type
     return response
