@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from monitor.config import LoadedConfig
@@ -23,6 +24,17 @@ from monitor.storage.base import ReadingStore
 log = logging.getLogger(__name__)
 
 Closer = Callable[[], Awaitable[None]]
+
+TASK_STOP_TIMEOUT = 1.5  # a cancelled driver/service task must end within this
+CLOSER_TIMEOUT = 1.5
+
+
+async def _wait_bounded(tasks: list[asyncio.Task[None]], timeout: float, what: str) -> None:
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in pending:
+        log.error("%s did not stop in time", what, extra={"task": task.get_name()})
 
 
 @dataclass
@@ -56,13 +68,19 @@ class Runtime:
         self._tasks.append(group.create_task(self._tick_loop(), name="alarm-tick"))
 
     async def stop(self) -> None:
-        """Stop polling, then flush: every reading accepted before the stop reaches disk."""
+        """Stop polling, then flush: every reading accepted before the stop reaches disk.
+
+        Each step is bounded: a driver that does not honour cancellation in time is
+        left behind (and logged) rather than keeping the stores from flushing.
+        """
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await _wait_bounded(self._tasks, TASK_STOP_TIMEOUT, "task")
         for closer in reversed(self.closers):
             try:
-                await closer()
+                await asyncio.wait_for(closer(), CLOSER_TIMEOUT)
+            except TimeoutError:
+                log.error("closing a component timed out", extra={"closer": repr(closer)})
             except Exception:
                 log.exception("closing a component failed")
         for store in self.stores:
@@ -72,7 +90,12 @@ class Runtime:
                 log.exception("closing store failed", extra={"store": store.name})
         for task in self._store_tasks:
             task.cancel()
-        await asyncio.gather(*self._store_tasks, return_exceptions=True)
+        await _wait_bounded(self._store_tasks, TASK_STOP_TIMEOUT, "store task")
+
+    def abort(self) -> None:
+        """Cancel everything still running (the stop timed out)."""
+        for task in (*self._tasks, *self._store_tasks):
+            task.cancel()
 
     async def _tick_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -148,5 +171,10 @@ def build_drivers(loaded: LoadedConfig, emit: Callable[..., None]) -> list[Drive
     for conn in cfg.connections:
         devices = by_connection.get(conn.name)
         if devices:
-            drivers.append(DRIVERS[conn.driver](conn, devices, emit))
+            driver = DRIVERS[conn.driver](conn, devices, emit)
+            if hasattr(driver, "cursor_file"):
+                # particle-counter record cursors survive restarts: records filed while
+                # the daemon was down are read on start (the counter's own store-and-forward)
+                driver.cursor_file = Path(cfg.data_dir) / f"modbus-cursors-{conn.name}.json"
+            drivers.append(driver)
     return drivers

@@ -106,6 +106,7 @@ class Service:
             await asyncio.wait_for(runtime.stop(), STOP_TIMEOUT)
         except TimeoutError:
             log_event(log, logging.ERROR, "stop timed out", timeout=STOP_TIMEOUT)
+            runtime.abort()
         self.accepted_total += runtime.pipeline.accepted
         self.runtime = None
 
