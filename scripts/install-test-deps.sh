@@ -2,8 +2,8 @@
 # Installs the real servers the test suite starts on loopback ports.
 # Idempotent: only missing packages are installed. Needs root (or sudo).
 set -euo pipefail
-pkgs=(mosquitto influxdb victoria-metrics prometheus mbpoll socat chromium chromium-driver)
-bins=(mosquitto influxd victoria-metrics prometheus mbpoll socat chromium chromedriver)
+pkgs=(mosquitto influxdb victoria-metrics prometheus mbpoll socat chromium chromium-driver openssl)
+bins=(mosquitto influxd victoria-metrics prometheus mbpoll socat chromium chromedriver openssl)
 if [ "${1:-}" = "--demo" ]; then
   # The demo needs only an MQTT broker for its MQTT devices.
   pkgs=(mosquitto)
