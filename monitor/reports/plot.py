@@ -116,7 +116,12 @@ def excursion_svg(
     locator = mdates.AutoDateLocator(tz=UTC)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(
-        mdates.ConciseDateFormatter(locator, tz=UTC))  # type: ignore[no-untyped-call]
+        # full clock times on the ticks: a bare ':30' seconds tick reads as a value to QA
+        mdates.ConciseDateFormatter(  # type: ignore[no-untyped-call]
+            locator, tz=UTC,
+            formats=["%Y", "%b", "%d", "%H:%M", "%H:%M", "%H:%M:%S"],
+            zero_formats=["", "%Y", "%b", "%d %b", "%H:%M", "%H:%M"],
+        ))
     ax.grid(True, color="#dddddd", linewidth=0.6)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
