@@ -114,6 +114,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     deadline = time.monotonic() + args.startup_timeout
     while probe.all_polled_ns is None and time.monotonic() < deadline and not task.done():
         await asyncio.sleep(0.005)
+    phase(f"ready: {probe.polled_once} devices polled")
     print("ready", flush=True)
     result["startup"] = {
         "exec_to_first_reading_s": _secs(args.t0_ns, probe.first_reading_ns),
@@ -140,9 +141,18 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     cpu, wall, ts1 = cpu_seconds() - cpu0, time.monotonic() - wall0, time.time_ns()
     readings = probe.readings - readings0
     probe.counting = False
+    phase(f"window done: {probe.readings - readings0} readings; stopping")
+    t_stop = time.monotonic()
     service.request_stop()
-    await asyncio.wait_for(task, 30)
+    stop_s: float | None = None  # stays None: "did not stop within the limit"
+    done, _ = await asyncio.wait({task}, timeout=args.stop_timeout)
+    if done:
+        stop_s = time.monotonic() - t_stop
+    else:
+        dump_tasks()
+    phase(f"stopped in {stop_s} s")
     result.update({
+        "stop_s": stop_s,
         "cpu_s": cpu, "wall_s": wall, "readings": readings, "polls": probe.polls,
         "window_ns": [ts0, ts1], "events": probe.events, "bad_quality": probe.bad_quality,
         "jitter_p50_ms": percentile(probe.jitter_ns, 50) / 1e6,
@@ -150,6 +160,19 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         "rss_mb": rss,
     })
     return result
+
+
+def dump_tasks() -> None:
+    """Where a stop hangs: every pending task's stack, on stderr."""
+    for pending in asyncio.all_tasks():
+        if pending is not asyncio.current_task():
+            phase(f"still pending: {pending.get_name()}")
+            pending.print_stack(limit=6, file=sys.stderr)
+
+
+def phase(text: str) -> None:
+    """Progress on stderr: where a stuck run got to."""
+    print(f"probe {time.strftime('%H:%M:%S')}: {text}", file=sys.stderr, flush=True)
 
 
 def _secs(start_ns: int | None, end_ns: int | None) -> float | None:
@@ -169,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rss-every", type=float, default=5.0)
     parser.add_argument("--http", action="store_true", help="start the HTTP API/metrics too")
     parser.add_argument("--print-events", action="store_true")
+    parser.add_argument("--stop-timeout", type=float, default=60.0)
     parser.add_argument("--profile", help="write cProfile stats of the window to this file")
     args = parser.parse_args(argv)
     result = asyncio.run(_run(args))
