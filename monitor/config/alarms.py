@@ -181,6 +181,43 @@ class DoorConfig(ConfigModel):
     priority: Priority = Priority.MEDIUM
 
 
+class CalibrationAlarmConfig(ConfigModel):
+    """Health alarms from ``devices[].calibration_due``: due soon, then overdue."""
+
+    enabled: bool = True
+    warn_before: Duration = Field(
+        30 * 86400.0, description="The due-soon alarm starts this long before the calibration "
+        "expires"
+    )
+    priority_due: Priority = Priority.MEDIUM
+    priority_overdue: Priority = Priority.HIGH
+
+
+class ClockConfig(ConfigModel):
+    """Time: device clocks compared with the daemon's, and the host's NTP synchronisation."""
+
+    devices: bool = Field(
+        True, description="Compare the clocks of devices that stamp their data (particle "
+        "counter records, MQTT payload times) with the daemon's"
+    )
+    max_drift: Duration = Field(30.0, description="Largest device clock offset without alarm")
+    window: Duration = Field(
+        600.0, description="The offset is the smallest lag seen in this window (longer than "
+        "the longest record cycle)"
+    )
+    ntp: Literal["auto", "required", "off"] = Field(
+        "auto", description="auto: alarm when the host says its clock is not synchronised; "
+        "required: also when the status cannot be read; off: no check"
+    )
+    priority: Priority = Priority.MEDIUM
+
+    @model_validator(mode="after")
+    def _positive(self) -> ClockConfig:
+        if self.max_drift <= 0 or self.window <= 0:
+            raise ValueError("max_drift and window must be positive")
+        return self
+
+
 class AlarmsConfig(ConfigModel):
     health: HealthConfig = HealthConfig()
     limits: dict[Name, list[LimitConfig]] = Field(
@@ -203,6 +240,8 @@ class AlarmsConfig(ConfigModel):
     peak_event_interval: Duration = Field(
         60.0, description="Least time between two peak records of one excursion"
     )
+    calibration: CalibrationAlarmConfig = CalibrationAlarmConfig()
+    clock: ClockConfig = ClockConfig()
 
 
 def check_alarm_references(config: Config) -> Iterator[tuple[Loc, str]]:
