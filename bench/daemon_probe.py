@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -112,8 +114,15 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     task = asyncio.create_task(service.run())
     result: dict[str, Any] = {}
     deadline = time.monotonic() + args.startup_timeout
-    while probe.all_polled_ns is None and time.monotonic() < deadline and not task.done():
+    if args.subscriber:  # nothing is polled: ready once started and subscribed
+        while not service.ready.is_set() and time.monotonic() < deadline and not task.done():
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(1.0)
+    while (probe.all_polled_ns is None and not args.subscriber
+           and time.monotonic() < deadline and not task.done()):
         await asyncio.sleep(0.005)
+    if task.done():
+        task.result()
     phase(f"ready: {probe.polled_once} devices polled")
     print("ready", flush=True)
     result["startup"] = {
@@ -132,7 +141,19 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     if profiler is not None:
         profiler.enable()
     end = wall0 + args.duration
-    while (now := time.monotonic()) < end and not task.done():
+    stdin_closed = asyncio.Event()
+    if args.window_stdin:  # the window lasts until a line (or EOF) arrives on stdin
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=lambda: (sys.stdin.readline(),
+                                         loop.call_soon_threadsafe(stdin_closed.set)),
+                         daemon=True).start()
+        end = float("inf")
+    while (now := time.monotonic()) < end and not task.done() and not stdin_closed.is_set():
+        if args.window_stdin:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stdin_closed.wait(), args.rss_every)
+            rss.append((time.monotonic() - t_start, rss_bytes() / 2**20))
+            continue
         await asyncio.sleep(min(args.rss_every, end - now))
         rss.append((time.monotonic() - t_start, rss_bytes() / 2**20))
     if profiler is not None:
@@ -193,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--http", action="store_true", help="start the HTTP API/metrics too")
     parser.add_argument("--print-events", action="store_true")
     parser.add_argument("--stop-timeout", type=float, default=60.0)
+    parser.add_argument("--subscriber", action="store_true",
+                        help="devices are MQTT: ready once started, not once all polled")
+    parser.add_argument("--window-stdin", action="store_true",
+                        help="measure until a line arrives on stdin instead of --duration")
     parser.add_argument("--profile", help="write cProfile stats of the window to this file")
     args = parser.parse_args(argv)
     result = asyncio.run(_run(args))
