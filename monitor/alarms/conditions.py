@@ -159,7 +159,7 @@ class Condition:
             details["detail"] = self.note
         point = self.point
         point.activate(em, ts, self.last_value, limit=self.limit_now(),
-                       location_state=self.loc.state, details=details)
+                       location_state=self.loc.state or None, details=details)
         if self.pk is not None and point.sign and point.peak is not None and (
             (self.pk - point.peak) * point.sign > 0
         ):

@@ -34,6 +34,7 @@ NS = 1_000_000_000
 SYSTEM = "system"
 GOOD = Quality.GOOD
 COMM_ERROR = Quality.COMM_ERROR
+MAINTENANCE = Quality.MAINTENANCE
 FAULTS = frozenset({Quality.DEVICE_FAULT, Quality.OUT_OF_RANGE})
 NUMBERS = (float, int, bool)
 PRIORITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
@@ -71,6 +72,7 @@ class Counters:
     unknown_channel: int = 0
     bad_value: int = 0  # quality good but value None/NaN/inf/not a number
     not_good: int = 0  # quality other than good
+    maintenance: int = 0  # marked maintenance by maintenance mode: evaluated, suppressed
 
 
 class EngineCore:
@@ -154,6 +156,12 @@ class EngineCore:
                 counters.bad_value += 1
                 q = Quality.INVALID
             else:
+                if q is MAINTENANCE and self.maintenance and v.__class__ in NUMBERS and (
+                    v - v == 0 and self._maintained(ch, ts)
+                ):  # marked by maintenance mode: evaluated, its alarms recorded suppressed
+                    counters.maintenance += 1
+                    self._good(ch, ts, float(v))
+                    continue
                 counters.not_good += 1
             self._not_good(ch, ts, q, r.detail)
         counters.evaluated += n
@@ -297,6 +305,20 @@ class EngineCore:
     def in_maintenance(self, point: AlarmPoint) -> bool:
         m = self.maintenance
         return bool(m) and (point.location in m or point.device in m or point.channel in m)
+
+    def maintenance_target(self, channel: str, device: str, location: str,
+                           ts: int) -> str | None:
+        """The maintenance target covering this channel at ``ts`` (channel first), or None."""
+        m = self.maintenance
+        for target in (channel, device, location):
+            if target in m:
+                until = m[target]
+                if until is None or ts < until:
+                    return target
+        return None
+
+    def _maintained(self, ch: ChannelRt, ts: int) -> bool:
+        return self.maintenance_target(ch.id, ch.device.name, ch.loc.name, ts) is not None
 
     def end_maintenance(self, target: str, ts: int, user: str, reason: str) -> None:
         self.maintenance.pop(target, None)

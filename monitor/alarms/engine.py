@@ -8,14 +8,16 @@ clock. Signature checks and the audit trail are the service's business.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from monitor.errors import AlarmError
 from monitor.model import LocationState
 
+from .conditions import FlagRule
 from .core import EngineCore
 from .events import AlarmEvent, AlarmState, EventKind
+from .flags import Flag
 from .location import Manual
 from .states import AlarmPoint
 
@@ -125,6 +127,16 @@ class AlarmEngine(EngineCore):
             cond = self.t.conditions.get(point.key)
             if cond is not None:  # pending delays die; evaluation restarts from fresh samples
                 cond.pending_on = cond.pending_off = None
+        return self.drain()
+
+    def set_flags(self, flags: Iterable[Flag], ts_ns: int) -> list[AlarmEvent]:
+        """Conditions found by periodic checks (calibration, clocks; see ``flags``)."""
+        for flag in flags:
+            cond = self.t.conditions.get(flag.key)
+            if not isinstance(cond, FlagRule):
+                raise AlarmError(f"{flag.key!r} is not a checked alarm point")
+            cond.note = flag.note
+            cond.set(self, ts_ns, flag.raw, flag.value)
         return self.drain()
 
     def retire(self, point: AlarmPoint, ts_ns: int) -> None:

@@ -24,6 +24,7 @@ from monitor.config.alarms import (
 
 from .conditions import Condition, DoorRt, FlagRule, LocationRt, RateRule, ValueRule
 from .events import Level
+from .flags import add_check_points
 from .location import LocationTracker
 from .presets import preset_limit, preset_table_name
 from .states import AlarmPoint
@@ -129,6 +130,7 @@ def build_tables(loaded: LoadedConfig) -> Tables:
         source = loc.state.input
         if source is not None and source in t.channels:
             t.channels[source].inputs.append(t.trackers[name])
+    add_check_points(t, loaded)
     return t
 
 

@@ -30,6 +30,7 @@ from .engine import AlarmEngine
 from .eventlog import EventLog
 from .events import AlarmEvent, Level
 from .excursions import Excursion, fold
+from .flags import Flag
 from .rebuild import restore, start_locations
 from .rules import build_tables, describe
 from .signing import MEANING, RECORD_TYPE, signature_verifier
@@ -115,6 +116,15 @@ class AlarmService:
         if self._write_failing:
             self._write_failing = False
             log_event(log, logging.INFO, "alarm events written again")
+
+    def set_flags(self, flags: Sequence[Flag], now_ns: int) -> list[AlarmEvent]:
+        """Apply periodic checks (calibration, clocks); the next evaluate/tick publishes them."""
+        with self._mutex:
+            if self.readonly:
+                raise AlarmError("this alarm service is read-only")
+            events = self.engine.set_flags(flags, now_ns)
+            self.record(events)
+        return events
 
     # --- operator actions ------------------------------------------------------------------
 
