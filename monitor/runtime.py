@@ -50,6 +50,8 @@ class Runtime:
     closers: list[Closer] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)  # shared objects, by name
     tick_interval: float = 1.0
+    #: called with the time on every tick, before the alarm tick (periodic health checks)
+    tick_hooks: list[Callable[[int], None]] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _store_tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -103,7 +105,13 @@ class Runtime:
         while True:
             next_at += self.tick_interval
             await asyncio.sleep(max(0.0, next_at - loop.time()))
-            self.pipeline.tick(utc_now_ns())
+            now = utc_now_ns()
+            for hook in self.tick_hooks:
+                try:
+                    hook(now)
+                except Exception:  # a failing check must not stop the alarm tick
+                    log.exception("tick hook failed")
+            self.pipeline.tick(now)
 
 
 async def _coro(factory: Callable[[], Awaitable[None]]) -> None:
@@ -143,7 +151,8 @@ def _attach_extensions(runtime: Runtime, *, with_http: bool) -> None:
     """Subsystems that hook themselves into a runtime (notifiers, HTTP API, metrics)."""
     import importlib
 
-    names = ["monitor.audit.attach", "monitor.notify.attach", "monitor.storage.attach"]
+    names = ["monitor.audit.attach", "monitor.alarms.attach", "monitor.notify.attach",
+             "monitor.storage.attach"]
     if with_http:
         names.append("monitor.api.attach")
     for module_name in names:
