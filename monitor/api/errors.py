@@ -135,3 +135,5 @@ async def read_json(request: web.Request) -> Any:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise bad_request(f"malformed JSON: {err}") from err
+    except RecursionError as err:  # e.g. '[' * 100000: deeper than any body we accept
+        raise bad_request("malformed JSON: nested too deeply") from err
