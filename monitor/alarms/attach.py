@@ -7,9 +7,9 @@ attached) adds to the runtime:
   (``chain`` keeps any transform already set, first);
 * a reading listener that records device clock lags (``DeviceClocks``);
 * a tick hook (``runtime.tick_hooks``, every second) that about once a minute
-  re-checks calibration due dates, device clocks and the NTP status, and
-  hands the alarm engine their conditions (``AlarmService.set_flags``); the
-  events go out with the same tick;
+  (and once at attach) re-checks calibration due dates, device clocks and the
+  NTP status, and hands the alarm engine their conditions
+  (``AlarmService.set_flags``); the events go out with the same tick;
 * the service ``ntp-status``, which asks the host (``timedatectl``/adjtimex)
   in a thread every minute so that the tick never waits for a subprocess;
 * ``extras["health_checks"]``: the ``HealthChecks`` object (tests and views).
@@ -27,6 +27,7 @@ from monitor.model import Reading, utc_now_ns
 from monitor.qa.calibration import CalibrationMonitor, CalStatus, chain
 
 from .clock import DeviceClocks, watched_channels
+from .conditions import FlagRule
 from .flags import CAL_DUE, CAL_OVERDUE, CLOCK_DRIFT, CLOCK_UNSYNC, DAEMON, Flag, key
 from .maintenance import MaintenanceMarker
 from .ntp import NtpStatus, Sync, probe
@@ -50,11 +51,14 @@ class HealthChecks:
         acfg = loaded.config.alarms
         self.ntp_mode: str = acfg.clock.ntp
         points = service.engine.t.points
-        self._points = points
+        # points with a configured check (a retired one from the log has no condition)
+        self._flaggable = frozenset(k for k, c in service.engine.t.conditions.items()
+                                    if isinstance(c, FlagRule))
         self.calibration = CalibrationMonitor(loaded, audit=audit,
                                               previous=self._restored_calibration(points))
         self.marker = MaintenanceMarker(service.engine, loaded)
-        clock_devs = {p.device for p in points.values() if p.rule == CLOCK_DRIFT}
+        clock_devs = {p.device for k, p in points.items()
+                      if p.rule == CLOCK_DRIFT and k in self._flaggable}
         self.clocks = DeviceClocks(
             watched_channels(((cid, i.device) for cid, i in loaded.channels.items()), clock_devs),
             max_drift_s=acfg.clock.max_drift, window_s=acfg.clock.window)
@@ -91,7 +95,7 @@ class HealthChecks:
         """Run every check now; returns the alarm events it caused."""
         self.checks += 1
         self.calibration.check(now_ns)
-        flags = [f for f in self.calibration.flags() if f.key in self._points]
+        flags = [f for f in self.calibration.flags() if f.key in self._flaggable]
         flags += self.clocks.flags(now_ns)
         ntp = self._ntp_flag()
         if ntp is not None:
@@ -104,7 +108,7 @@ class HealthChecks:
     def _ntp_flag(self) -> Flag | None:
         status = self.ntp
         point = key(DAEMON, CLOCK_UNSYNC)
-        if status is None or point not in self._points:
+        if status is None or point not in self._flaggable:
             return None
         bad = status.sync is Sync.UNSYNCHRONIZED or (
             status.sync is Sync.UNKNOWN and self.ntp_mode == "required")
@@ -141,11 +145,10 @@ def attach(runtime: Any, *, interval: float = CHECK_INTERVAL) -> HealthChecks | 
     pipeline.transform = chain(pipeline.transform, checks.transform)
     if checks.clocks.devices:
         pipeline.reading_listeners.append(checks.clocks.observe)
-    hooks = getattr(runtime, "tick_hooks", None)
-    if hooks is not None:
-        hooks.append(checks.tick)
-    else:  # a runtime without tick hooks: check once at start at least
-        checks.check(utc_now_ns())
+    runtime.tick_hooks.append(checks.tick)
+    # The first check now: calibration alarms and reading flags hold from the first reading on
+    # (its events are published with the first tick, when every listener is attached).
+    checks.tick(utc_now_ns())
     if checks.ntp_mode != "off":
         runtime.services["ntp-status"] = checks.watch_ntp
     runtime.extras["health_checks"] = checks
