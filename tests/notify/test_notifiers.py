@@ -100,6 +100,11 @@ async def test_webhook_is_signed_and_retried_on_5xx() -> None:
         async with dispatching(Dispatcher(config, notifiers, site="plant-a")) as dispatcher:
             dispatcher([event(1, "raised")])
             hit, = await receiver.wait_accepted(1)
+            # leave only once the notifier has seen the 200: stopping while the reply is
+            # in flight makes the shutdown's last attempt deliver it again (at-least-once)
+            async with asyncio.timeout(10):
+                while notifiers["qa"].delivered < 1:
+                    await asyncio.sleep(0.01)
         assert len(receiver.hits) == 3  # two refusals, then accepted
         assert all(receiver.signature_ok(h) for h in receiver.hits)
         assert hit.headers["X-Cleanroom-Notification"] == "ev-1"
