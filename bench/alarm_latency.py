@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--devices", type=int, default=100,
                         help="devices polled meanwhile (the daemon is not idle)")
     args = parser.parse_args(argv)
-    args.trials = args.trials or (4 if args.quick else 40)
+    args.trials = args.trials or (4 if args.quick else 30)
     if args.quick:
         args.devices = min(args.devices, 20)
     result = BenchResult("alarm_latency", args.quick)

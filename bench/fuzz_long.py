@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 
 from bench.common import BenchResult
 
-FULL = {"config_bytes": 1500, "config_structure": 1500, "modbus_replies": 200,
-        "mqtt_payloads": 1000, "api_bodies": 500}
+FULL = {"config_bytes": 800, "config_structure": 800, "modbus_replies": 100,
+        "mqtt_payloads": 800, "api_bodies": 400}
 QUICK = {"config_bytes": 60, "config_structure": 60, "modbus_replies": 8, "mqtt_payloads": 60,
          "api_bodies": 30}
 

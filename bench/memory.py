@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, help="seconds of the long run")
     args = parser.parse_args(argv)
     devices = args.devices or (200 if args.quick else 2000)
-    duration = args.duration or (6.0 if args.quick else 240.0)
+    duration = args.duration or (6.0 if args.quick else 150.0)
     result = BenchResult("memory", args.quick)
     ports = free_ports(4)
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp, farm(ports):

@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else (
         QUICK_SIZES if args.quick else FULL_SIZES)
-    duration = args.duration or (3.0 if args.quick else 20.0)
+    duration = args.duration or (3.0 if args.quick else 12.0)
     warmup = 2.0 if args.quick else 5.0
     result = BenchResult("modbus_scale", args.quick)
     rows = []

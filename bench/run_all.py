@@ -21,13 +21,13 @@ from bench.common import ROOT, fmt, machine, parse_results
 
 #: (module, seconds allowed for a full run, seconds for --quick)
 BENCHMARKS: tuple[tuple[str, float, float], ...] = (
-    ("bench.startup", 120, 60),
-    ("bench.modbus_scale", 330, 60),
-    ("bench.alarm_latency", 120, 60),
-    ("bench.mqtt_ingest", 120, 60),
-    ("bench.backfill", 300, 90),
+    ("bench.startup", 240, 90),
+    ("bench.modbus_scale", 420, 90),
+    ("bench.alarm_latency", 180, 60),
+    ("bench.mqtt_ingest", 180, 60),
+    ("bench.backfill", 600, 120),
     ("bench.memory", 320, 60),
-    ("bench.fuzz_long", 90, 40),
+    ("bench.fuzz_long", 150, 60),
 )
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "performance.md"
