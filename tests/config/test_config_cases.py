@@ -99,3 +99,15 @@ def test_schema_command_prints_json_schema() -> None:
     )
     assert '"devices"' in result.stdout
     assert '"$defs"' in result.stdout
+
+
+def test_committed_schema_matches_the_models() -> None:
+    """docs/config.schema.json is what editors load; regenerate it with `cleanroom-monitor schema`."""
+    import json
+
+    from monitor.config import Config
+
+    committed = json.loads((Path(__file__).parents[2] / "docs" / "config.schema.json").read_text())
+    assert committed == Config.model_json_schema(), (
+        "run: cleanroom-monitor schema > docs/config.schema.json"
+    )
