@@ -102,7 +102,7 @@ def test_schema_command_prints_json_schema() -> None:
 
 
 def test_committed_schema_matches_the_models() -> None:
-    """docs/config.schema.json is what editors load; regenerate it with `cleanroom-monitor schema`."""
+    """docs/config.schema.json is what editors load; `cleanroom-monitor schema` regenerates it."""
     import json
 
     from monitor.config import Config
