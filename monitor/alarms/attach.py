@@ -63,7 +63,7 @@ class HealthChecks:
             watched_channels(((cid, i.device) for cid, i in loaded.channels.items()), clock_devs),
             max_drift_s=acfg.clock.max_drift, window_s=acfg.clock.window)
         self.ntp: NtpStatus | None = None
-        self._next_ns: int | None = None
+        self._last_ns: int | None = None  # time of the last check
         self.checks = 0
 
     def _restored_calibration(self, points: Any) -> dict[str, CalStatus]:
@@ -86,9 +86,9 @@ class HealthChecks:
 
     def tick(self, now_ns: int) -> None:
         """The runtime's tick hook: run the checks when they are due."""
-        if self._next_ns is not None and now_ns < self._next_ns:
+        if self._last_ns is not None and now_ns - self._last_ns < int(self.interval * NS):
             return
-        self._next_ns = now_ns + int(self.interval * NS)
+        self._last_ns = now_ns
         self.check(now_ns)
 
     def check(self, now_ns: int) -> list[Any]:

@@ -104,7 +104,7 @@ def add_check_points(t: Tables, loaded: LoadedConfig) -> None:
                   str(clock.priority), threshold=clock.max_drift,
                   settings={"max_drift_s": clock.max_drift, "window_s": clock.window})
     if clock.ntp != "off":
-        _flag(t, DAEMON, "", LocationRt("", "at_rest"), CLOCK_UNSYNC, str(clock.priority),
+        _flag(t, DAEMON, "", LocationRt("", ""), CLOCK_UNSYNC, str(clock.priority),
               threshold=None, settings={"ntp": clock.ntp})
 
 
