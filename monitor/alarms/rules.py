@@ -21,6 +21,7 @@ from monitor.config.alarms import (
     LimitConfig,
     LimitValues,
 )
+from monitor.config.devices import DeviceConfig
 
 from .conditions import Condition, DoorRt, FlagRule, LocationRt, RateRule, ValueRule
 from .events import Level
@@ -96,7 +97,7 @@ def build_tables(loaded: LoadedConfig) -> Tables:
     for cid, info in loaded.channels.items():
         if info.device not in enabled:
             continue
-        interval = _expected_interval(loaded, info, acfg)
+        interval = _expected_interval(loaded, info, acfg, enabled[info.device])
         dh = acfg.health.devices.get(info.device)
         k = (dh.stale_after_intervals if dh and dh.stale_after_intervals
              else acfg.health.stale_after_intervals)
@@ -143,11 +144,11 @@ def _point(t: Tables, channel: str, device: str, location: str, rule: str,  # no
     return point
 
 
-def _expected_interval(loaded: LoadedConfig, info: ChannelInfo, acfg: AlarmsConfig) -> float:
+def _expected_interval(loaded: LoadedConfig, info: ChannelInfo, acfg: AlarmsConfig,
+                       device: DeviceConfig) -> float:
     dh = acfg.health.devices.get(info.device)
     if dh is not None and dh.expected_interval is not None:
         return dh.expected_interval
-    device = next(d for d in loaded.config.devices if d.name == info.device)
     if loaded.config.profiles[device.profile].kind == "particle_counter":
         return max(info.poll_interval, acfg.health.particle_record_interval)
     return info.poll_interval
