@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from monitor.logs import log_event
 from monitor.model import Reading, utc_now_ns
@@ -32,6 +32,13 @@ from .flags import CAL_DUE, CAL_OVERDUE, CLOCK_DRIFT, CLOCK_UNSYNC, DAEMON, Flag
 from .maintenance import MaintenanceMarker
 from .ntp import NtpStatus, Sync, probe
 
+if TYPE_CHECKING:
+    from monitor.config import LoadedConfig
+
+    from .events import AlarmEvent
+    from .service import AlarmService
+    from .states import AlarmPoint
+
 log = logging.getLogger("monitor.alarms")
 
 CHECK_INTERVAL = 60.0
@@ -41,7 +48,7 @@ NS = 1_000_000_000
 class HealthChecks:
     """Calibration, device clocks and NTP, checked every ``interval`` seconds from the tick."""
 
-    def __init__(self, loaded: Any, service: Any, *, audit: Any = None,
+    def __init__(self, loaded: LoadedConfig, service: AlarmService, *, audit: Any = None,
                  interval: float = CHECK_INTERVAL,
                  ntp_probe: Callable[[], NtpStatus] = probe) -> None:
         self.loaded = loaded
@@ -66,7 +73,7 @@ class HealthChecks:
         self._last_ns: int | None = None  # time of the last check
         self.checks = 0
 
-    def _restored_calibration(self, points: Any) -> dict[str, CalStatus]:
+    def _restored_calibration(self, points: Mapping[str, AlarmPoint]) -> dict[str, CalStatus]:
         """What the alarm log says each device's calibration was, so a restart re-audits none."""
         out: dict[str, CalStatus] = {}
         conditions = self.service.engine.t.conditions
@@ -91,7 +98,7 @@ class HealthChecks:
         self._last_ns = now_ns
         self.check(now_ns)
 
-    def check(self, now_ns: int) -> list[Any]:
+    def check(self, now_ns: int) -> list[AlarmEvent]:
         """Run every check now; returns the alarm events it caused."""
         self.checks += 1
         self.calibration.check(now_ns)
@@ -102,8 +109,7 @@ class HealthChecks:
             flags.append(ntp)
         if not flags:
             return []
-        events: list[Any] = self.service.set_flags(flags, now_ns)
-        return events
+        return self.service.set_flags(flags, now_ns)
 
     def _ntp_flag(self) -> Flag | None:
         status = self.ntp
