@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 NS = 1_000_000_000
 DEFAULT_WARN_DAYS = 30
+#: how a flagged reading's detail begins: "calibration overdue (valid until ...)"; reports
+#: find flagged readings by it
+OVERDUE_NOTE = "calibration overdue"
 LOOKAHEAD_NS = 300 * NS
 
 
@@ -66,7 +69,7 @@ class CalibrationState:
 def _overdue_note(state: CalibrationState) -> str:
     due = state.due.isoformat() if state.due else "?"
     cert = f", certificate {state.certificate}" if state.certificate else ""
-    return f"calibration overdue (valid until {due}{cert})"
+    return f"{OVERDUE_NOTE} (valid until {due}{cert})"
 
 
 def _zone(name: str) -> ZoneInfo:

@@ -89,6 +89,7 @@ def build_report(sources: ReportSources, kind: str, from_ns: int, to_ns: int, *,
         for cid in _channels(sources, location):
             report.channels.append(_channel(sources, cid, from_ns, to_ns, limits.get(cid, {})))
         report.channels.sort(key=lambda c: (c.location, c.channel))
+        report.notes.extend(_marks_notes(report.channels))
         devices = {d.name for d in loaded.config.devices
                    if location is None or d.location == location}
         report.calibration = [s.to_json() for s in calibration_states(loaded, to_ns)
@@ -99,6 +100,26 @@ def build_report(sources: ReportSources, kind: str, from_ns: int, to_ns: int, *,
                                 + ", ".join(map(str, overdue))
                                 + " (their readings are kept and flagged).")
     return report
+
+
+def _marks_notes(channels: Sequence[ChannelSummary]) -> list[str]:
+    """Say at the top when figures rest on readings under maintenance or out of calibration."""
+    notes = []
+    maintained = [c.channel for c in channels if c.maintenance_readings]
+    if maintained:
+        notes.append(f"{len(maintained)} channel(s) were in maintenance mode during the "
+                     f"period ({', '.join(maintained)}): their readings then have quality "
+                     "maintenance and are left out of min/max/mean and the times in alert and "
+                     "action; see time in maintenance and the maintenance periods below.")
+    overdue = [c for c in channels if c.calibration.readings]
+    if overdue:
+        total = sum(c.calibration.readings for c in overdue)
+        notes.append(f"{total} good reading(s) of {len(overdue)} channel(s) were taken by "
+                     "devices whose calibration was overdue ("
+                     + ", ".join(c.channel for c in overdue) + "): they are kept and count in "
+                     "the figures and for the alarms, flagged; see the notes under the channel "
+                     "table.")
+    return notes
 
 
 def _header(sources: ReportSources, kind: str, from_ns: int, to_ns: int, *,
@@ -152,20 +173,21 @@ def _excursion_item(sources: ReportSources, exc: Excursion, state: ReviewState, 
     unit = _unit(sources, exc.channel)
     window = plot_window(exc.start_ns, exc.end_ns, now_ns)
     samples: Sequence[SampleLike] = []
-    gaps: list[GapSpan] = []
+    figures = ChannelSummary(exc.channel, exc.location, unit, "")
     hold = int(_interval(sources, exc.channel) * 5 * NS)
     if sources.history is not None:
         result = sources.history.query(exc.channel, from_ns=window[0], to_ns=window[1])
         samples = list(result.samples)
-        summary = Summariser(ChannelSummary(exc.channel, exc.location, unit, ""), *window,
-                             interval_s=_interval(sources, exc.channel), limits={})
+        summary = Summariser(figures, *window, interval_s=_interval(sources, exc.channel),
+                             limits={})
         summary.feed(result.samples)
         hold = summary.hold or hold
-        gaps = summary.finish(result.gaps).gaps
+        summary.finish(result.gaps)
     item = ExcursionItem(exc, state, unit, sources.review.verify_closure(exc, state),
                          readings=len(samples),
                          ack_checks=[_check_ack(sources, a.signature)
-                                     for a in exc.acknowledgements])
+                                     for a in exc.acknowledgements],
+                         maintenance=figures.maintenance, calibration=figures.calibration)
     if plots:
         limits = Limits.from_mapping(exc.limits) if exc.limits else _limit_only(exc)
         title = (f"Excursion {exc.id}: {exc.location} {exc.channel} "
@@ -173,7 +195,7 @@ def _excursion_item(sources: ReportSources, exc: Excursion, state: ReviewState, 
         item.plot_svg = excursion_svg(
             samples, title=title, unit=unit,
             window=window, excursion=(exc.start_ns, exc.end_ns), level=exc.level,
-            limits=limits, gaps=gaps, hold_ns=hold,
+            limits=limits, gaps=figures.gaps, maintenance=figures.maintenance, hold_ns=hold,
             peak=(exc.peak_ns, exc.peak) if exc.peak is not None and exc.peak_ns else None,
             id_salt=f"excursion-{exc.id}")
     return item

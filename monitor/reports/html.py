@@ -14,7 +14,7 @@ from monitor.audit import short_utc
 
 from .limits import Limits
 from .model import ExcursionItem, Report
-from .stats import ChannelSummary, GapSpan
+from .stats import CalibrationFlags, ChannelSummary, GapSpan, Span
 
 CSS = """
 body{font:13px/1.45 "DejaVu Sans",Arial,sans-serif;color:#1b1b1b;margin:24px auto;max-width:1100px}
@@ -26,6 +26,7 @@ table.meta th{width:190px}td.num{text-align:right;font-variant-numeric:tabular-n
 .ok{color:#1b6e20;font-weight:bold}.bad{color:#b71c1c;font-weight:bold}
 .banner{border:2px solid #b71c1c;background:#fdecea;padding:8px 12px;margin:10px 0}
 .note{border-left:4px solid #ef8f00;background:#fff6e5;padding:6px 10px;margin:8px 0}
+.maint{color:#6a1b9a}.cal{color:#6d4c41;font-weight:bold}
 article{border:1px solid #c8c8c8;border-radius:4px;padding:10px 14px;margin:14px 0;
 page-break-inside:avoid}.action{border-left:6px solid #c62828}.alert{border-left:6px solid #ef8f00}
 .sig{font-family:"DejaVu Sans Mono",monospace;font-size:12px}svg{max-width:100%;height:auto}
@@ -101,6 +102,8 @@ def render_html(report: Report) -> str:
     if report.calibration:
         out.extend(_calibration(report))
     out.extend(_excursions(report.excursions))
+    if report.channels:
+        out.extend(_maintenance(report.channels))
     out.extend(_gaps(report))
     out.extend(_signatures(report.excursions))
     out.append(f"<footer>{_e(h.software)} — generated {_ts(h.generated_ns)} by "
@@ -128,21 +131,60 @@ def _summary(report: Report) -> list[str]:
 def _channels(channels: list[ChannelSummary]) -> list[str]:
     out = ["<h2>Channels</h2>", "<table><tr><th>Location</th><th>Channel</th><th>Unit</th>"
            "<th>Readings (good)</th><th>Min</th><th>Max</th><th>Mean</th>"
-           "<th>Time in alert</th><th>Time in action</th><th>Gaps</th><th>Coverage</th>"
-           "<th>Limits (current configuration)</th></tr>"]
+           "<th>Time in alert</th><th>Time in action</th><th>Time in maintenance</th>"
+           "<th>Gaps</th><th>Coverage</th><th>Limits (current configuration)</th></tr>"]
     for c in channels:
+        maint = _duration(c.time_maintenance_s) if c.maintenance_readings else "—"
+        if c.maintenance_readings:
+            maint = f'<span class="maint">{maint}</span>'
+        flagged = ""
+        if c.calibration.readings:
+            flagged = (f'<br><span class="cal">{c.calibration.readings} calibration overdue'
+                       "</span>")
         out.append(
             f"<tr><td>{_e(c.location)}</td><td>{_e(c.channel)}</td><td>{_e(c.unit)}</td>"
-            f'<td class="num">{c.readings} ({c.good})</td><td class="num">{_num(c.min)}</td>'
+            f'<td class="num">{c.readings} ({c.good}){flagged}</td>'
+            f'<td class="num">{_num(c.min)}</td>'
             f'<td class="num">{_num(c.max)}</td><td class="num">{_num(c.mean)}</td>'
             f'<td class="num">{_duration(c.time_alert_s)}</td>'
             f'<td class="num">{_duration(c.time_action_s)}</td>'
+            f'<td class="num">{maint}</td>'
             f'<td class="num">{len(c.gaps)} ({_duration(c.gap_s)})</td>'
             f'<td class="num">{c.coverage:.1%}</td><td>{_limits(c)}</td></tr>')
     out.append("</table><p>Time in alert: beyond an alert limit but within the action limit. "
                "Figures use good-quality readings only; each reading counts until the next "
-               "one, at most five expected intervals.</p>")
+               "one, at most five expected intervals. Time in maintenance: held by readings "
+               "taken while the channel was in maintenance mode (quality maintenance; not in "
+               "the other figures).</p>")
+    for c in channels:
+        if c.calibration.readings:
+            out.append(f'<div class="note"><b>{_e(c.channel)}</b>: '
+                       f"{_e(_calibration_text(c.calibration, c.good))}</div>")
     return out
+
+
+def _calibration_text(flags: CalibrationFlags, good: int | None = None) -> str:
+    """What QA must know about the calibration-overdue readings of one channel."""
+    of = f" of {good}" if good is not None else ""
+    notes = "; ".join(f"{note}" + (f" ({n})" if len(flags.notes) > 1 else "")
+                      for note, n in flags.notes.items())
+    return (f"{flags.readings}{of} good reading(s) from {_ts(flags.first_ns)} to "
+            f"{_ts(flags.last_ns)} were taken while the device's calibration was overdue: "
+            f"{notes}. Their values are kept and count in the figures and for the alarms.")
+
+
+def _maintenance(channels: list[ChannelSummary]) -> list[str]:
+    rows = [_span_row(c.channel, span) for c in channels for span in c.maintenance]
+    if not rows:
+        return []
+    return ["<h2>Maintenance mode in the record</h2>",
+            "<table><tr><th>Channel</th><th>From</th><th>To</th><th>Length</th><th>Mark</th>"
+            "</tr>", *rows, "</table>"]
+
+
+def _span_row(subject: str, span: Span) -> str:
+    return (f"<tr><td>{_e(subject)}</td><td>{_ts(span.start_ns)}</td><td>{_ts(span.end_ns)}"
+            f"</td><td>{_duration(span.seconds)}</td><td>{_e(span.note)}</td></tr>")
 
 
 def _calibration(report: Report) -> list[str]:
@@ -211,6 +253,13 @@ def _excursion(item: ExcursionItem) -> list[str]:
                    f"{_e(ack.reason)}{sig}</td></tr>")
     for note in x.notes:
         out.append(f"<tr><th>Note</th><td>{_e(note)}</td></tr>")
+    for span in item.maintenance:
+        out.append('<tr><th>Maintenance (plot window)</th><td class="maint">'
+                   f"{_ts(span.start_ns)} to {_ts(span.end_ns)} ({_duration(span.seconds)}): "
+                   f"{_e(span.note)}</td></tr>")
+    if item.calibration.readings:
+        out.append('<tr><th>Calibration (plot window)</th><td class="cal">'
+                   f"{_e(_calibration_text(item.calibration))}</td></tr>")
     a = r.assessment
     out.append(f"<tr><th>QA review</th><td><b>{_e(r.status.value.replace('_', ' '))}</b>"
                + (f" since {_ts(r.started_ns)}" if r.started_ns else "") + "</td></tr>")

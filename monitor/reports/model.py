@@ -9,7 +9,7 @@ from monitor.errors import MonitorError
 from monitor.qa.excursions import Excursion
 from monitor.qa.workflow import ReviewState
 
-from .stats import ChannelSummary, GapSpan
+from .stats import CalibrationFlags, ChannelSummary, GapSpan, Span
 
 
 class EmptyReport(MonitorError):
@@ -48,6 +48,9 @@ class ExcursionItem:
     plot_svg: str | None = None
     #: per acknowledgement: None (no signature), "ok", or why its signature does not verify
     ack_checks: list[str | None] = field(default_factory=list)
+    #: maintenance-mode stretches and calibration-overdue readings within the plot window
+    maintenance: list[Span] = field(default_factory=list)
+    calibration: CalibrationFlags = field(default_factory=CalibrationFlags)
 
     def to_json(self) -> dict[str, Any]:
         r = self.review
@@ -63,6 +66,8 @@ class ExcursionItem:
                 "signature_problem": self.closure_problem,
             },
             "readings_in_plot_window": self.readings,
+            "maintenance_in_plot_window": [m.__dict__ for m in self.maintenance],
+            "calibration_overdue_in_plot_window": dict(self.calibration.__dict__),
             "acknowledgement_signatures": self.ack_checks,
         }
 

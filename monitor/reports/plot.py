@@ -1,9 +1,11 @@
 """Trend plots of excursions as inline SVG, drawn by matplotlib's SVG backend.
 
 Each plot shows the channel's good readings as a line that breaks wherever
-there is no data (a gap is drawn as a gap, never bridged), readings of
-another quality as grey crosses, the alert and action limits in force when
-the excursion was raised, the excursion window shaded, and the peak marked.
+there is no good data (a gap is drawn as a gap, never bridged), readings
+taken in maintenance mode as purple dots over a purple band, readings of
+another quality as grey crosses, good readings of a device whose calibration
+was overdue circled in brown, the alert and action limits in force when the
+excursion was raised, the excursion window shaded, and the peak marked.
 Times are UTC. Figures are built with ``matplotlib.figure.Figure`` (no pyplot
 global state), and the SVG is made deterministic (ids salted per plot, so that
 several plots inlined in one page never share an id; no date) so the same
@@ -21,13 +23,17 @@ import matplotlib
 from matplotlib import dates as mdates
 from matplotlib.figure import Figure
 
+from monitor.qa.calibration import OVERDUE_NOTE
+
 from .limits import Limits
-from .stats import NS, GapSpan, SampleLike
+from .stats import NS, GapSpan, SampleLike, Span, maintenance_note, marked_note
 
 ACTION_COLOUR = "#c62828"
 ALERT_COLOUR = "#ef8f00"
 VALUE_COLOUR = "#1f4e99"
 GAP_COLOUR = "#9e9e9e"
+MAINTENANCE_COLOUR = "#7b1fa2"
+CALIBRATION_COLOUR = "#8d6e63"
 
 
 def _dt(ts_ns: int) -> float:
@@ -57,6 +63,7 @@ def excursion_svg(
     limits: Limits,
     gaps: Sequence[GapSpan],
     hold_ns: int,
+    maintenance: Sequence[Span] = (),
     peak: tuple[int, float] | None = None,
     id_salt: str = "plot",
 ) -> str:
@@ -65,27 +72,46 @@ def excursion_svg(
     ax = fig.subplots()
     xs: list[float] = []
     ys: list[float] = []
-    bad_x: list[float] = []
-    bad_y: list[float] = []
+    marks: dict[str, tuple[list[float], list[float]]] = {
+        "maintenance": ([], []), "bad": ([], []), "calibration": ([], [])}
     last_ts: int | None = None
+    broken = False  # a reading that is not good came since the last good one
     for sample in samples:
-        if sample.quality != "good" or sample.value is None or not math.isfinite(sample.value):
-            bad_x.append(_dt(sample.ts_ns))
-            bad_y.append(sample.value if sample.value is not None and math.isfinite(
-                sample.value) else math.nan)
+        value = sample.value
+        finite = value is not None and math.isfinite(value)
+        if sample.quality != "good" or not finite:
+            kind = "maintenance" if maintenance_note(sample) is not None else "bad"
+            if value is not None and finite:
+                marks[kind][0].append(_dt(sample.ts_ns))
+                marks[kind][1].append(value)
+            broken = True
             continue
-        if last_ts is not None and sample.ts_ns - last_ts > hold_ns:
+        assert value is not None
+        if last_ts is not None and (broken or sample.ts_ns - last_ts > hold_ns):
             xs.append(_dt(last_ts + 1))
-            ys.append(math.nan)  # break the line: no data here
+            ys.append(math.nan)  # break the line: no good data here
+        broken = False
         xs.append(_dt(sample.ts_ns))
-        ys.append(sample.value)
+        ys.append(value)
         last_ts = sample.ts_ns
+        if marked_note(sample.detail, OVERDUE_NOTE) is not None:
+            marks["calibration"][0].append(xs[-1])
+            marks["calibration"][1].append(value)
     ax.plot(xs, ys, color=VALUE_COLOUR, linewidth=1.2, label="reading (good)")
-    if bad_x:
-        finite = [(x, y) for x, y in zip(bad_x, bad_y, strict=True) if not math.isnan(y)]
-        if finite:
-            ax.plot([x for x, _ in finite], [y for _, y in finite], "x", color=GAP_COLOUR,
-                    markersize=4, label="reading (not good quality)")
+    styles = (("calibration", "o", 5, CALIBRATION_COLOUR, "calibration overdue"),
+              ("maintenance", ".", 5, MAINTENANCE_COLOUR, "reading (maintenance mode)"),
+              ("bad", "x", 4, GAP_COLOUR, "reading (not good quality)"))
+    for kind, marker, size, colour, label in styles:
+        mx, my = marks[kind]
+        if mx:
+            ax.plot(mx, my, linestyle="none", marker=marker, markersize=size, color=colour,
+                    markerfacecolor="none" if marker == "o" else colour, label=label)
+    for i, span in enumerate(maintenance):
+        # a tint and a hatch: still told apart from the excursion's shading where they overlap
+        left, right = _dt(max(span.start_ns, window[0])), _dt(min(span.end_ns, window[1]))
+        ax.axvspan(left, right, color=MAINTENANCE_COLOUR, alpha=0.07, linewidth=0)
+        ax.axvspan(left, right, facecolor="none", edgecolor=MAINTENANCE_COLOUR + "80",
+                   hatch="\\\\", linewidth=0, label="maintenance mode" if i == 0 else None)
     start, end = excursion
     shade_end = end if end is not None else window[1]
     colour = ACTION_COLOUR if level == "action" else ALERT_COLOUR

@@ -12,6 +12,16 @@ the mean is the plain mean of the readings.
 A stretch longer than ``hold`` without readings is a gap. Gaps the store
 recorded with a cause (daemon stopped, device offline) are listed with it;
 other holes are listed as "no readings".
+
+Two marks on readings are reported as such, because a figure that rests on
+them means something else: quality ``maintenance`` (``MaintenanceMarker``:
+the channel was in maintenance mode; a reading that was already not good
+keeps its quality and carries the note ``maintenance mode (...)`` in its
+detail) counts as "time in maintenance", held like any reading, and its
+stretches are listed; a good reading whose detail says ``calibration overdue
+(...)`` (``CalibrationMonitor.flag_readings``) still counts in every figure,
+as it does for the alarms, and is counted and described per channel so the
+report says which figures rest on an instrument out of calibration.
 """
 
 from __future__ import annotations
@@ -22,9 +32,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from monitor.qa.calibration import OVERDUE_NOTE
+
 from .limits import Limits
 
 NS = 1_000_000_000
+MAINTENANCE = "maintenance"  # the quality MaintenanceMarker gives a good reading
+MAINTENANCE_NOTE = "maintenance mode"  # MaintenanceMarker's detail: "maintenance mode (<target>)"
+DEVICE_MAINTENANCE = "maintenance reported by the device"
 
 
 class SampleLike(Protocol):
@@ -36,6 +51,8 @@ class SampleLike(Protocol):
     def quality(self) -> str: ...
     @property
     def state(self) -> str | None: ...
+    @property
+    def detail(self) -> str | None: ...
 
 
 class GapLike(Protocol):
@@ -61,6 +78,61 @@ class GapSpan:
         return (self.end_ns - self.start_ns) / NS
 
 
+@dataclass(frozen=True)
+class Span:
+    """A stretch of the record under a mark (maintenance mode), with the mark's text."""
+
+    start_ns: int
+    end_ns: int
+    note: str
+
+    @property
+    def seconds(self) -> float:
+        return (self.end_ns - self.start_ns) / NS
+
+
+@dataclass
+class CalibrationFlags:
+    """Good readings of one channel flagged ``calibration overdue (...)``."""
+
+    readings: int = 0
+    first_ns: int | None = None
+    last_ns: int | None = None
+    notes: dict[str, int] = field(default_factory=dict)  # note -> readings
+
+    def add(self, ts_ns: int, note: str) -> None:
+        self.readings += 1
+        self.first_ns = ts_ns if self.first_ns is None else min(self.first_ns, ts_ns)
+        self.last_ns = ts_ns if self.last_ns is None else max(self.last_ns, ts_ns)
+        self.notes[note] = self.notes.get(note, 0) + 1
+
+
+def marked_note(detail: str | None, prefix: str) -> str | None:
+    """The note ``prefix (...)`` in a reading's detail (notes are joined with "; "), whole."""
+    if not detail:
+        return None
+    start = detail.find(prefix + " (")
+    if start < 0:
+        return None
+    depth = 0
+    for i in range(start + len(prefix) + 1, len(detail)):
+        if detail[i] == "(":
+            depth += 1
+        elif detail[i] == ")":
+            depth -= 1
+            if depth == 0:
+                return detail[start:i + 1]
+    return detail[start:]
+
+
+def maintenance_note(sample: SampleLike) -> str | None:
+    """Why ``sample`` counts as taken under maintenance, or None."""
+    note = marked_note(sample.detail, MAINTENANCE_NOTE)
+    if note is not None:
+        return note
+    return DEVICE_MAINTENANCE if sample.quality == MAINTENANCE else None
+
+
 @dataclass
 class ChannelSummary:
     channel: str
@@ -74,11 +146,15 @@ class ChannelSummary:
     mean: float | None = None
     time_alert_s: float = 0.0
     time_action_s: float = 0.0
+    time_maintenance_s: float = 0.0  # time held by readings taken under maintenance
+    maintenance_readings: int = 0
     covered_s: float = 0.0  # time vouched for by good readings
     window_s: float = 0.0
     gap_s: float = 0.0
     not_good: dict[str, int] = field(default_factory=dict)  # quality -> readings
     gaps: list[GapSpan] = field(default_factory=list)
+    maintenance: list[Span] = field(default_factory=list)
+    calibration: CalibrationFlags = field(default_factory=CalibrationFlags)
     limits: dict[str, Limits] = field(default_factory=dict)
 
     @property
@@ -86,9 +162,12 @@ class ChannelSummary:
         return self.covered_s / self.window_s if self.window_s else 0.0
 
     def to_json(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k not in ("gaps", "limits")}
+        out = {k: v for k, v in self.__dict__.items()
+               if k not in ("gaps", "limits", "maintenance", "calibration")}
         out["coverage"] = self.coverage
         out["gaps"] = [g.__dict__ for g in self.gaps]
+        out["maintenance"] = [m.__dict__ for m in self.maintenance]
+        out["calibration_overdue"] = dict(self.calibration.__dict__)
         out["limits"] = {state: lim.__dict__ for state, lim in self.limits.items()}
         return out
 
@@ -144,11 +223,23 @@ class Summariser:
         self.cursor = end
         s.readings += 1
         value = sample.value
+        note = maintenance_note(sample)
+        if note is not None:
+            s.maintenance_readings += 1
+            s.time_maintenance_s += span
+            last = s.maintenance[-1] if s.maintenance else None
+            if last is not None and last.note == note and last.end_ns >= ts:
+                s.maintenance[-1] = Span(last.start_ns, end, note)
+            else:
+                s.maintenance.append(Span(ts, end, note))
         if sample.quality != "good" or value is None:
             s.not_good[sample.quality] = s.not_good.get(sample.quality, 0) + 1
             return
         s.good += 1
         s.covered_s += span
+        overdue = marked_note(sample.detail, OVERDUE_NOTE)
+        if overdue is not None:
+            s.calibration.add(ts, overdue)
         self._sum += value
         s.min = value if s.min is None else min(s.min, value)
         s.max = value if s.max is None else max(s.max, value)

@@ -18,7 +18,8 @@ EXCURSION_COLUMNS = (
 )
 CHANNEL_COLUMNS = (
     "location", "channel", "quantity", "unit", "readings", "good", "min", "max", "mean",
-    "time_alert_s", "time_action_s", "gaps", "gap_s", "coverage",
+    "time_alert_s", "time_action_s", "time_maintenance_s", "maintenance_readings",
+    "calibration_overdue_readings", "gaps", "gap_s", "coverage",
 )
 
 
@@ -40,7 +41,9 @@ def render_csv(report: Report) -> str:
         for c in report.channels:
             writer.writerow([c.location, c.channel, c.quantity, c.unit, c.readings, c.good,
                              c.min, c.max, c.mean, round(c.time_alert_s, 3),
-                             round(c.time_action_s, 3), len(c.gaps), round(c.gap_s, 3),
+                             round(c.time_action_s, 3), round(c.time_maintenance_s, 3),
+                             c.maintenance_readings, c.calibration.readings, len(c.gaps),
+                             round(c.gap_s, 3),
                              round(c.coverage, 6)])
         return buf.getvalue()
     writer.writerow(EXCURSION_COLUMNS)
