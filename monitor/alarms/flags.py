@@ -84,18 +84,17 @@ def add_check_points(t: Tables, loaded: LoadedConfig) -> None:
     if cal.enabled:
         for device in cfg.devices:
             dev = t.devices.get(device.name)
-            if dev is None or not (device.calibration_due or "").strip():
+            if dev is None or device.calibration_due is None:
                 continue
+            due = device.calibration_due.isoformat()
             loc = t.locations[dev.location]
             _flag(t, dev.name, dev.location, loc, CAL_DUE, str(cal.priority_due),
                   threshold=round(cal.warn_before / DAY_S, 6),
                   settings={"warn_before_days": cal.warn_before / DAY_S,
-                            "due": device.calibration_due,
-                            "certificate": device.calibration_certificate})
+                            "due": due, "certificate": device.calibration_certificate})
             _flag(t, dev.name, dev.location, loc, CAL_OVERDUE, str(cal.priority_overdue),
                   threshold=0.0,
-                  settings={"due": device.calibration_due,
-                            "certificate": device.calibration_certificate})
+                  settings={"due": due, "certificate": device.calibration_certificate})
     clock = acfg.clock
     if clock.devices:
         for name in clock_devices(loaded):

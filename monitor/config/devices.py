@@ -7,6 +7,8 @@ channels of it. Decoding parameters are derived here, once, at load time.
 
 from __future__ import annotations
 
+import re
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -332,5 +334,21 @@ class DeviceConfig(ConfigModel):
     channels: list[ChannelSpec] = Field(
         default_factory=list, description="Channels that replace the profile's of the same name"
     )
-    calibration_due: str | None = Field(None, description="ISO date the calibration expires")
+    calibration_due: date | None = Field(
+        None, description="Last day the calibration is valid, YYYY-MM-DD (site.timezone)")
     calibration_certificate: str | None = None
+
+    @field_validator("calibration_due", mode="before")
+    @classmethod
+    def _due_date(cls, value: object) -> object:
+        """A due date that cannot be read is a config error, not an overdue alarm at run time."""
+        if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+            return value  # YAML reads an unquoted 2027-03-01 as a date
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+            try:
+                return date.fromisoformat(value.strip())
+            except ValueError as err:
+                raise ValueError(f"{value!r} is not a calendar date ({err})") from None
+        shown = repr(value) if isinstance(value, str) else str(value)
+        raise ValueError(f"{shown} is not a date: write the last day the calibration is "
+                         "valid as YYYY-MM-DD")

@@ -45,8 +45,7 @@ class CalStatus(StrEnum):
     OK = "ok"
     DUE_SOON = "due_soon"
     OVERDUE = "overdue"
-    NOT_SET = "not_set"  # no due date configured
-    INVALID = "invalid"  # the configured date cannot be read
+    NOT_SET = "not_set"  # no due date configured (a date that cannot be read fails the load)
 
 
 @dataclass(frozen=True)
@@ -57,13 +56,12 @@ class CalibrationState:
     expires_ns: int | None  # first instant the calibration is no longer valid (UTC ns)
     certificate: str | None
     days_left: float | None
-    problem: str | None = None
 
     def to_json(self) -> dict[str, object]:
         return {"device": self.device, "status": self.status.value,
                 "due": self.due.isoformat() if self.due else None,
                 "expires_ns": self.expires_ns, "certificate": self.certificate,
-                "days_left": self.days_left, "problem": self.problem}
+                "days_left": self.days_left}
 
 
 def _overdue_note(state: CalibrationState) -> str:
@@ -95,15 +93,9 @@ def calibration_states(loaded: LoadedConfig, now_ns: int, *,
     out = []
     for device in loaded.config.devices:
         cert = device.calibration_certificate
-        text = device.calibration_due
-        if not text:
+        due = device.calibration_due  # a date, checked when the config was loaded
+        if due is None:
             out.append(CalibrationState(device.name, CalStatus.NOT_SET, None, None, cert, None))
-            continue
-        try:
-            due = date.fromisoformat(text.strip())
-        except ValueError:
-            out.append(CalibrationState(device.name, CalStatus.INVALID, None, None, cert, None,
-                                        problem=f"calibration_due {text!r} is not an ISO date"))
             continue
         end = datetime.combine(due + timedelta(days=1), datetime.min.time(), tzinfo=zone)
         expires_ns = int(end.astimezone(UTC).timestamp()) * NS
@@ -177,14 +169,9 @@ class CalibrationMonitor:
             out.append(Flag(flag_key(s.device, CAL_DUE), soon, s.days_left,
                             f"calibration valid until {due} ({s.days_left} days left{cert})"
                             if soon else None))
-            if s.status == CalStatus.INVALID:
-                out.append(Flag(flag_key(s.device, CAL_OVERDUE), True, None,
-                                f"calibration status unknown: {s.problem}{cert}"))
-            else:
-                over = s.status == CalStatus.OVERDUE
-                out.append(Flag(flag_key(s.device, CAL_OVERDUE), over, s.days_left,
-                                f"calibration expired: valid until {due}{cert}" if over
-                                else None))
+            over = s.status == CalStatus.OVERDUE
+            out.append(Flag(flag_key(s.device, CAL_OVERDUE), over, s.days_left,
+                            f"calibration expired: valid until {due}{cert}" if over else None))
         return out
 
     @property

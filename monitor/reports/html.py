@@ -192,10 +192,9 @@ def _calibration(report: Report) -> list[str]:
            "<th>Valid until</th><th>Certificate</th><th>Status</th></tr>"]
     for c in report.calibration:
         status = str(c["status"]).replace("_", " ")
-        cls = ' class="bad"' if c["status"] in ("overdue", "invalid") else ""
+        cls = ' class="bad"' if c["status"] == "overdue" else ""
         out.append(f"<tr><td>{_e(c['device'])}</td><td>{_e(c['due'] or '—')}</td>"
-                   f"<td>{_e(c['certificate'] or '—')}</td><td{cls}>{_e(status)}"
-                   + (f": {_e(c['problem'])}" if c.get("problem") else "") + "</td></tr>")
+                   f"<td>{_e(c['certificate'] or '—')}</td><td{cls}>{_e(status)}</td></tr>")
     out.append("</table>")
     return out
 

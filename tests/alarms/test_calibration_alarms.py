@@ -18,10 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from monitor.alarms.attach import HealthChecks
 from monitor.alarms.service import AlarmService, build_alarm_service
 from monitor.audit import AuditTrail
 from monitor.config import LoadedConfig, load_config
+from monitor.errors import ConfigError
 from monitor.model import Quality, Reading
 from monitor.qa.calibration import CalStatus, calibration_states
 from monitor.service import Service
@@ -133,7 +136,7 @@ def test_restart_keeps_the_overdue_alarm_without_duplicate_or_new_audit(tmp_path
         assert [e.kind for e in service.events(alarm_id=alarm_id)].count("raised") == 1
 
 
-def test_renewed_calibration_clears_and_an_unreadable_date_alarms(tmp_path: Path) -> None:
+def test_renewed_calibration_clears_and_an_unreadable_date_is_refused(tmp_path: Path) -> None:
     clock = Clock(EXPIRES + DAY)
     with checked(cal_site(tmp_path), clock) as (service, checks, _trail):
         raised, = checks.check(clock.now)
@@ -142,13 +145,10 @@ def test_renewed_calibration_clears_and_an_unreadable_date_alarms(tmp_path: Path
     with checked(renewed, clock) as (service, checks, _trail):
         cleared, = checks.check(clock.now)
         assert (cleared.kind, cleared.point, cleared.state) == ("cleared", OVERDUE, "normal")
-    unreadable = cal_site(tmp_path, "first of March", name="unreadable.yaml")
-    with checked(unreadable, clock) as (service, checks, _trail):
-        raised, = checks.check(clock.now)
-        assert raised.point == OVERDUE
-        assert raised.details is not None
-        assert "calibration status unknown: calibration_due 'first of March' is not an ISO " \
-               "date" in raised.details["detail"]
+    # a due date that cannot be read stops the load (FILE:LINE), before any alarm could be due
+    with pytest.raises(ConfigError, match=r"unreadable\.yaml:\d+: devices\[1\]\.calibration_due: "
+                       "'first of March' is not a date"):
+        cal_site(tmp_path, "first of March", name="unreadable.yaml")
 
 
 def test_warning_period_and_priorities_come_from_the_config(tmp_path: Path) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+
+import pytest
 
 from monitor.audit import AuditTrail
 from monitor.config import load_config
+from monitor.errors import ConfigError
 from monitor.model import Quality, Reading
 from monitor.qa.calibration import CalibrationMonitor, CalStatus, calibration_states, chain
 from tests.audit.sitecfg import write_config
@@ -46,11 +49,32 @@ def test_due_date_is_in_the_site_time_zone(tmp_path: Path) -> None:
     assert calibration_states(loaded, at("2026-12-01T16:00:00"))[0].status == CalStatus.OVERDUE
 
 
-def test_invalid_date(tmp_path: Path) -> None:
-    loaded = config(tmp_path, "first of December")
-    state = calibration_states(loaded, at("2026-10-01T00:00:00"))[0]
-    assert state.status == CalStatus.INVALID
-    assert "not an ISO date" in (state.problem or "")
+@pytest.mark.parametrize(("due", "why"), [
+    ("'first of December'", "'first of December' is not a date: write the last day the "
+                            "calibration is valid as YYYY-MM-DD"),
+    ("'2026-02-30'", "'2026-02-30' is not a calendar date"),
+    ("'20261201'", "'20261201' is not a date"),
+    ("2026-12-01T08:00:00", "2026-12-01T08:00:00 is not a date"),  # a moment, not a day
+    ("20261201", "20261201 is not a date"),
+])
+def test_unreadable_date_is_refused_at_load(tmp_path: Path, due: str, why: str) -> None:
+    """Refused with the file and line, not found out at run time as an overdue alarm."""
+    path = write_config(tmp_path, dp1_extra=f",\n     calibration_due: {due}")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    problem, = err.value.problems
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1)
+                if "calibration_due" in text)
+    assert problem.startswith(f"{path}:{line}: devices[0].calibration_due: ")
+    assert why in problem
+
+
+def test_due_date_quoted_or_not(tmp_path: Path) -> None:
+    plain = load_config(write_config(tmp_path, dp1_extra=", calibration_due: 2026-12-01"))
+    quoted = load_config(write_config(tmp_path, dp1_extra=", calibration_due: ' 2026-12-01'",
+                                      name="quoted.yaml"))
+    assert plain.config.devices[0].calibration_due == date(2026, 12, 1)
+    assert quoted.config.devices[0].calibration_due == date(2026, 12, 1)
 
 
 def test_monitor_audits_changes_and_flags_readings(tmp_path: Path) -> None:
