@@ -12,18 +12,21 @@ import argparse
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from monitor.audit import parse_utc_ns, short_utc
 from monitor.cli.main import add_config_argument
 from monitor.cli.users import PasswordReader
 from monitor.errors import MonitorError
 from monitor.model import utc_now_ns
-from monitor.qa.context import QAContext, open_qa
-from monitor.qa.excursions import Excursion
 from monitor.qa.workflow import Impact, ReviewState, RootCause, Status
 from monitor.signatures import Meaning
 from monitor.users.model import User
 from monitor.users.roles import Permission
+
+if TYPE_CHECKING:  # opened by the commands only: registering them stays cheap
+    from monitor.qa.context import QAContext
+    from monitor.qa.excursions import Excursion
 
 EXIT_REFUSED = 1
 DEFAULT_DAYS = 30
@@ -34,6 +37,7 @@ CLI_SOURCE = "cli"
 def open_context(config_path: str) -> Iterator[QAContext]:
     from monitor.cli.daemon import load_or_exit
     from monitor.config import LoadedConfig
+    from monitor.qa.context import open_qa
 
     loaded = load_or_exit(config_path)
     assert isinstance(loaded, LoadedConfig)
@@ -92,7 +96,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     close.set_defaults(func=_run(_close))
 
 
-Action = Callable[[QAContext, argparse.Namespace], int]
+Action = Callable[["QAContext", argparse.Namespace], int]
 
 
 def _run(action: Action) -> Callable[[argparse.Namespace], int]:

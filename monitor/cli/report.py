@@ -23,9 +23,7 @@ from monitor.cli.main import add_config_argument
 from monitor.cli.users import PasswordReader
 from monitor.errors import MonitorError
 from monitor.model import utc_now_ns
-from monitor.reports.approval import approve, check_report, file_sha256
-from monitor.reports.generate import FORMATS, write_report
-from monitor.reports.model import EmptyReport
+from monitor.reports import FORMATS
 from monitor.signatures import Meaning
 from monitor.users.model import require
 from monitor.users.roles import Permission
@@ -77,6 +75,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    # here, not at the top: every command's start-up would pay for the report machinery
+    from monitor.reports.generate import write_report
+    from monitor.reports.model import EmptyReport
+
     try:
         from_ns, to_ns = parse_utc_ns(args.from_), parse_utc_ns(args.to)
         with open_context(args.config) as ctx:
@@ -110,6 +112,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
+    from monitor.reports.approval import approve, file_sha256
+
     path = Path(args.file)
     try:
         with open_context(args.config) as ctx:
@@ -127,6 +131,8 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from monitor.reports.approval import check_report
+
     path = Path(args.file)
     try:
         with open_context(args.config) as ctx:

@@ -18,7 +18,6 @@ from argon2 import PasswordHasher
 from monitor.audit import AuditTrail
 from monitor.errors import StoreError
 from monitor.integrity import ChainProblem
-from monitor.reports.build import ReportSources
 from monitor.signatures import Signer
 from monitor.users.store import UserStore
 
@@ -28,6 +27,7 @@ from .workflow import ExcursionReview
 
 if TYPE_CHECKING:
     from monitor.config import LoadedConfig
+    from monitor.reports.build import ReportSources
     from monitor.storage.history import History
 
 ALARM_LOG = "alarm event log"
@@ -69,6 +69,8 @@ class QAContext:
         return checks
 
     def report_sources(self) -> ReportSources:
+        from monitor.reports.build import ReportSources
+
         return ReportSources(self.loaded, self.history, self.review, self.trail,
                              self.integrity())
 

@@ -25,7 +25,6 @@ from monitor.signatures import Signature
 
 from .limits import Limits, channel_limits
 from .model import EmptyReport, ExcursionItem, Report, ReportHeader
-from .plot import excursion_svg, plot_window
 from .stats import NS, ChannelSummary, GapLike, GapSpan, SampleLike, Summariser
 
 if TYPE_CHECKING:
@@ -171,7 +170,7 @@ def _unit(sources: ReportSources, channel: str) -> str:
 def _excursion_item(sources: ReportSources, exc: Excursion, state: ReviewState, now_ns: int,
                     plots: bool) -> ExcursionItem:
     unit = _unit(sources, exc.channel)
-    window = plot_window(exc.start_ns, exc.end_ns, now_ns)
+    window = _plot_window(exc.start_ns, exc.end_ns, now_ns)
     samples: Sequence[SampleLike] = []
     figures = ChannelSummary(exc.channel, exc.location, unit, "")
     hold = int(_interval(sources, exc.channel) * 5 * NS)
@@ -189,6 +188,8 @@ def _excursion_item(sources: ReportSources, exc: Excursion, state: ReviewState, 
                                      for a in exc.acknowledgements],
                          maintenance=figures.maintenance, calibration=figures.calibration)
     if plots:
+        from .plot import excursion_svg  # matplotlib: only when a plot is drawn
+
         limits = Limits.from_mapping(exc.limits) if exc.limits else _limit_only(exc)
         title = (f"Excursion {exc.id}: {exc.location} {exc.channel} "
                  f"({exc.rule.replace('_', ' ')})")
@@ -199,6 +200,13 @@ def _excursion_item(sources: ReportSources, exc: Excursion, state: ReviewState, 
             peak=(exc.peak_ns, exc.peak) if exc.peak is not None and exc.peak_ns else None,
             id_salt=f"excursion-{exc.id}")
     return item
+
+
+def _plot_window(start_ns: int, end_ns: int | None, now_ns: int) -> tuple[int, int]:
+    """The time range a plot shows: the excursion with a margin either side."""
+    end = end_ns if end_ns is not None else now_ns
+    pad = min(max(60 * NS, (end - start_ns) // 2), 6 * 3600 * NS)
+    return start_ns - pad, min(end + pad, max(now_ns, end))
 
 
 def _check_ack(sources: ReportSources, signature: Mapping[str, object] | None) -> str | None:

@@ -16,12 +16,13 @@ from pathlib import Path
 from monitor.audit import Action, iso_utc
 from monitor.errors import MonitorError
 
+from . import FORMATS
 from .build import ReportSources, build_report
 from .html import render_html
 from .model import EmptyReport, Report
 from .tabular import render_csv, render_json
 
-FORMATS = ("html", "csv", "json", "pdf")
+__all__ = ["FORMATS", "Written", "write_report"]
 
 
 @dataclass(frozen=True)

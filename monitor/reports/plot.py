@@ -45,13 +45,6 @@ _EPOCH = mdates.get_epoch()  # type: ignore[no-untyped-call]
 _EPOCH_DAYS = datetime.fromisoformat(_EPOCH).replace(tzinfo=UTC).timestamp() / 86400
 
 
-def plot_window(start_ns: int, end_ns: int | None, now_ns: int) -> tuple[int, int]:
-    """The time range a plot shows: the excursion with a margin either side."""
-    end = end_ns if end_ns is not None else now_ns
-    pad = min(max(60 * NS, (end - start_ns) // 2), 6 * 3600 * NS)
-    return start_ns - pad, min(end + pad, max(now_ns, end))
-
-
 def excursion_svg(
     samples: Sequence[SampleLike],
     *,
