@@ -45,9 +45,13 @@ def _meta(conn: sqlite3.Connection, key: str) -> str | None:
 
 
 def record_restart_gap(conn: sqlite3.Connection, now_ns: int, min_gap_ns: int) -> Gap | None:
-    """Record the time the daemon was not running, if longer than ``min_gap_ns``.
+    """Record the time the daemon was not running.
 
-    Runs inside the caller's transaction at start-up.
+    A clean stop shorter than ``min_gap_ns`` (a restart, an upgrade) is not a
+    gap worth a line in a report. A crash always is, however short: readings
+    accepted in the last commit interval before it may be lost, and QA must
+    be able to see that it happened. Runs inside the caller's transaction at
+    start-up.
     """
     alive = _meta(conn, "last_alive_ns")
     if alive is None:
@@ -60,7 +64,7 @@ def record_restart_gap(conn: sqlite3.Connection, now_ns: int, min_gap_ns: int) -
         start = max(start, int(last_reading))
     # open device gaps end where the daemon stopped recording
     close_offline(conn, None, start, "closed at the daemon stop")
-    if now_ns - start < min_gap_ns:
+    if clean and now_ns - start < min_gap_ns:
         return None
     cause = DAEMON_STOPPED if clean else DAEMON_CRASHED
     detail = (
