@@ -33,7 +33,7 @@ from monitor.api.errors import ApiError
 from monitor.config.durations import format_duration
 from monitor.users.roles import Permission
 
-from . import views
+from . import trend, views
 from .render import Markup, esc, page, render
 
 SHELVE_CHOICES = ("30m", "1h", "2h", "4h", "8h", "12h")
@@ -68,7 +68,7 @@ async def _viewer(request: web.Request) -> tuple[ApiContext, Principal | None]:
 
 def _user_box(principal: Principal | None) -> Markup:
     if principal is None:
-        return Markup('<a href="/login">Log in</a>')
+        return Markup('<a href="/login" id="login-link">Log in</a>')
     csrf = principal.session.csrf if principal.session else ""
     roles = ", ".join(sorted(r.value for r in principal.user.roles))
     return Markup(
@@ -226,5 +226,5 @@ async def trend_page(request: web.Request) -> web.StreamResponse:
     except ValueError:
         hours = 6.0
     hours = min(max(hours, 0.25), 72.0)
-    body = await views.trend(ctx, info, hours)
+    body = await trend.trend(ctx, info, hours)
     return _page(f"Trend {cid}", body, principal, nav="", refresh=60)

@@ -1,60 +1,43 @@
-"""HTML fragments of the pages, built from the same data as the JSON API.
+"""HTML fragments of the overview and alarm pages, built from the same data as the JSON API.
 
-Every value is escaped on the way in (``esc``); ids and classes follow the
-data (``loc-<name>``, ``alarm-<id>``, ``level-action``) so that people and the
-browser tests find things the same way.
+Every value is escaped on the way in (``esc``) and every number and unit is
+formatted by ``fmt`` (352,000 particles/m³, 36.5 °C); ids and classes follow
+the data (``loc-<name>``, ``alarm-<id>``, ``level-action``) so that people and
+the browser tests find things the same way.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from collections import Counter
 from typing import Any
 from urllib.parse import quote
 
 from monitor.api.alarmview import AlarmAccess
 from monitor.api.auth import CSRF_FIELD, Principal
-from monitor.api.context import ApiContext
-from monitor.api.history import HistoryQuery
-from monitor.audit import iso_utc
 from monitor.config import ChannelInfo
-from monitor.errors import StoreError
 from monitor.runtime import Runtime
 from monitor.users.roles import Permission
 
-from .charts import trend_svg
+from . import fmt
 from .render import Markup, esc, join
 
-NS = 1_000_000_000
 BAD = "quality-bad"
 DONE = {"acknowledge": "acknowledged", "shelve": "shelved", "unshelve": "returned to service"}
+STANDARDS = {"eu_gmp_annex1": "EU GMP Annex 1", "china_gmp": "China GMP",
+             "iso_14644_1": "ISO 14644-1"}
+STATES = {"active_unack": ("active", "unacknowledged"), "active_ack": ("active", "acknowledged"),
+          "rtn_unack": ("returned to normal", "unacknowledged"), "normal": ("normal", "")}
+LEVEL_WORDS = {"no_data": "no data"}
+OPPOSITES = {"open": "closed", "closed": "open", "on": "off", "off": "on"}
+#: Rules whose limit is a number of seconds, not a value of the channel.
+SECONDS_RULES = frozenset({"door_held_open", "stale"})
 
 
-def fmt_value(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "—"
-    magnitude = abs(value)
-    if magnitude >= 10_000:
-        return f"{value:,.0f}"
-    if magnitude >= 100:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
-
-
-def fmt_time(ts_ns: int | None) -> str:
-    return "—" if ts_ns is None else iso_utc(ts_ns)[:19].replace("T", " ") + " UTC"
-
-
-def _limits_text(limits: dict[str, Any] | None) -> str:
-    if not limits:
-        return "—"
-    parts = []
-    for name, label in (("low_action", "action ≥"), ("low_alert", "alert ≥"),
-                        ("high_alert", "alert ≤"), ("high_action", "action ≤")):
-        if name in limits:
-            parts.append(f"{label} {fmt_value(limits[name])}")
-    return ", ".join(parts)
+def _limits_cell(limits: dict[str, Any] | None, unit: str) -> Markup:
+    parts = fmt.limit_parts(limits, unit)
+    if not parts:
+        return Markup(fmt.DASH)
+    return Markup(", ".join(f'<span class="limit">{esc(p)}</span>' for p in parts))
 
 
 def _badge(text: str, cls: str) -> Markup:
@@ -69,7 +52,8 @@ def overview(runtime: Runtime, alarms: AlarmAccess) -> Markup:
     unacked = sum(1 for a in active if a.state in ("active_unack", "rtn_unack"))
     summary = [Markup(f'<span class="count" id="count-{p}">{esc(p)}: {by_priority.get(p, 0)}'
                       "</span>") for p in ("critical", "high", "medium", "low")]
-    summary.append(Markup(f'<a class="count" id="count-unacked" href="/alarms">'
+    summary.append(Markup(f'<a class="count{" attention" if unacked else ""}" '
+                          f'id="count-unacked" href="/alarms">'
                           f"awaiting acknowledgement: {unacked}</a>"))
     parts = [Markup(f"<h1>{esc(cfg.site.name)}</h1>"),
              Markup(f'<div class="summary">{join(summary)}</div>')]
@@ -79,8 +63,10 @@ def overview(runtime: Runtime, alarms: AlarmAccess) -> Markup:
     for room in cfg.rooms:
         standard = (room.standard or cfg.standard).value
         parts.append(Markup(f'<h2 id="room-{esc(room.name)}">{esc(room.name)} '
-                            f"<small>grade {esc(room.grade)} · {esc(standard)} · "
-                            f"{esc(room.description)}</small></h2>"))
+                            f"<small>grade {esc(room.grade)} · "
+                            f"{esc(STANDARDS.get(standard, standard))}"
+                            f"{' · ' + esc(room.description) if room.description else ''}"
+                            "</small></h2>"))
         cards = [_location_card(runtime, alarms, loc.name) for loc in room.locations]
         parts.append(Markup(f'<div class="rooms">{join(cards)}</div>'))
     return join(parts)
@@ -90,8 +76,8 @@ def _location_card(runtime: Runtime, alarms: AlarmAccess, name: str) -> Markup:
     room, loc = runtime.loaded.locations[name]
     level = alarms.location_level(name)
     state = alarms.location_state(name)
-    badges = [_badge(f"grade {room.grade}", "state"), _badge(state.replace("_", " "), "state"),
-              _badge(level, f"level-{level}")]
+    badges = [_badge(f"grade {room.grade}", "state"), _badge(fmt.words(state), "state"),
+              _badge(LEVEL_WORDS.get(level, level), f"level-{level}")]
     if alarms.maintenance(name):
         badges.append(_badge("maintenance", "mode-suppressed"))
     rows = []
@@ -99,14 +85,44 @@ def _location_card(runtime: Runtime, alarms: AlarmAccess, name: str) -> Markup:
         if info.location != name:
             continue
         rows.append(_channel_row(runtime, alarms, info))
+    meta = Markup(f'<div class="meta">{esc(loc.description)}</div>' if loc.description else "")
     return Markup(
         f'<article class="location level-{esc(level)}" id="loc-{esc(name)}" '
         f'data-level="{esc(level)}" data-state="{esc(state)}">'
-        f"<h3>{esc(name)} {join(badges)}</h3>"
-        f'<div class="meta">{esc(loc.description)}</div>'
-        "<table><thead><tr><th>Channel</th><th>Value</th><th>Unit</th><th>Limits</th>"
-        "<th>Quality</th><th>UTC</th></tr></thead>"
+        f"<h3>{esc(name)} {join(badges)}</h3>{meta}"
+        '<table class="readings"><thead><tr><th>Channel</th><th class="num">Value</th>'
+        "<th>Unit</th><th>Limits</th><th>Quality</th><th>UTC</th></tr></thead>"
         f"<tbody>{join(rows)}</tbody></table></article>")
+
+
+def binary_states(info: ChannelInfo, inverted: bool = False) -> tuple[str, str] | None:
+    """Words for 0 and 1 of a status bit or a two-valued channel, else None.
+
+    ``unit`` names the state of 1 for such channels ("open", "active"); a door
+    contact configured ``open_when: zero`` is ``inverted``.
+    """
+    spec = info.spec
+    binary = spec.bit is not None or (bool(spec.value_map) and set(
+        spec.value_map.values()) <= {0.0, 1.0})
+    if not binary:
+        return None
+    on, off = spec.unit, OPPOSITES.get(spec.unit, f"not {spec.unit}")
+    return (on, off) if inverted else (off, on)
+
+
+def reading_text(info: ChannelInfo, value: float | None,
+                 inverted: bool = False) -> tuple[str, str]:
+    """Value and unit as shown; a status bit or a two-valued channel reads as words."""
+    states = binary_states(info, inverted)
+    if states is not None and value in (0, 1):
+        return states[int(value or 0)], ""
+    return fmt.fmt_value(value, info.spec.unit), fmt.display_unit(info.spec.unit)
+
+
+def inverted_channels(runtime: Runtime) -> frozenset[str]:
+    """Door contacts whose 0 means open."""
+    return frozenset(d.channel for d in runtime.loaded.config.alarms.doors
+                     if d.open_when == "zero")
 
 
 def _channel_row(runtime: Runtime, alarms: AlarmAccess, info: ChannelInfo) -> Markup:
@@ -115,17 +131,22 @@ def _channel_row(runtime: Runtime, alarms: AlarmAccess, info: ChannelInfo) -> Ma
     quality = reading.quality.value if reading else "no data"
     classes = f"level-{level}" + ("" if reading and quality == "good" else f" {BAD}")
     href = f"/trend/{quote(info.device)}/{quote(info.spec.name)}"
+    value, unit = reading_text(info, reading.value if reading else None,
+                               info.id in inverted_channels(runtime))
+    what = fmt.quantity_label(info.spec.quantity)
+    what_html = (f'<span class="qty">{esc(what)}</span>'
+                 if what.replace(" ", "_") != info.spec.name else "")
+    ts = reading.ts_ns if reading else None
     return Markup(
         f'<tr class="{esc(classes)}" id="ch-{esc(info.id.replace("/", "-"))}" '
         f'data-channel="{esc(info.id)}">'
-        f'<td><a href="{esc(href)}">{esc(info.spec.name)}</a> '
-        f'<span class="quality">{esc(info.spec.quantity)}</span></td>'
-        f'<td class="num value">{esc(fmt_value(reading.value if reading else None))}</td>'
-        f"<td>{esc(info.spec.unit)}</td>"
-        f"<td>{esc(_limits_text(alarms.limits(info.id)))}</td>"
-        f'<td class="quality">{esc(quality)}</td>'
-        f'<td class="quality" title="{esc(fmt_time(reading.ts_ns if reading else None))}">'
-        f"{esc(fmt_time(reading.ts_ns if reading else None)[11:19] or '—')}</td></tr>")
+        f'<td class="channel"><a href="{esc(href)}">{esc(info.id)}</a>{what_html}</td>'
+        f'<td class="num value">{esc(value)}</td>'
+        f'<td class="unit">{esc(unit)}</td>'
+        f'<td class="limits">{_limits_cell(alarms.limits(info.id), info.spec.unit)}</td>'
+        f'<td class="quality">{esc(fmt.words(quality))}</td>'
+        f'<td class="quality time" title="{esc(fmt.fmt_time(ts))}">'
+        f"{esc(fmt.fmt_clock(ts))}</td></tr>")
 
 
 def done_notice(action: str | None, alarm: str | None) -> Markup:
@@ -150,40 +171,66 @@ def alarms(runtime: Runtime, access: AlarmAccess, principal: Principal | None, n
         parts.append(Markup('<p class="empty" id="no-alarms">No active alarms.</p>'))
         return join(parts)
     if principal is None:
-        parts.append(Markup('<p class="notice"><a href="/login?next=/alarms">Log in</a> to '
-                            "acknowledge or shelve.</p>"))
+        parts.append(Markup('<p class="notice info"><a href="/login?next=/alarms">Log in</a> '
+                            "to acknowledge or shelve.</p>"))
     rows = [_alarm_row(runtime, a, principal, shelve_choices) for a in active]
     parts.append(Markup(
-        '<table class="alarms" id="alarm-table"><thead><tr><th>Priority</th><th>Location</th>'
-        "<th>Channel</th><th>Rule</th><th>State</th><th>Limit</th><th>Peak</th><th>Raised</th>"
-        f"<th>Action</th></tr></thead><tbody>{join(rows)}</tbody></table>"))
+        '<table class="alarms" id="alarm-table"><thead><tr><th>Priority</th>'
+        "<th>Channel</th><th>Rule</th><th>State</th><th class=\"num\">Limit</th>"
+        '<th class="num">Peak</th><th>Raised (UTC)</th>'
+        f"{'<th>Action</th>' if principal else ''}</tr></thead><tbody>{join(rows)}</tbody>"
+        "</table>"))
     return join(parts)
+
+
+def alarm_units(rule: str, info: ChannelInfo | None) -> tuple[str, str]:
+    """The configured unit of an alarm's limit and of its peak."""
+    if rule in SECONDS_RULES:
+        return "s", ""
+    return (info.spec.unit, info.spec.unit) if info is not None else ("", "")
+
+
+def _with_unit(text: str, unit: str) -> str:
+    shown = fmt.display_unit(unit)
+    return f"{text} {shown}" if shown and text != fmt.DASH else text
 
 
 def _alarm_row(runtime: Runtime, a: Any, principal: Principal | None,
                shelve_choices: tuple[str, ...]) -> Markup:
     ref = str(a.alarm_id) if a.alarm_id is not None else a.point
-    unit = runtime.loaded.channels[a.channel].spec.unit if a.channel in \
-        runtime.loaded.channels else ""
-    state = a.state.replace("_", " ")
+    limit_unit, peak_unit = alarm_units(a.rule, runtime.loaded.channels.get(a.channel))
+    state, ack = STATES.get(a.state, (fmt.words(a.state), ""))
     mode = "" if a.mode == "in_service" else str(a.mode)
     forms = _alarm_forms(ref, a, principal, shelve_choices)
+    actions = f'<td data-label="Action" class="actions">{forms}</td>' if principal else ""
     device, _, channel = a.channel.partition("/")
+    name = Markup(f'<a href="/trend/{esc(quote(device))}/{esc(quote(channel))}">'
+                  f"{esc(a.channel)}</a>" if a.channel in runtime.loaded.channels
+                  else f"{esc(a.channel)}")
+    where = f"device · {a.location}" if a.channel not in runtime.loaded.channels else a.location
+    shelved = (f'<span class="until">until {esc(fmt.fmt_time(a.shelved_until))}</span>'
+               if a.shelved_until else "")
+    ack_html = f'<span class="ack">{esc(ack)}</span>' if ack else ""
+    raised = (f'{esc(fmt.fmt_clock(a.raised_ns))}<span class="date">'
+              f"{esc(fmt.fmt_time(a.raised_ns)[:10])}</span>" if a.raised_ns else fmt.DASH)
     return Markup(
         f'<tr id="alarm-{esc(ref.replace("/", "-").replace(":", "-"))}" '
         f'class="state-{esc(a.state)}" data-alarm="{esc(ref)}" data-state="{esc(a.state)}" '
         f'data-mode="{esc(a.mode)}">'
-        f"<td>{_badge(a.priority, f'prio-{a.priority}')}</td>"
-        f"<td>{esc(a.location)}</td>"
-        f'<td><a href="/trend/{esc(quote(device))}/{esc(quote(channel))}">{esc(a.channel)}'
-        "</a></td>"
-        f"<td>{esc(a.rule.replace('_', ' '))} {_badge(a.level, f'level-{a.level}')}</td>"
-        f'<td class="alarm-state">{esc(state)} '
-        f"{_badge(mode, f'mode-{mode}') if mode else ''}"
-        f"{esc(' until ' + fmt_time(a.shelved_until)) if a.shelved_until else ''}</td>"
-        f'<td class="num">{esc(fmt_value(a.limit))} {esc(unit)}</td>'
-        f'<td class="num">{esc(fmt_value(a.peak))}</td>'
-        f"<td>{esc(fmt_time(a.raised_ns))}</td><td>{forms}</td></tr>")
+        f'<td data-label="Priority">{_badge(a.priority, f"prio-{a.priority}")}</td>'
+        f'<td data-label="Channel" class="channel">{name}'
+        f'<span class="qty">{esc(where)}</span></td>'
+        f'<td data-label="Rule">{esc(fmt.words(a.rule))} '
+        f"{_badge(a.level, f'level-{a.level}')}</td>"
+        f'<td data-label="State" class="alarm-state">{esc(state)}'
+        f"{ack_html}"
+        f"{_badge(fmt.words(mode), f'mode-{mode}') if mode else ''}{shelved}</td>"
+        f'<td data-label="Limit" class="num">'
+        f"{esc(_with_unit(fmt.fmt_limit(a.limit, limit_unit), limit_unit))}</td>"
+        f'<td data-label="Peak" class="num">'
+        f"{esc(_with_unit(fmt.fmt_value(a.peak, peak_unit), peak_unit))}</td>"
+        f'<td data-label="Raised (UTC)" class="time">{raised}</td>'
+        f"{actions}</tr>")
 
 
 def _alarm_forms(ref: str, a: Any, principal: Principal | None,
@@ -198,62 +245,25 @@ def _alarm_forms(ref: str, a: Any, principal: Principal | None,
     if a.state in ("active_unack", "rtn_unack") and user.has(Permission.ACKNOWLEDGE):
         out.append(Markup(
             f'<form method="post" class="ack-form" action="{esc(action)}/acknowledge">{csrf}'
-            '<input type="text" name="reason" placeholder="Reason" required minlength="3" '
-            'maxlength="500" aria-label="Reason">'
+            '<input type="text" name="reason" placeholder="Reason" required '
+            'minlength="3" maxlength="500" aria-label="Reason for acknowledging">'
             '<input type="password" name="password" placeholder="Password (signature)" '
-            'required autocomplete="current-password" aria-label="Password">'
+            'required autocomplete="current-password" aria-label="Password (signature)">'
             '<button type="submit" class="ack-button">Acknowledge</button></form>'))
     if user.has(Permission.SHELVE):
         if a.mode == "shelved":
             out.append(Markup(
                 f'<form method="post" class="unshelve-form" action="{esc(action)}/unshelve">'
-                f'{csrf}<input type="text" name="reason" placeholder="Reason" required '
-                'minlength="3" aria-label="Reason"><button type="submit" class="secondary">'
-                "Unshelve</button></form>"))
+                f'{csrf}<input type="text" name="reason" placeholder="Reason for unshelving" '
+                'required minlength="3" aria-label="Reason for unshelving">'
+                '<button type="submit" class="secondary">Unshelve</button></form>'))
         elif a.alarm_id is not None:
             options = "".join(f'<option value="{c}">{c}</option>' for c in shelve_choices)
             out.append(Markup(
+                '<details class="shelve"><summary>Shelve…</summary>'
                 f'<form method="post" class="shelve-form" action="{esc(action)}/shelve">{csrf}'
-                '<input type="text" name="reason" placeholder="Reason" required minlength="3" '
-                f'aria-label="Reason"><select name="duration" aria-label="For">{options}'
-                '</select><button type="submit" class="secondary">Shelve</button></form>'))
+                '<input type="text" name="reason" placeholder="Reason for shelving" required '
+                'minlength="3" aria-label="Reason for shelving"><select name="duration" '
+                f'aria-label="Shelve for">{options}</select>'
+                '<button type="submit" class="secondary">Shelve</button></form></details>'))
     return join(out)
-
-
-def _step_for(hours: float, poll_interval: float) -> float:
-    """Bucket size giving at most ~720 points, on a round number of seconds."""
-    wanted = hours * 3600 / 720
-    for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600):
-        if step >= wanted and step >= poll_interval:
-            return float(step)
-    return 3600.0
-
-
-async def trend(ctx: ApiContext, info: ChannelInfo, hours: float) -> Markup:
-    access = AlarmAccess(ctx.runtime)
-    end_ns = time.time_ns()
-    start_ns = end_ns - int(hours * 3600 * NS)
-    step = _step_for(hours, info.poll_interval)
-    history = ctx.extras["history"]
-    try:
-        result = await history.query(HistoryQuery(info.id, start_ns, end_ns, 5000, step))
-        chart = trend_svg(result["points"], start_ns=start_ns, end_ns=end_ns,
-                          unit=info.spec.unit, limits=access.limits(info.id),
-                          title=f"{info.id} last {hours:g} h")
-        gaps = result["gaps"]
-    except StoreError as err:
-        chart = Markup(f'<p class="notice error">History unavailable: {esc(err)}</p>')
-        gaps = []
-    links = join([Markup(f'<a href="?hours={h}">{h} h</a>') for h in (1, 6, 24, 72)])
-    reading = ctx.runtime.pipeline.latest.get(info.id)
-    latest = (f"{fmt_value(reading.value)} {info.spec.unit} ({reading.quality.value}, "
-              f"{fmt_time(reading.ts_ns)})" if reading else "no reading yet")
-    gap_items = join([Markup(f"<li>{esc(g['cause'])}: {esc(g['start'])} – "
-                             f"{esc(g['end'] or 'ongoing')}</li>") for g in gaps[:20]])
-    return Markup(
-        f'<section class="trend" id="trend"><h1>{esc(info.id)} <small>{esc(info.location)} · '
-        f"grade {esc(info.grade)} · {esc(info.spec.quantity)}</small></h1>"
-        f'<p class="ranges">{links} · bucket {step:g} s (mean of good readings, band = '
-        f"min–max)</p>{chart}<p>Latest: <strong id=\"latest\">{esc(latest)}</strong></p>"
-        f"<p>Limits in force: {esc(_limits_text(access.limits(info.id)))}</p>"
-        + (f"<h2>Gaps</h2><ul>{gap_items}</ul>" if gaps else "") + "</section>")
