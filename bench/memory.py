@@ -1,7 +1,9 @@
 """Benchmark 5: resident memory at start and after a long run at 2,000 devices.
 
 The daemon polls 2,000 farm devices at 1 s (alarms on every channel, embedded
-store) for several minutes; its RSS is sampled every few seconds. Reported:
+store) for several minutes while this process scrapes its ``/metrics`` every
+15 s as a Prometheus server would (``--scrape-every 0`` for none); its RSS is
+sampled every few seconds. Reported:
 RSS once every device has been polled, at the end, the peak, and the growth
 rate over the second half of the run (a leak shows as a slope there, start-up
 allocation does not). The baseline in the same run is the bare pymodbus loop's
@@ -15,6 +17,9 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import threading
+import time
+import urllib.request
 from pathlib import Path
 
 from bench.common import BenchResult, free_port, free_ports
@@ -23,6 +28,18 @@ from bench.modbus_scale import run_baseline, run_daemon
 from bench.procs import farm
 
 FLAT_MB_PER_HOUR = 5.0
+
+
+def scrape_loop(port: int, every: float, stop: threading.Event, seconds: list[float]) -> None:
+    """Fetch /metrics every ``every`` seconds once the daemon answers, as Prometheus would."""
+    while not stop.wait(every):
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60) as r:
+                r.read()
+        except OSError:
+            continue  # not started yet, or stopping
+        seconds.append(time.monotonic() - started)
 
 
 def slope_mb_per_hour(samples: list[tuple[float, float]]) -> float:
@@ -45,18 +62,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--devices", type=int)
     parser.add_argument("--duration", type=float, help="seconds of the long run")
+    parser.add_argument("--scrape-every", type=float, default=15.0,
+                        help="seconds between /metrics scrapes (0: none)")
     args = parser.parse_args(argv)
     devices = args.devices or (200 if args.quick else 2000)
     duration = args.duration or (6.0 if args.quick else 150.0)
     result = BenchResult("memory", args.quick)
     ports = free_ports(4)
+    http_port = free_port()
+    scrapes: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp, farm(ports):
         base = run_baseline(ports, devices, warmup=1.0, duration=3.0)
         config = write_config(Path(tmp) / "site.yaml",
                               modbus_site(Path(tmp) / "data", devices, ports,
-                                          http_port=free_port()))
-        out = run_daemon(config, warmup=0.0, duration=duration, http=True,
-                         extra=("--rss-every", "2" if args.quick else "10"))
+                                          http_port=http_port))
+        stop = threading.Event()
+        scraper = threading.Thread(target=scrape_loop, daemon=True,
+                                   args=(http_port, args.scrape_every, stop, scrapes))
+        if args.scrape_every > 0:
+            scraper.start()
+        try:
+            out = run_daemon(config, warmup=0.0, duration=duration, http=True,
+                             extra=("--rss-every", "2" if args.quick else "10"))
+        finally:
+            stop.set()
     samples = [(float(t), float(m)) for t, m in out["rss_mb"]]
     start, end = samples[0][1], samples[-1][1]
     peak = max(m for _, m in samples)
@@ -70,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
                target=f"flat (<= {FLAT_MB_PER_HOUR:g} MB/h)",
                ok=None if args.quick else abs(slope) <= FLAT_MB_PER_HOUR)
     result.add("readings during the run", out["readings"], "")
+    if scrapes:
+        result.add("/metrics scrapes during the run", len(scrapes), "")
+        result.add("/metrics scrape time, max", max(scrapes), "s")
     result.emit()
     return 0
 
