@@ -22,7 +22,9 @@ h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;border-bottom:2px solid #1f4e
 padding-bottom:2px;margin-top:28px}h3{font-size:14px;margin:0 0 6px}
 table{border-collapse:collapse;margin:6px 0 10px}td,th{border:1px solid #c8c8c8;
 padding:3px 7px;text-align:left;vertical-align:top}th{background:#eef2f8}
-table.meta th{width:190px}td.num{text-align:right;font-variant-numeric:tabular-nums}
+table.meta th{width:190px}td.num{text-align:right;font-variant-numeric:tabular-nums;
+white-space:nowrap}table.channels{font-size:12px}
+table.channels td,table.channels th{padding:3px 5px}
 .ok{color:#1b6e20;font-weight:bold}.bad{color:#b71c1c;font-weight:bold}
 .banner{border:2px solid #b71c1c;background:#fdecea;padding:8px 12px;margin:10px 0}
 .note{border-left:4px solid #ef8f00;background:#fff6e5;padding:6px 10px;margin:8px 0}
@@ -129,7 +131,8 @@ def _summary(report: Report) -> list[str]:
 
 
 def _channels(channels: list[ChannelSummary]) -> list[str]:
-    out = ["<h2>Channels</h2>", "<table><tr><th>Location</th><th>Channel</th><th>Unit</th>"
+    out = ["<h2>Channels</h2>", '<table class="channels"><tr><th>Location</th><th>Channel</th>'
+           "<th>Unit</th>"
            "<th>Readings (good)</th><th>Min</th><th>Max</th><th>Mean</th>"
            "<th>Time in alert</th><th>Time in action</th><th>Time in maintenance</th>"
            "<th>Gaps</th><th>Coverage</th><th>Limits (current configuration)</th></tr>"]
@@ -201,7 +204,7 @@ def _calibration(report: Report) -> list[str]:
 
 def _limits(c: ChannelSummary) -> str:
     def text(lim: Limits) -> str:
-        parts = [f"{label} {sign} {getattr(lim, name):g}" for name, label, sign in (
+        parts = [f"{label} {sign} {_num(getattr(lim, name))}" for name, label, sign in (
             ("high_alert", "alert", ">"), ("high_action", "action", ">"),
             ("low_alert", "alert", "<"), ("low_action", "action", "<"))
             if getattr(lim, name) is not None]
@@ -226,7 +229,7 @@ def _excursions(items: list[ExcursionItem]) -> list[str]:
 
 def _excursion(item: ExcursionItem) -> list[str]:
     x, r, u = item.excursion, item.review, item.unit
-    limit_text = ", ".join(f"{n.replace('_', ' ')} {x.limit_value(n):g}" for n in (
+    limit_text = ", ".join(f"{n.replace('_', ' ')} {_num(x.limit_value(n))}" for n in (
         "high_alert", "high_action", "low_alert", "low_action") if x.limit_value(n) is not None)
     out = [
         f'<article class="{_e(x.level)}" id="excursion-{_e(x.id)}">',

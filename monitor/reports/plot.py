@@ -21,7 +21,9 @@ from datetime import UTC, datetime
 
 import matplotlib
 from matplotlib import dates as mdates
+from matplotlib.artist import Artist
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from monitor.qa.calibration import OVERDUE_NOTE
 
@@ -43,6 +45,11 @@ def _dt(ts_ns: int) -> float:
 
 _EPOCH = mdates.get_epoch()  # type: ignore[no-untyped-call]
 _EPOCH_DAYS = datetime.fromisoformat(_EPOCH).replace(tzinfo=UTC).timestamp() / 86400
+
+
+def _num(value: float) -> str:
+    """A value as the report's text gives it: thousands separated from 100,000 up."""
+    return f"{value:,.0f}" if abs(value) >= 100_000 else f"{value:g}"
 
 
 def excursion_svg(
@@ -99,12 +106,14 @@ def excursion_svg(
         if mx:
             ax.plot(mx, my, linestyle="none", marker=marker, markersize=size, color=colour,
                     markerfacecolor="none" if marker == "o" else colour, label=label)
-    for i, span in enumerate(maintenance):
+    maintenance_key: tuple[Artist, Artist] | None = None
+    for span in maintenance:
         # a tint and a hatch: still told apart from the excursion's shading where they overlap
         left, right = _dt(max(span.start_ns, window[0])), _dt(min(span.end_ns, window[1]))
-        ax.axvspan(left, right, color=MAINTENANCE_COLOUR, alpha=0.07, linewidth=0)
-        ax.axvspan(left, right, facecolor="none", edgecolor=MAINTENANCE_COLOUR + "80",
-                   hatch="\\\\", linewidth=0, label="maintenance mode" if i == 0 else None)
+        tint = ax.axvspan(left, right, color=MAINTENANCE_COLOUR, alpha=0.08, linewidth=0)
+        hatch = ax.axvspan(left, right, facecolor="none", edgecolor=MAINTENANCE_COLOUR + "80",
+                           hatch="\\\\", linewidth=0)
+        maintenance_key = maintenance_key or (tint, hatch)
     start, end = excursion
     shade_end = end if end is not None else window[1]
     colour = ACTION_COLOUR if level == "action" else ALERT_COLOUR
@@ -124,25 +133,39 @@ def excursion_svg(
         action = name.endswith("action")
         ax.axhline(value, color=ACTION_COLOUR if action else ALERT_COLOUR, linestyle=style,
                    linewidth=1.3,
-                   label=f"{'action' if action else 'alert'} limit {value:g} {unit}".rstrip())
+                   label=f"{'action' if action else 'alert'} limit {_num(value)} {unit}".rstrip())
     if peak is not None:
         ax.plot([_dt(peak[0])], [peak[1]], "o", color=colour, markersize=5,
-                label=f"peak {peak[1]:g}")
+                label=f"peak {_num(peak[1])}")
     ax.set_xlim(_dt(window[0]), _dt(window[1]))
     ax.set_title(title, fontsize=10, loc="left")
     ax.set_ylabel(unit)
     ax.set_xlabel("time (UTC)")
-    locator = mdates.AutoDateLocator(tz=UTC)  # type: ignore[no-untyped-call]
+    # few ticks: an HH:MM:SS label is wide, and the legend takes a third of the width (at
+    # least 7 allowed, so that every span from seconds to minutes finds an interval)
+    locator = mdates.AutoDateLocator(  # type: ignore[no-untyped-call]
+        tz=UTC, minticks=3, maxticks=7)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(
-        # full clock times on the ticks: a bare ':30' seconds tick reads as a value to QA
+        # full clock times on the ticks (a bare ':30' seconds tick reads as a value to QA),
+        # the same format on every tick of a plot, and the date (ISO) once beside the axis
         mdates.ConciseDateFormatter(  # type: ignore[no-untyped-call]
             locator, tz=UTC,
             formats=["%Y", "%b", "%d", "%H:%M", "%H:%M", "%H:%M:%S"],
-            zero_formats=["", "%Y", "%b", "%d %b", "%H:%M", "%H:%M"],
+            zero_formats=["", "%Y", "%b", "%d %b", "%H:%M", "%H:%M:%S"],
+            offset_formats=["", "%Y", "%Y-%m", "%Y-%m-%d", "%Y-%m-%d", "%Y-%m-%d"],
         ))
+    ax.tick_params(axis="x", labelsize=8)
+    if max(abs(v) for v in ax.get_ylim()) >= 10_000:  # particle counts: 500,000 not 500000
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
     ax.grid(True, color="#dddddd", linewidth=0.6)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    handles, labels = ax.get_legend_handles_labels()
+    if maintenance_key is not None:  # both layers overlaid in one legend key
+        at = next(i for i, label in enumerate(labels) if label.startswith("excursion"))
+        handles.insert(at, maintenance_key)  # type: ignore[arg-type]
+        labels.insert(at, "maintenance mode")
+    ax.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              frameon=False)
     fig.tight_layout()
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": id_salt}):

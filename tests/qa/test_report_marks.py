@@ -144,7 +144,8 @@ def test_period_report_figures(ctx: QAContext) -> None:
 def test_period_report_html_csv_json(ctx: QAContext) -> None:
     report = period(ctx)
     html = render_html(report)
-    header = re.search(r"<h2>Channels</h2><table><tr>(.*?)</tr>", html.replace("\n", ""))
+    header = re.search(r'<h2>Channels</h2><table class="channels"><tr>(.*?)</tr>',
+                       html.replace("\n", ""))
     assert header is not None
     columns = re.findall(r"<th>(.*?)</th>", header.group(1))
     assert columns[7:11] == ["Time in alert", "Time in action", "Time in maintenance", "Gaps"]

@@ -55,10 +55,10 @@ def test_excursion_report_content(ctx: QAContext) -> None:
     assert svg is not None
     assert svg.startswith("<svg")
     # both limits drawn (legend text is kept as text), the window shaded, the peak marked
-    assert "action limit 352000 particles/m3" in svg
-    assert "alert limit 300000 particles/m3" in svg
+    assert "action limit 352,000 particles/m3" in svg
+    assert "alert limit 300,000 particles/m3" in svg
     assert "excursion" in svg
-    assert "peak 520000" in svg
+    assert "peak 520,000" in svg
 
 
 def test_plot_breaks_the_line_at_gaps(ctx: QAContext) -> None:
