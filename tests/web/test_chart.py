@@ -9,15 +9,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from monitor.api.web import charts, marks
-from monitor.api.web.charts import (
-    EXCURSION_ACTION,
-    GAP,
-    MAINTENANCE,
-    NODATA,
-    Span,
-    trend_chart,
-)
+from monitor.api.web.charts import trend_chart
 from monitor.api.web.fmt import ns_of_iso
+from monitor.api.web.spans import EXCURSION_ACTION, GAP, MAINTENANCE, NODATA, Span
 from monitor.audit import iso_utc
 
 S = 1_000_000_000
