@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     result.add("RSS growth, second half of the run", slope, "MB/h",
                target=f"flat (<= {FLAT_MB_PER_HOUR:g} MB/h)",
                ok=None if args.quick else abs(slope) <= FLAT_MB_PER_HOUR)
-    result.add("readings during the run", out["readings"], "")
+    result.add("readings during the run / expected", out["readings"] / (devices * 10 * duration),
+                "", target=">= 0.99", ok=out["readings"] >= 0.99 * devices * 10 * duration)
     if scrapes:
         result.add("/metrics scrapes during the run", len(scrapes), "")
         result.add("/metrics scrape time, max", max(scrapes), "s")
