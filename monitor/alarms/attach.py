@@ -93,7 +93,8 @@ class HealthChecks:
 
     def tick(self, now_ns: int) -> None:
         """The runtime's tick hook: run the checks when they are due."""
-        if self._last_ns is not None and now_ns - self._last_ns < int(self.interval * NS):
+        # a clock stepped back (negative elapsed time) must not hold the checks back for as long
+        if self._last_ns is not None and 0 <= now_ns - self._last_ns < int(self.interval * NS):
             return
         self._last_ns = now_ns
         self.check(now_ns)

@@ -312,6 +312,15 @@ class RateRule(Condition):
     def limit_now(self) -> float | None:
         return self.max_change
 
+    def shift(self, step: int) -> int:
+        """The clock stepped: the samples in the window keep their age. How many moved."""
+        buf_t, size, i, moved = self.buf_t, self.size, self.head, 0
+        while i != self.tail:
+            buf_t[i] += step
+            i = (i + 1) % size
+            moved += 1
+        return moved
+
     def sample(self, em: Emitter, ts: int, v: float) -> None:
         if self.point.oos:
             return

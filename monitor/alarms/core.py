@@ -9,7 +9,9 @@ shelving, maintenance and manual location states.
 Bad input never moves a value alarm: a reading whose quality is not good, or
 whose value is None, NaN, ±inf or not a number, is not compared with any
 limit; it only counts towards the health rules. A reading whose timestamp is
-not after the channel's previous one is ignored and counted.
+not after the channel's previous one is ignored and counted, unless it went
+back so far that the host clock must have stepped (see ``timebase``): then
+the step is confirmed, every timer moves with it and the reading is evaluated.
 
 Operator actions (acknowledge, shelve, maintenance, out of service, location
 state) are added by ``engine.AlarmEngine``; they go through the same ``emit``.
@@ -25,10 +27,12 @@ from monitor.config.alarms import AlarmsConfig
 from monitor.model import Quality, Reading
 
 from .conditions import Condition
-from .events import AlarmEvent, AlarmState, EventKind, Mode
+from .events import AlarmEvent, EventKind
 from .location import LocationTracker
 from .rules import ChannelRt, Tables
 from .states import AlarmPoint
+from .timebase import CLOCK_POINT, TICK_STEP_NS, ClockWatch, reanchor
+from .views import AlarmView, active_views
 
 NS = 1_000_000_000
 SYSTEM = "system"
@@ -37,32 +41,6 @@ COMM_ERROR = Quality.COMM_ERROR
 MAINTENANCE = Quality.MAINTENANCE
 FAULTS = frozenset({Quality.DEVICE_FAULT, Quality.OUT_OF_RANGE})
 NUMBERS = (float, int, bool)
-PRIORITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
-
-
-@dataclass(frozen=True)
-class AlarmView:
-    """One alarm as an operator sees it (``active()``)."""
-
-    alarm_id: int | None
-    point: str
-    location: str
-    channel: str
-    rule: str
-    level: str
-    priority: str
-    state: str
-    mode: str
-    start_ns: int | None
-    raised_ns: int | None
-    limit: float | None
-    peak: float | None
-    peak_ns: int | None
-    shelved_until: int | None
-    shelved_by: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 @dataclass
@@ -73,6 +51,9 @@ class Counters:
     bad_value: int = 0  # quality good but value None/NaN/inf/not a number
     not_good: int = 0  # quality other than good
     maintenance: int = 0  # marked maintenance by maintenance mode: evaluated, suppressed
+    clock_steps: int = 0  # steps of the host clock seen; timers moved with each
+    held: int = 0  # readings that went back, held until a clock step was confirmed
+    restamped: int = 0  # stamped before a step, delivered after it: moved by the step
 
 
 class EngineCore:
@@ -89,13 +70,16 @@ class EngineCore:
         self.max_shelve_ns = int(config.max_shelve * NS)
         self.counters = Counters()
         self.maintenance: dict[str, int | None] = {}  # target -> until (None: open-ended)
-        self.now_ns = start_ns
+        self.now_ns = start_ns  # the latest tick: the engine's own clock
         self._out: list[AlarmEvent] = []
         self._channels = tables.channels
         self._stale_channels = tuple(c for c in tables.channels.values() if c.stale is not None)
         self._conditions: tuple[Condition, ...] = tuple(tables.conditions.values())
         for ch in tables.channels.values():
             ch.last_good_ts = start_ns
+        devices = {ch.device.name for ch in tables.channels.values()}
+        self.clock = ClockWatch(quorum_devices=min(2, len(devices)))
+        self._flushing = False
 
     # --- event creation (the Emitter protocol) ---------------------------------------------
 
@@ -133,6 +117,13 @@ class EngineCore:
     # --- readings ------------------------------------------------------------------------
 
     def evaluate(self, readings: Iterable[Reading]) -> list[AlarmEvent]:
+        if self.clock.grace is not None:  # just after a clock step: some polls were in flight
+            readings, moved = self.clock.restamp(readings)
+            self.counters.restamped += moved
+        self._ingest(readings)
+        return self.drain()
+
+    def _ingest(self, readings: Iterable[Reading]) -> None:
         channels = self._channels
         counters = self.counters
         n = 0
@@ -143,7 +134,8 @@ class EngineCore:
                 continue
             ts = r.ts_ns
             if ts <= ch.last_ts:
-                counters.out_of_order += 1
+                if ch.last_ts - ts < ch.step_ns or not self._went_back(ch, r):
+                    counters.out_of_order += 1
                 continue
             ch.last_ts = ts
             n += 1
@@ -165,7 +157,6 @@ class EngineCore:
                 counters.not_good += 1
             self._not_good(ch, ts, q, r.detail)
         counters.evaluated += n
-        return self.drain()
 
     def _good(self, ch: ChannelRt, ts: int, v: float) -> None:
         ch.last_good_ts = ts
@@ -222,6 +213,14 @@ class EngineCore:
     # --- time ----------------------------------------------------------------------------
 
     def tick(self, now_ns: int) -> list[AlarmEvent]:
+        clock = self.clock
+        if clock.grace is not None:  # a time read before the step, used after it
+            now_ns = clock.restamp_time(now_ns)
+        if not clock.exact:
+            if now_ns <= self.now_ns - TICK_STEP_NS:
+                self._step(now_ns - self.now_ns, now_ns, "tick", exact=False)
+            elif clock.held:  # the clock did not step: those readings were stamped wrong
+                self.counters.out_of_order += len(clock.take_held())
         self.now_ns = max(self.now_ns, now_ns)
         for ch in self._stale_channels:
             self._check_stale(ch, now_ns)
@@ -235,6 +234,52 @@ class EngineCore:
             if tracker.due(now_ns):
                 self.apply_location(tracker, now_ns, SYSTEM, None)
         return self.drain()
+
+    # --- clock steps (see timebase) --------------------------------------------------------
+
+    def observe_clock(self, wall_ns: int, mono_ns: int) -> None:
+        """The host's UTC and monotonic clocks read together (the service, before each call).
+
+        From the first observation on, only this pairing decides what is a step;
+        the events of a step go out with the next ``evaluate`` or ``tick``.
+        """
+        step = self.clock.observe(wall_ns, mono_ns)
+        if self.clock.held:  # held before the monotonic clock was known: it did not step
+            self.counters.out_of_order += len(self.clock.take_held())
+        if step:
+            self._step(step, wall_ns, "monotonic", exact=True)
+
+    def _went_back(self, ch: ChannelRt, r: Reading) -> bool:
+        """A reading far behind its channel's last one: held if it may show a step back."""
+        if self.clock.exact or self._flushing:
+            return False  # the monotonic clock (or the step just taken) says it is no step
+        self.counters.held += 1
+        if self.clock.hold(ch, r):
+            clock = self.clock
+            assert clock.held_step is not None
+            self._step(clock.held_step, clock.held_at, "readings", exact=False)
+        return True
+
+    def _step(self, step: int, at: int, source: str, *, exact: bool) -> None:
+        """The host clock stepped by ``step`` ns, seen at ``at`` (new time): move every timer."""
+        self.counters.clock_steps += 1
+        moved = reanchor(self.t, self.maintenance, step, exact=exact)
+        self.now_ns += step
+        self.clock.begin_grace(step, at)
+        held = self.clock.take_held()
+        how = {"monotonic": "the monotonic clock", "tick": "the engine's tick",
+               "readings": "readings of several channels"}[source]
+        self.emit(None, at, EventKind.CLOCK_STEP, point=CLOCK_POINT, user=SYSTEM, value=step / NS,
+                  reason=f"host clock stepped {'back' if step < 0 else 'forward'} by "
+                         f"{abs(step) / NS:.3f} s (seen by {how}); timers moved with it",
+                  details={"step_ns": step, "from_ns": at - step, "to_ns": at, "source": source,
+                           "exact": exact, "held": len(held), **moved})
+        if held:
+            self._flushing = True
+            try:
+                self._ingest(held)
+            finally:
+                self._flushing = False
 
     def _check_stale(self, ch: ChannelRt, now: int) -> None:
         stale = ch.stale
@@ -332,16 +377,4 @@ class EngineCore:
 
     def active(self) -> list[AlarmView]:
         """Alarms not in normal state, and shelved or out-of-service points."""
-        views = [_view(p) for p in self.t.points.values()
-                 if p.state is not AlarmState.NORMAL or p.mode is not Mode.IN_SERVICE]
-        views.sort(key=lambda v: (PRIORITY_ORDER.get(v.priority, 9), v.raised_ns or 0, v.point))
-        return views
-
-
-def _view(p: AlarmPoint) -> AlarmView:
-    return AlarmView(
-        alarm_id=p.alarm_id, point=p.key, location=p.location, channel=p.channel, rule=p.rule,
-        level=str(p.level), priority=p.priority, state=str(p.state), mode=str(p.mode),
-        start_ns=p.episode_start, raised_ns=p.raised_ns, limit=p.limit, peak=p.peak,
-        peak_ns=p.peak_ns, shelved_until=p.shelved_until, shelved_by=p.shelved_by,
-    )
+        return active_views(self.t.points.values())

@@ -131,6 +131,8 @@ class AlarmEngine(EngineCore):
 
     def set_flags(self, flags: Iterable[Flag], ts_ns: int) -> list[AlarmEvent]:
         """Conditions found by periodic checks (calibration, clocks; see ``flags``)."""
+        if self.clock.grace is not None:  # a time read before a clock step, used after it
+            ts_ns = self.clock.restamp_time(ts_ns)
         for flag in flags:
             cond = self.t.conditions.get(flag.key)
             if not isinstance(cond, FlagRule):

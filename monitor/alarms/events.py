@@ -57,6 +57,7 @@ class EventKind(StrEnum):
     RETIRED = "retired"  # the rule left the configuration while its alarm was open
     LOCATION_STATE = "location_state"  # at_rest / in_operation changed
     MAINTENANCE = "maintenance"  # maintenance mode switched for a location or device
+    CLOCK_STEP = "clock_step"  # the host's clock stepped; the engine's timers moved with it
 
 
 NOTIFY_KINDS = frozenset({

@@ -5,7 +5,8 @@ last event shows, open alarms get back their id, start, limit and peak, the
 conditions of active alarms are assumed to still hold (so that the next
 normal samples clear them through their off-delay and deadband, and no
 duplicate is raised), and shelving, maintenance, out-of-service and manual
-location states come back with their expiry. A point the configuration no
+location states come back with their expiry (as moved by the last clock
+step, if one came after them). A point the configuration no
 longer has is retired: its condition ends, its unacknowledged alarm stays
 until someone acknowledges it.
 """
@@ -13,7 +14,7 @@ until someone acknowledges it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .core import SYSTEM
@@ -49,6 +50,9 @@ def restore(engine: AlarmEngine, events: Iterable[AlarmEvent], now_ns: int) -> R
             continue
         if event.kind is EventKind.MAINTENANCE:
             _maintenance(engine, event)
+            continue
+        if event.kind is EventKind.CLOCK_STEP:
+            _clock_step(engine, event)
             continue
         if event.point is None or event.state is None:
             continue
@@ -148,6 +152,28 @@ def _location(engine: AlarmEngine, event: AlarmEvent, report: RestoreReport) -> 
                                 event.user or SYSTEM, event.reason or "")
     else:
         tracker.manual = None
+
+
+def _clock_step(engine: AlarmEngine, event: AlarmEvent) -> None:
+    """Expiries moved by a clock step, for the shelving/maintenance/manual state still open.
+
+    The log holds the last step only (the last event of its point), with every
+    expiry open at that step as it then stood; a setting logged after it wins.
+    """
+    expiries = dict((event.details or {}).get("expiries") or {})
+    for key, until in dict(expiries.get("shelved") or {}).items():
+        point = engine.t.points.get(key)
+        if point is not None and point.shelved_until is not None:
+            point.shelved_until = int(until)
+    for target, until in dict(expiries.get("maintenance") or {}).items():
+        if engine.maintenance.get(target) is not None:
+            engine.maintenance[target] = int(until)
+    for location, until in dict(expiries.get("manual") or {}).items():
+        tracker = engine.t.trackers.get(location)
+        if tracker is not None and tracker.manual is not None and (
+            tracker.manual.until_ns is not None
+        ):
+            tracker.manual = replace(tracker.manual, until_ns=int(until))
 
 
 def _maintenance(engine: AlarmEngine, event: AlarmEvent) -> None:

@@ -29,6 +29,7 @@ from .flags import add_check_points
 from .location import LocationTracker
 from .presets import preset_limit, preset_table_name
 from .states import AlarmPoint
+from .timebase import STEP_MIN_NS
 
 NS = 1_000_000_000
 STATES = ("at_rest", "in_operation")
@@ -47,10 +48,12 @@ class DeviceRt:
 
 class ChannelRt:
     __slots__ = ("device", "doors", "faulted", "id", "inputs", "last_good_ts", "last_ts", "loc",
-                 "rules", "stale", "stale_ns")
+                 "rules", "stale", "stale_ns", "step_ns")
 
-    def __init__(self, cid: str, device: DeviceRt, loc: LocationRt, stale_ns: int) -> None:
+    def __init__(self, cid: str, device: DeviceRt, loc: LocationRt, stale_ns: int,
+                 step_ns: int = STEP_MIN_NS) -> None:
         self.id, self.device, self.loc, self.stale_ns = cid, device, loc, stale_ns
+        self.step_ns = step_ns  # going back further than this is a clock step, not a reorder
         self.rules: tuple[ValueRule | RateRule, ...] = ()
         self.stale: FlagRule | None = None
         self.last_ts = -1
@@ -102,7 +105,7 @@ def build_tables(loaded: LoadedConfig) -> Tables:
         k = (dh.stale_after_intervals if dh and dh.stale_after_intervals
              else acfg.health.stale_after_intervals)
         ch = ChannelRt(cid, t.devices[info.device], t.locations[info.location],
-                       int(k * interval * NS))
+                       int(k * interval * NS), max(STEP_MIN_NS, int(2 * info.poll_interval * NS)))
         t.channels[cid] = ch
         if acfg.health.enabled and (dh is None or dh.enabled):
             delay = dh.stale_delay if dh and dh.stale_delay is not None else acfg.health.stale_delay

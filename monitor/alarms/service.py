@@ -7,12 +7,19 @@ events made since the last call, including those of operator actions taken
 in between (so that listeners such as notifiers see acknowledgements too).
 Events are written before they are returned; if the disk refuses, they are
 kept and written on the next call, in order, and the failure is logged once.
+
+With a monotonic clock (the daemon's: ``build_alarm_service`` with the default
+UTC clock) every ``evaluate`` and ``tick`` first shows the engine both clocks,
+so that a step of the host clock is seen before any reading stamped after it
+(``monitor.alarms.timebase``); a step is logged, audited (``clock.stepped``)
+and recorded in the event log.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -25,15 +32,18 @@ from monitor.logs import log_event
 from monitor.model import Reading, utc_now_ns
 
 from . import requests
-from .core import AlarmView, Counters
+from .core import Counters
 from .engine import AlarmEngine
 from .eventlog import EventLog
-from .events import AlarmEvent, Level
+from .events import AlarmEvent, EventKind, Level
 from .excursions import Excursion, fold
 from .flags import Flag
 from .rebuild import restore, start_locations
 from .rules import build_tables, describe
 from .signing import MEANING, RECORD_TYPE, signature_verifier
+from .timebase import CLOCK_POINT
+from .trail import audit_trail
+from .views import AlarmView
 from .writer import WriterLock
 
 log = logging.getLogger("monitor.alarms")
@@ -48,10 +58,14 @@ for that meaning ("acknowledged") and record (``signing_record(alarm_id)``)."""
 class AlarmService:
     def __init__(self, engine: AlarmEngine, event_log: EventLog, *,
                  clock: Callable[[], int] = utc_now_ns, lock: WriterLock | None = None,
-                 readonly: bool = False, require_signature: bool = True) -> None:
+                 readonly: bool = False, require_signature: bool = True,
+                 monotonic: Callable[[], int] | None = None) -> None:
         self.engine = engine
         self.log = event_log
         self.clock = clock
+        #: read together with ``clock`` before each evaluate/tick to see clock steps exactly
+        self.monotonic = monotonic
+        self._steps_seen = engine.counters.clock_steps
         self.readonly = readonly
         self.require_signature = require_signature
         #: object with ``record(user, action, object, *, old, new, reason)`` (monitor.audit)
@@ -69,6 +83,7 @@ class AlarmService:
 
     def evaluate(self, readings: Sequence[Reading]) -> list[AlarmEvent]:
         with self._mutex:
+            self._observe()
             try:
                 events = self.engine.evaluate(readings)
             except AlarmError:  # a broken invariant must not stop ingestion; it is logged
@@ -80,6 +95,7 @@ class AlarmService:
 
     def tick(self, now_ns: int) -> list[AlarmEvent]:
         with self._mutex:
+            self._observe()
             if not self.readonly and self.log.changed_by_others():
                 requests.process(self.log, now_ns, self._apply_request)
             try:
@@ -91,6 +107,26 @@ class AlarmService:
                 self._write([])
             return self._commit(events)
 
+    def _observe(self) -> None:
+        """Show the engine both clocks (mutex held), before it is given any time."""
+        if self.monotonic is not None:
+            self.engine.observe_clock(self.clock(), self.monotonic())
+
+    def _clock_stepped(self, events: Sequence[AlarmEvent]) -> None:
+        """Log and audit each clock step (a GMP-relevant time event) the engine just recorded."""
+        self._steps_seen = self.engine.counters.clock_steps
+        for event in events:
+            if event.kind is not EventKind.CLOCK_STEP:
+                continue
+            details = dict(event.details or {})
+            log_event(log, logging.WARNING, "host clock stepped", step_s=event.value,
+                      source=details.get("source"), moved=details.get("moved"))
+            if not self.readonly:
+                self._audit("system", str(event.reason),
+                            ("clock.stepped", CLOCK_POINT, details.get("from_ns"),
+                             {"to_ns": details.get("to_ns"), "step_ns": details.get("step_ns"),
+                              "event": event.id}))
+
     def _commit(self, events: list[AlarmEvent]) -> list[AlarmEvent]:
         if events:
             self._write(events)
@@ -100,6 +136,8 @@ class AlarmService:
         return events
 
     def _write(self, events: list[AlarmEvent]) -> None:
+        if self.engine.counters.clock_steps != self._steps_seen:
+            self._clock_stepped(events)
         if self.readonly:
             return
         self._backlog.extend(events)
@@ -122,6 +160,7 @@ class AlarmService:
         with self._mutex:
             if self.readonly:
                 raise AlarmError("this alarm service is read-only")
+            self._observe()  # a step's events are published with the flags' events
             events = self.engine.set_flags(flags, now_ns)
             self.record(events)
         return events
@@ -168,6 +207,7 @@ class AlarmService:
     def _apply(self, op: str, user: str, reason: str, a: Mapping[str, Any]
                ) -> tuple[list[AlarmEvent], AuditArgs]:
         """Run one action on the engine (mutex held); its events and its audit entry."""
+        self._observe()
         engine, now = self.engine, self.clock()
         audit: AuditArgs
         if op == "acknowledge":
@@ -331,12 +371,17 @@ def _object(events: Sequence[AlarmEvent]) -> str:
 
 
 def build_alarm_service(loaded: LoadedConfig, *, clock: Callable[[], int] = utc_now_ns,
-                        readonly: bool = False, lock_timeout: float = 10.0) -> AlarmService:
+                        readonly: bool = False, lock_timeout: float = 10.0,
+                        monotonic: Callable[[], int] | None = None) -> AlarmService:
     """The alarm service of ``loaded``, its state rebuilt from ``<data_dir>/alarms.db``.
 
     Raises ``AlarmError`` when another process holds the log for writing
-    (``readonly=True`` never takes the lock and never writes).
+    (``readonly=True`` never takes the lock and never writes). ``monotonic``
+    (ns) is read with ``clock`` to see steps of it; with the real UTC clock it
+    is ``time.monotonic_ns`` unless given, with any other clock it must be given.
     """
+    if monotonic is None and clock is utc_now_ns:
+        monotonic = time.monotonic_ns
     data_dir = Path(loaded.config.data_dir)
     lock = None
     if not readonly:
@@ -360,39 +405,15 @@ def build_alarm_service(loaded: LoadedConfig, *, clock: Callable[[], int] = utc_
     report = restore(engine, event_log.rebuild_events(), now)
     engine.next_seq = max(engine.next_seq, event_log.head()[0] + 1)
     service = AlarmService(engine, event_log, clock=clock, lock=lock, readonly=readonly,
-                           require_signature=loaded.config.alarms.require_signature_for_action)
+                           require_signature=loaded.config.alarms.require_signature_for_action,
+                           monotonic=monotonic)
     if not readonly:
         start_locations(engine, now, report.locations_logged)
         service.record(engine.drain())
-        service.audit = _audit_trail(data_dir)
+        service.audit = audit_trail(data_dir)
         service.verify_signature = signature_verifier(data_dir, getattr(loaded.config, "users",
                                                                          None))
     log_event(log, logging.INFO, "alarm engine ready", **describe(tables),
               open_alarms=len(report.open_alarms), retired=len(report.retired),
               log_events=engine.next_seq - 1)
     return service
-
-
-def _audit_trail(data_dir: Path) -> Any:
-    """The audit trail if ``monitor.audit`` is installed; opened on first use."""
-    try:
-        from monitor.audit import AuditTrail
-    except ImportError:
-        return None
-    return _LazyAudit(lambda: AuditTrail(data_dir))
-
-
-class _LazyAudit:
-    def __init__(self, factory: Callable[[], Any]) -> None:
-        self._factory = factory
-        self._trail: Any = None
-
-    def record(self, user: str, action: str, obj: str, **kw: Any) -> Any:
-        if self._trail is None:
-            self._trail = self._factory()
-        return self._trail.record(user, action, obj, **kw)
-
-    def close(self) -> None:
-        if self._trail is not None:
-            self._trail.close()
-            self._trail = None
