@@ -148,7 +148,9 @@ class BenchResult:
 
     def add(self, name: str, value: float | int | str | None, unit: str = "", *,
             target: str = "", baseline: float | None = None, ok: bool | None = None) -> None:
-        self.figures.append(Figure(name, value, unit, target, baseline, ok))
+        """A figure; in a --quick run its target is shown but not judged (too short a run)."""
+        self.figures.append(Figure(name, value, unit, target, baseline,
+                                   None if self.quick else ok))
 
     def note(self, text: str) -> None:
         self.notes.append(text)
