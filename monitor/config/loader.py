@@ -59,6 +59,8 @@ class LoadedConfig:
 
 def resolve_channels(device: DeviceConfig, profile: ProfileConfig) -> list[ChannelSpec]:
     """The profile's channels with the device's overrides applied (same name replaces)."""
+    if not device.channels:
+        return list(profile.channels)
     overrides = {c.name: c for c in device.channels}
     merged = [overrides.pop(c.name, c) for c in profile.channels]
     return merged + list(overrides.values())
@@ -80,7 +82,7 @@ def load_config(path: str | Path) -> LoadedConfig:
     source = SourceMap()
     try:
         text = path.read_text(encoding="utf-8")
-        raw = load_yaml(path, source)
+        raw = load_yaml(path, source, text=text)
     except OSError as err:
         raise ConfigError([f"{path}:1: cannot read config: {err.strerror}"]) from err
     except UnicodeDecodeError as err:
@@ -211,14 +213,13 @@ def _check_references(config: Config) -> Iterator[tuple[Loc, str]]:
             yield ("devices", i, "profile"), f"unknown profile {device.profile!r}"
             unresolved.add(device.name)
             continue
-        names = [c.name for c in resolve_channels(device, profile)]
-        channel_ids.update(f"{device.name}/{n}" for n in names)
+        channels = resolve_channels(device, profile)
+        channel_ids.update(f"{device.name}/{c.name}" for c in channels)
         if isinstance(conn, MqttConnection):
-            channels = resolve_channels(device, profile)
             for loc, message in mqtt_device_problems(device, channels, conn):
                 yield ("devices", i, *loc), message
         elif conn is not None:
-            for j, ch in enumerate(resolve_channels(device, profile)):
+            for j, ch in enumerate(channels):
                 if ch.address is None:
                     yield (
                         ("devices", i, "channels", j, "address"),
