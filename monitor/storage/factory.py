@@ -5,21 +5,26 @@ store: it commits every reading to ``<data_dir>/readings.db``. InfluxDB sinks
 are not separate stores; they are forwarders that read that database as their
 outbox (one cursor each), so a reading is written to disk once however many
 sinks there are, and no sink can lose what the disk holds.
+
+The sink machinery (forwarder, transports, influxdb-client, which pulls in
+numpy: ~25 MB and ~0.6 s of start-up) is imported only when a sink is
+configured.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitor.config import LoadedConfig
 from monitor.config.storage import InfluxV2Sink, Sink
 from monitor.storage.base import ReadingStore
 from monitor.storage.embedded import EmbeddedStore
-from monitor.storage.forwarder import Forwarder
-from monitor.storage.influx_v1 import InfluxV1Transport
-from monitor.storage.influx_v2 import InfluxV2Transport
-from monitor.storage.transport import Transport
+
+if TYPE_CHECKING:
+    from monitor.storage.forwarder import Forwarder
+    from monitor.storage.transport import Transport
 
 READINGS_DB = "readings.db"
 
@@ -55,14 +60,21 @@ def build_stores(loaded: LoadedConfig, *, state_of: StateOf | None = None) -> li
         synchronous=cfg.storage.embedded.synchronous,
         memory_limit=cfg.storage.embedded.memory_limit,
     )
-    for sink in cfg.storage.sinks:
-        store.forwarders.append(Forwarder(store, build_transport(sink), sink))
+    if cfg.storage.sinks:
+        from monitor.storage.forwarder import Forwarder
+
+        for sink in cfg.storage.sinks:
+            store.forwarders.append(Forwarder(store, build_transport(sink), sink))
     return [store]
 
 
 def build_transport(sink: Sink) -> Transport:
     if isinstance(sink, InfluxV2Sink):
+        from monitor.storage.influx_v2 import InfluxV2Transport
+
         return InfluxV2Transport(sink)
+    from monitor.storage.influx_v1 import InfluxV1Transport
+
     return InfluxV1Transport(sink)
 
 

@@ -61,3 +61,22 @@ async def test_runtime_stores_locally_forwards_to_the_sink_and_stamps_the_state(
         "location": "fill-1", "room": "fill", "site": "plant-a", "unit": "Pa",
     }
     assert len(only["values"]) == 50
+
+
+def test_no_sink_no_influxdb_client(tmp_path: Path) -> None:
+    """influxdb-client (and the numpy it pulls in, ~25 MB) is loaded only for a configured sink."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "cleanroom-monitor.yaml"
+    path.write_text(CONFIG.format(data_dir=tmp_path / "data"))
+    probe = (
+        "import sys\n"
+        "from monitor.config import load_config\n"
+        "from monitor.runtime import build_runtime\n"
+        f"runtime = build_runtime(load_config({str(path)!r}), with_http=True)\n"
+        "print(sorted(m for m in ('influxdb_client', 'numpy') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stderr
