@@ -217,10 +217,13 @@ class EngineCore:
         if clock.grace is not None:  # a time read before the step, used after it
             now_ns = clock.restamp_time(now_ns)
         if not clock.exact:
-            if now_ns <= self.now_ns - TICK_STEP_NS:
-                self._step(now_ns - self.now_ns, now_ns, "tick", exact=False)
-            elif clock.held:  # the clock did not step: those readings were stamped wrong
-                self.counters.out_of_order += len(clock.take_held())
+            gap = now_ns - self.now_ns
+            if gap <= -TICK_STEP_NS:  # the tick came its usual interval after the last one
+                self._step(gap - clock.tick_gap, now_ns, "tick", exact=False)
+            else:
+                if clock.held:  # the clock did not step: those readings were stamped wrong
+                    self.counters.out_of_order += len(clock.take_held())
+                clock.tick_gap = gap if 0 < gap < TICK_STEP_NS else 0
         self.now_ns = max(self.now_ns, now_ns)
         for ch in self._stale_channels:
             self._check_stale(ch, now_ns)

@@ -48,12 +48,14 @@ class DeviceRt:
 
 class ChannelRt:
     __slots__ = ("device", "doors", "faulted", "id", "inputs", "last_good_ts", "last_ts", "loc",
-                 "rules", "stale", "stale_ns", "step_ns")
+                 "poll_ns", "rules", "stale", "stale_ns", "step_ns")
 
     def __init__(self, cid: str, device: DeviceRt, loc: LocationRt, stale_ns: int,
-                 step_ns: int = STEP_MIN_NS) -> None:
+                 poll_ns: int = NS) -> None:
         self.id, self.device, self.loc, self.stale_ns = cid, device, loc, stale_ns
-        self.step_ns = step_ns  # going back further than this is a clock step, not a reorder
+        self.poll_ns = poll_ns
+        # going back further than this is a step of the clock, not a reordered sample
+        self.step_ns = max(STEP_MIN_NS, 2 * poll_ns)
         self.rules: tuple[ValueRule | RateRule, ...] = ()
         self.stale: FlagRule | None = None
         self.last_ts = -1
@@ -105,7 +107,7 @@ def build_tables(loaded: LoadedConfig) -> Tables:
         k = (dh.stale_after_intervals if dh and dh.stale_after_intervals
              else acfg.health.stale_after_intervals)
         ch = ChannelRt(cid, t.devices[info.device], t.locations[info.location],
-                       int(k * interval * NS), max(STEP_MIN_NS, int(2 * info.poll_interval * NS)))
+                       int(k * interval * NS), int(info.poll_interval * NS))
         t.channels[cid] = ch
         if acfg.health.enabled and (dh is None or dh.enabled):
             delay = dh.stale_delay if dh and dh.stale_delay is not None else acfg.health.stale_delay

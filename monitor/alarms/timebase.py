@@ -18,8 +18,10 @@ for that hour. What tells the two apart:
   interval)), at least two of them and from two devices (one on a one-device
   site). Such readings are *held* until the step is confirmed, then evaluated;
   if the next tick shows that the clock did not step, they were stamped wrong:
-  ignored and counted. A forward jump cannot be told from time passing without
-  the monotonic clock, so it is not detected in this mode.
+  ignored and counted. The step's size is estimated (the interval of the
+  ticks or of the polls taken off the jump), exact when they are regular, at
+  worst short by one interval. A forward jump cannot be told from time passing
+  without the monotonic clock, so it is not detected in this mode.
 
 On a step of ``d`` ns, ``reanchor`` moves every timer the engine decides with
 by ``d``, so that an on-delay, an off-delay, a stale timer, a door's
@@ -95,6 +97,7 @@ class ClockWatch:
     held_devices: set[str] = field(default_factory=set)
     held_step: int | None = None  # the least negative step the held readings suggest
     held_at: int = 0
+    tick_gap: int = 0  # between the last two ticks, when regular
 
     @property
     def exact(self) -> bool:
@@ -148,10 +151,16 @@ class ClockWatch:
         return ts
 
     def hold(self, ch: ChannelRt, r: Reading) -> bool:
-        """Keep a reading that went back; True when enough of them confirm a step."""
+        """Keep a reading that went back; True when enough of them confirm a step.
+
+        A polled channel's reading comes a poll interval after its last one, so
+        the step is its time less the last one's less that interval; a channel
+        that reports less often suggests a smaller step, and the smallest wins
+        (timers moved too little are at worst late, never early).
+        """
         if len(self.held) >= HELD_MAX:
             return False
-        step = r.ts_ns - ch.last_ts
+        step = r.ts_ns - ch.last_ts - ch.poll_ns
         self.held.append(r)
         self.held_devices.add(ch.device.name)
         if self.held_step is None or step > self.held_step:

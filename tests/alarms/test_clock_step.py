@@ -42,7 +42,7 @@ def config(tmp_path: Path, *, health: bool = False, **extra: Any) -> LoadedConfi
          "deadband": 0.5, "rate_of_change": {"max_change": 3.0, "per": "65s"}},
         {"channel": "dp1/dp", "low_action": 10.0, "on_delay": "15s"},
         {"channel": "pc1/p50", "high_action": 29.0, "consecutive": 2, "window": 3},
-        doors=[{"channel": "dp1/door", "suppress_for": "50s", "settle": "10s",
+        doors=[{"channel": "dp1/door", "suppress_for": "42.5s", "settle": "2.5s",
                 "held_open_after": "35s"}],
         health=health, **extra)
     if health:
@@ -219,7 +219,7 @@ def test_a_forward_step_pages_no_stale_data_and_keeps_the_door_and_window(tmp_pa
         ("th1/t:stale", host.wall(35.3)), ("th1/rh:stale", host.wall(35.3)),
         (T, host.wall(20.3 + 25)),  # the on-delay ran 25 s from the sample after the jump
         ("dp1/door:door_held_open", host.wall(15.2 + 35)),  # open since 15.2, jump or not
-    }  # and no pressure alarm: the door's suppression (until 65.2) kept its length
+    }  # and no pressure alarm: the door's suppression (until 57.7) kept its length
 
 
 def test_a_poll_in_flight_across_the_step_is_restamped(tmp_path: Path) -> None:
@@ -358,7 +358,7 @@ def test_the_periodic_checks_run_after_a_step_back(tmp_path: Path, clocks: Clock
 
 # --- properties: steps at arbitrary points change nothing but the clock -----------------------
 
-BLOCK = 10  # seconds a plan's values hold; delays and windows are 5 s away from its multiples
+BLOCK = 10  # seconds a plan's values hold; no delay or window ends within 2 s of its multiples
 DEVICES = (("pc1", ("pc1/p05", "pc1/p50")), ("dp1", ("dp1/dp", "dp1/door")),
            ("th1", ("th1/t", "th1/rh")))
 Block = tuple[int, int, int, int, bool]  # t level, dp level, door, p50 level, dp1 unreachable
@@ -415,7 +415,10 @@ def scenarios(draw: st.DrawFn, exact: bool) -> tuple[list[Block], list[tuple[flo
     end = len(plan) * BLOCK
     size = st.integers(1_500, 7_200_000) if exact else st.integers(6_500, 7_200_000)  # ms
     sign = st.sampled_from([-1, 1]) if exact else st.just(-1)  # forward: only seen exactly
-    raw = draw(st.lists(st.tuples(st.floats(1.0, end - 1.0), size, sign), min_size=1,
+    # without the monotonic clock a step is measured against the ticks' interval: regular
+    # from the second tick on
+    first = 1.0 if exact else 2.0
+    raw = draw(st.lists(st.tuples(st.floats(first, end - 1.0), size, sign), min_size=1,
                         max_size=3))
     steps: list[tuple[float, int]] = []
     for at_s, ms, sg in sorted(raw):
@@ -440,14 +443,8 @@ def compare(ref: Run, stepped: Run, host: Host) -> list[AlarmEvent]:
     return [e for _, e in stepped.events if e.kind is not EventKind.CLOCK_STEP]
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(scenario=scenarios(exact=True))
-def test_exact_steps_change_nothing_but_the_clock(
-        loaded: LoadedConfig, scenario: tuple[list[Block], list[tuple[float, int]]]) -> None:
-    plan, steps = scenario
-    host = Host(steps)
-    ref = run(loaded, plan, Host(), exact=True)
-    stepped = run(loaded, plan, host, exact=True)
+def same_alarms(ref: Run, stepped: Run, host: Host) -> None:
+    """The stepped run raised, cleared and kept exactly the reference run's alarms."""
     events = compare(ref, stepped, host)
     key = [(e.kind, e.point, e.state, e.prev_state, e.alarm_id, e.value) for _, e in ref.events]
     assert [(e.kind, e.point, e.state, e.prev_state, e.alarm_id, e.value) for e in events] == key
@@ -455,37 +452,32 @@ def test_exact_steps_change_nothing_but_the_clock(
     made = [m for m, e in stepped.events if e.kind is not EventKind.CLOCK_STEP]
     assert [e.ts_ns - host.offset(m) for m, e in zip(made, events, strict=True)] == [
         e.ts_ns for _, e in ref.events]
+    assert _views(ref) == _views(stepped)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario=scenarios(exact=True))
+def test_exact_steps_change_nothing_but_the_clock(
+        loaded: LoadedConfig, scenario: tuple[list[Block], list[tuple[float, int]]]) -> None:
+    plan, steps = scenario
+    host = Host(steps)
+    stepped = run(loaded, plan, host, exact=True)
+    same_alarms(run(loaded, plan, Host(), exact=True), stepped, host)
     assert [(e.details or {}).get("step_ns") for _, e in stepped.events
             if e.kind is EventKind.CLOCK_STEP] == [s for _, s in steps]
-    assert _views(ref) == _views(stepped)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario=scenarios(exact=False))
-def test_steps_back_without_a_monotonic_clock_lose_and_duplicate_nothing(
+def test_steps_back_seen_by_ticks_and_readings_change_nothing_but_the_clock(
         loaded: LoadedConfig, scenario: tuple[list[Block], list[tuple[float, int]]]) -> None:
+    """Without the monotonic clock, on a host that polls and ticks regularly, as the daemon."""
     plan, steps = scenario
     host = Host(steps)
-    ref = run(loaded, plan, Host(), exact=False)
     stepped = run(loaded, plan, host, exact=False)
-    events = compare(ref, stepped, host)
-    # estimated from readings or ticks, each step is at most a poll late: the same alarms,
-    # raised and cleared at most that much later, and the same ones open at the end
-    per_point: dict[str | None, list[tuple[Any, ...]]] = {}
-    for e in events:
-        per_point.setdefault(e.point, []).append((e.kind, e.state, e.prev_state))
-    expected: dict[str | None, list[tuple[Any, ...]]] = {}
-    for _, e in ref.events:
-        expected.setdefault(e.point, []).append((e.kind, e.state, e.prev_state))
-    assert per_point == expected
-    made = {id(e): m for m, e in stepped.events}
-    lag = {p: [e.ts_ns - host.offset(made[id(e)]) for e in events if e.point == p]
-           for p in per_point}
-    for p, ref_ts in {p: [e.ts_ns for _, e in ref.events if e.point == p]
-                      for p in expected}.items():
-        assert all(0 <= a - b <= len(steps) * S for a, b in zip(lag[p], ref_ts, strict=True))
-    assert {(v.point, v.state) for v in ref.engine.active()} == {
-        (v.point, v.state) for v in stepped.engine.active()}
+    same_alarms(run(loaded, plan, Host(), exact=False), stepped, host)
+    assert all(e.details and e.details["source"] in ("tick", "readings")
+               for _, e in stepped.events if e.kind is EventKind.CLOCK_STEP)
 
 
 def _views(r: Run) -> list[tuple[Any, ...]]:
