@@ -1,15 +1,28 @@
 """The poll schedule: absolute ticks on a shared grid, overruns skipped and counted,
-capped backoff, and polls of many connections falling due together."""
+capped backoff, polls of many connections falling due together and woken by one
+timer, and request timeouts expired by the same clock."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
+import weakref
 
 import pytest
 
 from monitor.drivers.modbus import ModbusDriver
-from monitor.drivers.modbus.schedule import GRID, DeviceSchedule, current_tick, first_tick
+from monitor.drivers.modbus.schedule import (
+    GRID,
+    STEP,
+    DeviceSchedule,
+    RequestTimeout,
+    TickClock,
+    clock,
+    current_tick,
+    first_tick,
+    sleep_until_tick,
+)
 from monitor.model import Quality
 from simulators import World
 from simulators.modbus.devices import sim_device
@@ -94,3 +107,76 @@ async def test_an_overrunning_device_skips_ticks(modbus_sim, sim_world: World) -
     assert driver.skipped_ticks == status.overruns
     assert all(r.quality is Quality.GOOD for r in out.readings)
     assert GRID == 0.05
+
+
+async def test_the_clock_wakes_every_waiter_of_a_tick_with_one_timer() -> None:
+    loop = asyncio.get_running_loop()
+    ticker = clock()
+    assert clock() is ticker  # one per event loop, shared by every connection
+    due = current_tick(loop.time()) + 3
+    before = ticker.wakeups
+    woken: list[float] = []
+
+    async def park() -> None:
+        await ticker.wait(due)
+        woken.append(loop.time())
+
+    await asyncio.gather(*(park() for _ in range(200)))
+    assert ticker.wakeups - before == 1
+    assert len(woken) == 200
+    assert min(woken) >= due * GRID - 1e-6  # never before the tick...
+    assert max(woken) - due * GRID < 0.05  # ...and all of them in the same pass
+    assert ticker.wait(due).done()  # a tick in the past does not wait at all
+
+
+async def test_cancelling_one_parked_task_leaves_the_others() -> None:
+    loop = asyncio.get_running_loop()
+    due = current_tick(loop.time()) + 2
+    tasks = [asyncio.create_task(sleep_until_tick(due)) for _ in range(3)]
+    await asyncio.sleep(0)
+    tasks[0].cancel()
+    await asyncio.sleep(0)
+    assert tasks[0].cancelled()
+    assert not tasks[1].done()
+    await asyncio.gather(*tasks[1:])
+    assert loop.time() >= due * GRID - 1e-6
+
+
+@pytest.mark.parametrize("timeout", [0.001, 0.12, 0.2])
+async def test_request_timeouts_are_never_early_and_late_by_at_most_a_step(
+    timeout: float,
+) -> None:
+    loop = asyncio.get_running_loop()
+    ticker = clock()
+    pending: asyncio.Future[int] = loop.create_future()
+    answered: asyncio.Future[int] = loop.create_future()
+    started = loop.time()
+    ticker.expire(pending, timeout)
+    ticker.expire(answered, timeout)
+    answered.set_result(7)  # a reply in time is left alone
+    with pytest.raises(RequestTimeout):
+        await pending
+    elapsed = loop.time() - started
+    assert timeout - 1e-6 <= elapsed < timeout + STEP + 0.03, elapsed
+    assert answered.result() == 7
+
+
+def test_the_clock_of_a_closed_loop_is_let_go() -> None:
+    async def use() -> weakref.ref[TickClock]:
+        ticker = clock()
+        loop = asyncio.get_running_loop()
+        await ticker.wait(current_tick(loop.time()) + 1)
+        ticker.expire(loop.create_future(), 10.0)  # a timer still armed when the loop closes
+        return weakref.ref(ticker)
+
+    first = asyncio.new_event_loop()
+    ticker_ref = first.run_until_complete(use())
+    first.close()
+    loop_ref = weakref.ref(first)
+    del first
+    second = asyncio.new_event_loop()
+    second.run_until_complete(use())  # a new loop's first use drops the closed loop's clock
+    second.close()
+    gc.collect()
+    assert loop_ref() is None
+    assert ticker_ref() is None

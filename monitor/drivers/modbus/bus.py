@@ -33,6 +33,8 @@ from pymodbus.pdu import register_message as pdu_reg
 from monitor.config.devices import ModbusSerialConnection, ModbusTcpConnection
 from monitor.errors import DeviceTimeout, DriverError
 
+from .schedule import RequestTimeout, TickClock, clock
+
 
 def quiet_pymodbus() -> None:
     """pymodbus logs every timeout and stray frame at ERROR; the driver logs each
@@ -89,6 +91,8 @@ class Bus:
         self.client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
         self._rx = b""  # what came back since the last request was sent
         self._expect_tid = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._clock: TickClock | None = None
         self.connects = 0
         self.requests = 0
 
@@ -182,20 +186,42 @@ class Bus:
         return BusError("garbled", f"unusable reply ({len(rx)} bytes, bad LRC or short)")
 
     async def execute(self, request: ModbusPDU, timeout: float, retries: int) -> ModbusPDU:
-        """Send ``request`` (caller holds ``lock``); retry timeouts; raise ``BusError``."""
+        """Send ``request`` (caller holds ``lock``); retry timeouts; raise ``BusError``.
+
+        The exchange uses pymodbus' framer, transport and reply matching
+        (``pdu_send``, ``callback_data``) but not ``TransactionManager.execute``:
+        that adds a second lock (the bus lock already serialises requests), an
+        ``asyncio.wait_for`` with its own timer, waiter future and two callback
+        hops per request, and its own retry count. The reply future is the one
+        ``callback_data`` completes; its timeout is a list entry on the shared
+        ``TickClock``, which expires every request due at a grid tick in one pass.
+        """
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop, self._clock = loop, clock()
+        ticker = self._clock
+        assert ticker is not None
         attempt = 0
         while True:
-            await self.ensure_open()
             client = self.client
-            assert client is not None
-            client.ctx.comm_params.timeout_connect = timeout
+            if client is None or not client.connected:
+                await self.ensure_open()
+                client = self.client
+                assert client is not None
+            ctx = client.ctx
             self.requests += 1
+            reply: asyncio.Future[ModbusPDU] = loop.create_future()
+            ctx.recv_buffer = b""
+            ctx.response_future = reply
+            request.transaction_id = ctx.getNextTID()
             try:
-                response: ModbusPDU = await client.execute(False, request)
-            except ModbusException as err:
+                ctx.pdu_send(request)
+                ticker.expire(reply, timeout)
+                response: ModbusPDU = await reply
+            except RequestTimeout:
                 failure = self._classify_silence(request.dev_id)
                 if not client.connected:
-                    failure = BusError("disconnected", f"connection lost: {err}")
+                    failure = BusError("disconnected", "connection lost")
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # pymodbus may raise anything out of a broken frame
@@ -209,6 +235,9 @@ class Bus:
                         f"exception {code} ({EXCEPTION_NAMES.get(code, 'unknown')})",
                         code,
                     )
+                if request.dev_id and response.dev_id != request.dev_id:
+                    raise BusError("wrong_unit", f"reply from unit {response.dev_id}, "
+                                   f"expected {request.dev_id}")
                 return response
             if failure.kind in ("out_of_step", "garbled") and self.is_tcp:
                 self.close()  # the stream cannot be trusted any more

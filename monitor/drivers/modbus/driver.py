@@ -1,11 +1,14 @@
 """The Modbus driver: one bus task polling every device behind one connection.
 
 A bus carries one request at a time, so the devices of a connection are
-polled one after another by a single task; the task sleeps to the next
-absolute tick on the shared grid (see ``schedule``) and polls every device due
-at that tick. A failing device costs the others at most its own timeout (x
-retries) and is then backed off; its channels get ``comm_error`` readings and
-its counters grow, while the other devices' readings are emitted as usual.
+polled one after another by a single task. Between polls the task is parked
+on the event loop's shared ``TickClock`` (see ``schedule``) until the next
+absolute tick on the grid, together with the tasks of every other Modbus
+connection due at that tick: one timer wakes them all, and each polls the
+devices due. A failing device costs the others on its bus at most its own
+timeout (x retries) and is then backed off; its channels get ``comm_error``
+readings and its counters grow, while the other devices' readings are
+emitted as usual.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from monitor.model import utc_now_ns
 from .bus import Bus, BusError
 from .decode import encode
 from .device import DeviceRuntime
-from .schedule import current_tick, first_tick, sleep_until_tick, ticks
+from .schedule import clock, current_tick, first_tick, ticks
 
 log = logging.getLogger("monitor.drivers.modbus")
 
@@ -65,23 +68,29 @@ class ModbusDriver(Driver):
     async def run(self) -> None:
         self.load_cursors()
         loop = asyncio.get_running_loop()
+        ticker = clock()  # shared by every connection: the polls due together wake together
         cfg = self.connection
-        interval = min(d.interval_ticks for d in self.runtimes)
+        runtimes = self.runtimes
+        interval = min(d.interval_ticks for d in runtimes)
         start = first_tick(loop.time(), cfg.start_jitter, interval, self.rng)
         backoff_max = ticks(cfg.backoff_max)
-        for dev in self.runtimes:
+        for dev in runtimes:
             dev.start(start, backoff_max)
+        save = self.cursor_file is not None and any(d.counter is not None for d in runtimes)
         task = asyncio.current_task()
         try:
             while True:
                 if task is not None and task.cancelling():
-                    # asyncio.wait_for (Python 3.11, inside pymodbus) swallows a cancel that
-                    # lands as a reply arrives; honour it here instead of polling on forever
+                    # asyncio.wait_for (Python 3.11, e.g. in pymodbus' connect) swallows a
+                    # cancel that lands as it completes; honour it here, never poll on
                     raise asyncio.CancelledError
-                due = min(d.schedule.next_tick for d in self.runtimes)
-                await sleep_until_tick(due)
+                if len(runtimes) == 1:
+                    due = runtimes[0].schedule.next_tick
+                else:
+                    due = min(d.schedule.next_tick for d in runtimes)
+                await ticker.wait(due)
                 now_tick = current_tick(loop.time())
-                for dev in self.runtimes:
+                for dev in runtimes:
                     if dev.schedule.next_tick <= now_tick:
                         await self._poll(dev)
                         skipped = dev.schedule.advance(current_tick(loop.time()), dev.failed)
@@ -90,7 +99,7 @@ class ModbusDriver(Driver):
                             self.skipped_ticks += skipped
                 if not cfg.keep_open:
                     self.bus.close()
-                if self.cursor_file is not None:
+                if save:
                     self._save_cursors()
         finally:
             self.bus.close()

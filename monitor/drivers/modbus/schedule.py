@@ -1,22 +1,35 @@
-"""Drift-free poll ticks on a shared 50 ms grid.
+"""Drift-free poll ticks on a shared 50 ms grid, and the one clock that wakes them.
 
 Every poll time is an absolute tick number ``k`` meaning ``k * GRID`` seconds
 of the event loop's monotonic clock, never "now + interval", so a schedule
-cannot drift. Because all connections use the same grid, polls that fall due
-together wake the event loop once: the loop pops every timer with the same
-deadline in one pass, which is what keeps thousands of devices cheap (the
-wake-ups cost more than the Modbus exchange). Start times are spread by a
-random whole number of grid steps (``start_jitter``) so that a site does not
-hit every gateway at the same instant after a restart.
+cannot drift. Start times are spread by a random whole number of grid steps
+(``start_jitter``) so that a site does not hit every gateway at the same
+instant after a restart.
+
+At thousands of devices the wake-ups cost more than the Modbus exchange: a
+timer per device per poll is a ``TimerHandle``, a heap push and pop with
+Python-level comparisons and a callback, and pymodbus adds a second timer per
+request for its timeout. ``TickClock`` (one per event loop, shared by every
+Modbus connection of the daemon) therefore keeps, for each grid tick, the
+list of connection tasks parked until it, and arms a single loop timer for
+the earliest: the polls due together are started by one wake-up. Request
+timeouts are kept the same way on a finer step (``STEP``, 5 ms): a request is
+never abandoned before its configured timeout and at most 5 ms after it, and
+the requests sent in one burst share a handful of expiry passes instead of a
+timer each.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import math
 import random
+from typing import Any
 
 GRID = 0.05
+STEP_PER_TICK = 10
+STEP = GRID / STEP_PER_TICK  # resolution of request timeouts
 
 
 def ticks(seconds: float) -> int:
@@ -34,23 +47,105 @@ def first_tick(loop_time: float, jitter: float, interval_ticks: int, rng: random
     return math.ceil(loop_time / GRID) + 1 + (rng.randrange(spread) if spread > 1 else 0)
 
 
-def _wake(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+class RequestTimeout(TimeoutError):
+    """A request's deadline on the grid passed without a reply."""
+
+
+class _Slot:
+    __slots__ = ("deadlines", "waiters")
+
+    def __init__(self) -> None:
+        self.waiters: list[asyncio.Future[None]] = []
+        self.deadlines: list[asyncio.Future[Any]] = []
+
+
+class TickClock:
+    """Wakes every task parked until a tick, and expires every request due then, at once.
+
+    Slots are numbered in ``STEP``s of the loop's clock; grid tick ``k`` is step
+    ``k * STEP_PER_TICK``.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._slots: dict[int, _Slot] = {}
+        self._heap: list[int] = []  # the steps in _slots
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed = 0  # step of _timer
+        #: timer callbacks run; with every device on one interval, one per interval
+        self.wakeups = 0
+
+    def _slot(self, step: int) -> _Slot:
+        slot = self._slots.get(step)
+        if slot is None:
+            slot = self._slots[step] = _Slot()
+            heapq.heappush(self._heap, step)
+            if self._timer is None or step < self._armed:
+                self._arm(step)
+        return slot
+
+    def _arm(self, step: int) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._armed = step
+        self._timer = self._loop.call_at(step * STEP, self._fire)
+
+    def wait(self, tick: int) -> asyncio.Future[None]:
+        """A future done at ``tick * GRID`` (already done if that has passed); await it.
+
+        Each caller gets its own future, so cancelling one parked task does not
+        disturb the others waiting for the same tick.
+        """
+        loop = self._loop
+        future: asyncio.Future[None] = loop.create_future()
+        if tick * GRID <= loop.time():
+            future.set_result(None)
+        else:
+            self._slot(tick * STEP_PER_TICK).waiters.append(future)
+        return future
+
+    def expire(self, future: asyncio.Future[Any], timeout: float) -> None:
+        """Fail ``future`` with ``RequestTimeout`` if it is not done ``timeout`` s from now."""
+        step = math.ceil((self._loop.time() + timeout) / STEP - 1e-6)
+        self._slot(step).deadlines.append(future)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self.wakeups += 1
+        now = max(math.floor(self._loop.time() / STEP + 1e-6), self._armed)
+        heap, slots = self._heap, self._slots
+        while heap and heap[0] <= now:
+            slot = slots.pop(heapq.heappop(heap))
+            for deadline in slot.deadlines:
+                if not deadline.done():
+                    deadline.set_exception(RequestTimeout())
+            for waiter in slot.waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+        if heap:
+            self._arm(heap[0])
+
+
+# A clock's timer and futures refer to its loop, so a weak registry would never let go of
+# either; instead the clocks of closed loops (tests run a loop each) are dropped whenever
+# a new loop asks for its clock.
+_CLOCKS: dict[asyncio.AbstractEventLoop, TickClock] = {}
+
+
+def clock() -> TickClock:
+    """The running event loop's tick clock (made on first use)."""
+    loop = asyncio.get_running_loop()
+    found = _CLOCKS.get(loop)
+    if found is None:
+        for closed in [other for other in _CLOCKS if other.is_closed()]:
+            del _CLOCKS[closed]
+        found = _CLOCKS[loop] = TickClock(loop)
+    return found
 
 
 async def sleep_until_tick(tick: int) -> None:
-    """Sleep to the absolute deadline ``tick * GRID`` (identical float for every caller)."""
-    loop = asyncio.get_running_loop()
-    when = tick * GRID
-    if when <= loop.time():
-        return
-    future: asyncio.Future[None] = loop.create_future()
-    handle = loop.call_at(when, _wake, future)
-    try:
-        await future
-    finally:
-        handle.cancel()
+    """Sleep to the absolute deadline ``tick * GRID`` on the shared clock."""
+    await clock().wait(tick)
 
 
 class DeviceSchedule:
