@@ -21,6 +21,8 @@ def audit_trail(data_dir: Path) -> Any:
 
 
 class LazyAudit:
+    """Opens the trail at the first entry: read-only views and idle services never touch it."""
+
     def __init__(self, factory: Callable[[], Any]) -> None:
         self._factory = factory
         self._trail: Any = None
