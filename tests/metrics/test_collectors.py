@@ -10,7 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config import LoadedConfig
-from monitor.drivers.base import DeviceBinding, Driver
+from monitor.drivers.base import POLL_BUCKETS, DeviceBinding, Driver
 from monitor.metrics.registry import build_registry, render
 from monitor.model import Quality, Reading
 from monitor.pipeline import Pipeline
@@ -107,7 +107,7 @@ def test_quality_and_last_good_time(runtime: Runtime) -> None:
     assert _find(s, "cleanroom_reading_timestamp_seconds", channel="th1/t") == []
 
 
-def test_device_health_and_poll_histogram_accumulate_across_scrapes(runtime: Runtime) -> None:
+def test_device_health_and_poll_durations_accumulate_across_scrapes(runtime: Runtime) -> None:
     registry = build_registry(runtime)
     status = runtime.drivers[0].status
     status["pc1"].record_success(T0, 0.004)
@@ -121,19 +121,53 @@ def test_device_health_and_poll_histogram_accumulate_across_scrapes(runtime: Run
     assert _find(s, "cleanroom_device_poll_failures_total", device="dp1") == [1.0]
     assert _find(s, "cleanroom_device_poll_failures_total", device="pc1") == [0.0]
     assert _find(s, "cleanroom_device_polls_total", device="pc1") == [2.0]
-    assert _find(s, "cleanroom_device_poll_duration_seconds_bucket", device="pc1",
+    assert _find(s, "cleanroom_device_poll_seconds_total", device="pc1") == [
+        pytest.approx(0.034)]
+    assert _find(s, "cleanroom_device_poll_seconds_total", device="dp1") == [1.0]
+    # the distribution is one histogram per driver kind, summed over its devices
+    assert _find(s, "cleanroom_device_poll_duration_seconds_bucket", device="pc1") == []
+    assert _find(s, "cleanroom_device_poll_duration_seconds_bucket", driver="modbus_tcp",
                  le="0.005") == [1.0]
-    assert _find(s, "cleanroom_device_poll_duration_seconds_count", device="pc1") == [2.0]
-    assert status["pc1"].poll_durations == []  # drained
+    assert _find(s, "cleanroom_device_poll_duration_seconds_bucket", driver="modbus_tcp",
+                 le="1.0") == [3.0]
+    assert _find(s, "cleanroom_device_poll_duration_seconds_count", driver="modbus_tcp") == [
+        3.0]
     status["pc1"].record_success(T0 + 2, 0.002)
     s = _samples(_scrape(runtime, registry))
-    assert _find(s, "cleanroom_device_poll_duration_seconds_count", device="pc1") == [3.0]
-    assert _find(s, "cleanroom_device_poll_duration_seconds_bucket", device="pc1",
+    assert _find(s, "cleanroom_device_poll_duration_seconds_count", driver="modbus_tcp") == [
+        4.0]
+    assert _find(s, "cleanroom_device_poll_duration_seconds_bucket", driver="modbus_tcp",
                  le="0.005") == [2.0]
-    assert _find(s, "cleanroom_device_poll_duration_seconds_sum", device="pc1") == [
+    assert _find(s, "cleanroom_device_poll_duration_seconds_bucket", driver="modbus_tcp",
+                 le="+Inf") == [4.0]
+    assert _find(s, "cleanroom_device_poll_duration_seconds_sum", driver="modbus_tcp") == [
+        pytest.approx(1.036)]
+    assert _find(s, "cleanroom_device_poll_seconds_total", device="pc1") == [
         pytest.approx(0.036)]
     assert _find(s, "cleanroom_device_last_success_timestamp_seconds", device="pc1") == [
         pytest.approx((T0 + 2) / 1e9)]
+
+
+def test_poll_durations_are_bounded_without_scrapes(runtime: Runtime) -> None:
+    """A daemon nobody scrapes keeps the same few counters per device, however long it runs."""
+    status = runtime.drivers[0].status["pc1"]
+    for i in range(50_000):
+        status.record_success(T0 + i, (i % 1000) * 1e-3)
+    assert len(status.poll_buckets) == len(POLL_BUCKETS) + 1
+    assert sum(status.poll_buckets) == status.poll_count == 50_000
+    assert status.poll_buckets[0] == 100  # 0 and 1 ms, 50 times each: le 0.001
+    assert status.poll_buckets[-1] == 0  # nothing above 10 s
+    assert status.poll_seconds == pytest.approx(50 * sum(i * 1e-3 for i in range(1000)))
+    assert status.last_poll_seconds == pytest.approx(0.999)
+
+
+@pytest.mark.parametrize("duration", [0.0, 0.001, 0.00100001, 0.01, 10.0, 10.5])
+def test_a_duration_on_a_bound_counts_in_that_bucket(runtime: Runtime, duration: float) -> None:
+    status = runtime.drivers[0].status["pc1"]
+    status.record_success(T0, duration)
+    index = status.poll_buckets.index(1)
+    assert duration <= (POLL_BUCKETS[index] if index < len(POLL_BUCKETS) else float("inf"))
+    assert index == 0 or duration > POLL_BUCKETS[index - 1]
 
 
 def test_config_and_build_info(runtime: Runtime) -> None:
