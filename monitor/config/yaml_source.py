@@ -6,18 +6,20 @@ the file and line it was written on.
 
 Two paths give the same result. The reference is ruamel.yaml's round-trip
 loader (``_load_roundtrip``): pure Python, and it builds a commented object for
-every value, which costs ~10 µs per value (15-24 s and several hundred MB for a
-2,000-device site). The fast path lets libyaml (ruamel.yaml.clib's
-``CParser``) compose the node tree, resolves plain scalars with ruamel's own
-YAML 1.2 rules, and builds plain dicts/lists and the line map in one walk of
-the nodes, which are then dropped. Anything the walk does not reproduce
-exactly (tags, directives, merge keys, duplicate or non-text keys, any syntax
+every value, which costs ~10 µs per value (15-24 s and ~250 MB for a
+2,000-device site). The fast path (``_Builder``) reads libyaml's parse events
+(ruamel.yaml.clib's ``CParser``) and builds the plain dicts/lists and the line
+map from them directly, with no node tree: 0.5 s and a 40 MB peak for the same
+site. Plain scalars are resolved with ruamel's own YAML 1.2 rules. Anything the
+builder does not reproduce exactly (tags, directives, merge keys, duplicate or
+non-text keys, text where libyaml and ruamel's scanner disagree, any syntax
 error) goes to the reference path, so every value, line and error message is
-the round-trip loader's own.
+the round-trip loader's own; tests/config/test_yaml_source.py compares the two.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +30,17 @@ from ruamel.yaml import main as _ruamel_main
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, merge_attrib
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError
-from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+from ruamel.yaml.events import (
+    AliasEvent,
+    DocumentEndEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+)
+from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.reader import Reader
 from ruamel.yaml.resolver import BaseResolver, implicit_resolvers
 from ruamel.yaml.tag import Tag
@@ -65,12 +77,13 @@ def load_yaml(path: Path, source: SourceMap, prefix: Loc = (), text: str | None 
     if text is None:
         text = path.read_text(encoding="utf-8")
     if CParser is not None and not _needs_reference(text):
-        lines: dict[Loc, tuple[str, int]] = {}
+        builder = _Builder(text, str(path))
         try:
-            doc = _Composer(text, str(path), lines).document(prefix)
+            doc = builder.document(prefix)
         except Exception:  # anything unusual: the reference loader decides and words errors
             pass
         else:
+            lines = builder.lines
             if source.lines:
                 for loc, where in lines.items():
                     source.lines.setdefault(loc, where)
@@ -116,10 +129,7 @@ def _needs_reference(text: str) -> bool:
     )
 
 
-_T_STR, _T_SEQ, _T_MAP = (
-    BaseResolver.DEFAULT_SCALAR_TAG, BaseResolver.DEFAULT_SEQUENCE_TAG,
-    BaseResolver.DEFAULT_MAPPING_TAG,
-)
+_T_STR = BaseResolver.DEFAULT_SCALAR_TAG
 _PLAIN_TAGS: dict[str, Tag] = {}  # tag name -> the one Tag object the resolver returns for it
 _RULES: dict[str, list[tuple[Tag, Any]]] = {}  # first character -> (tag, regexp), YAML 1.2
 for _versions, _name, _regexp, _first in implicit_resolvers:
@@ -139,115 +149,156 @@ class _Unusual(Exception):
     """The walk met something only the reference loader reproduces exactly."""
 
 
-class _Composer(CParser or object):  # type: ignore[misc]
-    """libyaml composes the nodes; plain scalars are resolved as ruamel's 1.2 resolver does.
+class _Builder:
+    """Plain values and lines straight from libyaml's events; no node tree is built.
 
-    ``resolve``, ``descend_resolver`` and ``ascend_resolver`` are what the C
-    composer calls back; path resolvers are not used, so the last two do nothing.
+    Each value is what ruamel's round-trip composer, constructor and ``_plain``
+    give: plain scalars are resolved with ruamel's YAML 1.2 rules, a mapping
+    key's line is the key's, a sequence item's line is where its node starts,
+    and an alias is a copy of its anchor's value with the anchor's lines below it.
     """
 
-    def __init__(self, text: str, file: str, lines: dict[Loc, tuple[str, int]]) -> None:
-        super().__init__(text)
+    def __init__(self, text: str, file: str) -> None:
+        self.next_event = CParser(text).get_event
         self.file = file
-        self.lines = lines
+        self.lines: dict[Loc, tuple[str, int]] = {}
+        self.order: list[Loc] = []  # locs in the order recorded (an anchor's lines are a slice)
+        #: anchor -> (value, line its node starts on, [(path below the node, (file, line))])
+        self.anchors: dict[str, tuple[Any, int, list[tuple[Loc, tuple[str, int]]]]] = {}
         self.resolved: dict[str, Tag] = {}
-        self.texts: dict[str, str] = {}  # libyaml's string -> the copy the result holds
-
-    def resolve(self, kind: Any, value: str | None, implicit: tuple[bool, bool]) -> Tag:
-        if kind is ScalarNode:
-            if not implicit[0] or value is None:
-                return _T_STR
-            tag = self.resolved.get(value)
-            if tag is None:
-                tag = _T_STR
-                for candidate, regexp in _RULES.get(value[:1], ()):
-                    if regexp.match(value):
-                        tag = candidate
-                        break
-                self.resolved[value] = tag
-            return tag
-        return _T_MAP if kind is MappingNode else _T_SEQ
-
-    def descend_resolver(self, parent: Any, index: Any) -> None:
-        return None
-
-    def ascend_resolver(self) -> None:
-        return None
+        self.texts: dict[str, str] = {}
 
     def document(self, prefix: Loc) -> Any:
-        try:
-            root = self.get_single_node()
-        finally:
-            self.dispose()
-        if type(root) is ScalarNode and root.style in ("|", ">"):
+        next_event = self.next_event
+        next_event()  # stream start
+        event = next_event()
+        if type(event) is StreamEndEvent:
+            self.record(prefix, 1)
+            return None  # no document: the reference loader gives None too
+        first = next_event()
+        if type(first) is ScalarEvent and first.style in ("|", ">"):
             raise _Unusual("a block scalar document")  # ruamel reads '#' lines into it
-        return self.build(root, prefix, 1)
+        value = self.node(first, prefix, 1)
+        if type(next_event()) is not DocumentEndEvent or type(next_event()) is not StreamEndEvent:
+            raise _Unusual("more than one document")
+        return value
 
-    def build(self, node: Any, loc: Loc, line: int) -> Any:
-        """Plain value of ``node``; records the line of ``loc`` and of everything below it."""
-        self.lines.setdefault(loc, (self.file, line))
-        kind = type(node)
-        if kind is MappingNode:
-            if node.ctag is not _T_MAP:
-                raise _Unusual(node.tag)
+    def record(self, loc: Loc, line: int) -> None:
+        self.lines[loc] = (self.file, line)
+        self.order.append(loc)
+
+    def start_line(self, event: Any) -> int:
+        if type(event) is AliasEvent:
+            return self.anchors[event.anchor][1]
+        return int(event.start_mark.line) + 1
+
+    def node(self, event: Any, loc: Loc, line: int) -> Any:
+        """The value that starts with ``event``; its lines are recorded under ``loc``."""
+        self.record(loc, line)
+        kind = type(event)
+        if kind is AliasEvent:
+            value, _, below = self.anchors[event.anchor]  # KeyError: the reference words it
+            for suffix, where in below:
+                self.lines[(*loc, *suffix)] = where
+                self.order.append((*loc, *suffix))
+            return copy.deepcopy(value)
+        anchor = event.anchor
+        if anchor is None:
+            return self.build(event, kind, loc)
+        if anchor in self.anchors:
+            raise _Unusual(f"anchor {anchor!r} defined twice")  # ruamel warns about it
+        first = len(self.order)
+        value = self.build(event, kind, loc)
+        depth = len(loc)
+        below = [(sub[depth:], self.lines[sub]) for sub in self.order[first:]]
+        self.anchors[anchor] = (value, int(event.start_mark.line) + 1, below)
+        return value
+
+    def build(self, event: Any, kind: type, loc: Loc) -> Any:
+        if kind is ScalarEvent:
+            return self.scalar(event)
+        if event.tag is not None:
+            raise _Unusual(event.tag)
+        next_event, lines, order, file = self.next_event, self.lines, self.order, self.file
+        if kind is MappingStartEvent:
             out: dict[str, Any] = {}
-            for key_node, value_node in node.value:
-                key = self.text(_key(key_node))
+            while True:
+                key_event = next_event()
+                if type(key_event) is MappingEndEvent:
+                    return out
+                key = self.key(key_event)
                 if key in out:
                     raise _Unusual(f"duplicate key {key!r}")  # the reference words the error
-                out[key] = self.build(value_node, (*loc, key), key_node.start_mark.line + 1)
-            return out
-        if kind is SequenceNode:
-            if node.ctag is not _T_SEQ:
-                raise _Unusual(node.tag)
-            build = self.build
-            return [
-                build(item, (*loc, index), item.start_mark.line + 1)
-                for index, item in enumerate(node.value)
-            ]
-        if node is None:
-            return None  # an empty document
-        value = _scalar(node)
-        return self.text(value) if type(value) is str else value
+                line = int(key_event.start_mark.line) + 1
+                value_event = next_event()
+                at = (*loc, key)
+                if type(value_event) is ScalarEvent and value_event.anchor is None:
+                    lines[at] = (file, line)
+                    order.append(at)
+                    out[key] = self.scalar(value_event)
+                else:
+                    out[key] = self.node(value_event, at, line)
+        if kind is SequenceStartEvent:
+            items: list[Any] = []
+            while True:
+                item_event = next_event()
+                if type(item_event) is SequenceEndEvent:
+                    return items
+                at = (*loc, len(items))
+                if type(item_event) is ScalarEvent and item_event.anchor is None:
+                    lines[at] = (file, int(item_event.start_mark.line) + 1)
+                    order.append(at)
+                    items.append(self.scalar(item_event))
+                else:
+                    items.append(self.node(item_event, at, self.start_line(item_event)))
+        raise _Unusual(kind.__name__)
+
+    def key(self, event: Any) -> str:
+        """A text mapping key; others (``1``, ``true``: ``1 == True`` clash) go to the reference."""
+        if type(event) is not ScalarEvent or event.tag is not None or event.anchor is not None:
+            raise _Unusual("a mapping key that is not plain text")
+        if event.implicit[0] and self.resolve(event.value) is not _T_STR:
+            raise _Unusual(f"a mapping key {event.value!r} that is not text")
+        return self.text(event.value)
+
+    def scalar(self, event: Any) -> Any:
+        """The value the round-trip constructor builds, as plain Python (see ``_plain``)."""
+        if event.tag is not None:
+            raise _Unusual(event.tag)  # explicit tags
+        value: str = event.value
+        if not event.implicit[0]:
+            return self.text(value)  # quoted or block: text
+        tag = self.resolve(value)
+        if tag is _T_STR:
+            return self.text(value)
+        if tag is _T_INT:
+            return _int(value)
+        if tag is _T_FLOAT:
+            return _float(value)
+        if tag is _T_BOOL:
+            return value.lower() == "true"
+        if tag is _T_NULL:
+            return None
+        if tag is _T_TIMESTAMP:
+            node = ScalarNode(tag, value, event.start_mark, event.end_mark, event.style)
+            return _RT.construct_yaml_timestamp(node)
+        raise _Unusual(str(tag))  # merge keys, '=' values
+
+    def resolve(self, value: str) -> Tag:
+        """The tag ruamel's YAML 1.2 resolver gives a plain scalar."""
+        tag = self.resolved.get(value)
+        if tag is None:
+            tag = _T_STR
+            for candidate, regexp in _RULES.get(value[:1], ()):
+                if regexp.match(value):
+                    tag = candidate
+                    break
+            self.resolved[value] = tag
+        return tag
 
     def text(self, value: str) -> str:
-        """One fresh copy per distinct string.
-
-        The strings libyaml made sit among the nodes in memory; keeping them would
-        pin the whole node tree's memory pages after the tree is freed (+60 MB RSS
-        at 2,000 devices). A copy made now lies with the result, and repeated
-        values (profile names, units, grades) share one object.
-        """
-        copy = self.texts.get(value)
-        if copy is None:
-            copy = self.texts[value] = "".join((value, ""))
-        return copy
-
-
-def _key(node: Any) -> str:
-    """A text mapping key; others (``1``, ``true``: ``1 == True`` clash) go to the reference."""
-    if type(node) is not ScalarNode or node.ctag is not _T_STR:
-        raise _Unusual(f"a {node.tag} mapping key")
-    return str(node.value)
-
-
-def _scalar(node: Any) -> Any:
-    """The value the round-trip constructor builds, as plain Python (see ``_plain``)."""
-    tag = node.ctag
-    value: str = node.value
-    if tag is _T_STR:
-        return value
-    if tag is _T_INT:
-        return _int(value)
-    if tag is _T_FLOAT:
-        return _float(value)
-    if tag is _T_BOOL:
-        return value.lower() == "true"
-    if tag is _T_NULL:
-        return None
-    if tag is _T_TIMESTAMP:
-        return _RT.construct_yaml_timestamp(node)
-    raise _Unusual(node.tag)  # merge keys, '=' values, explicit tags
+        """One object per distinct string: repeated names, units and grades share it."""
+        return self.texts.setdefault(value, value)
 
 
 def _int(text: str) -> int:

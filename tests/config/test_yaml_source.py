@@ -109,6 +109,15 @@ CORNERS = {
     "duplicate anchor": "a: &x 1\nb: &x 2\nc: *x\n",
     "long line": "a: " + "x" * 5000 + "\n",
     "tab after value": "a: b\t\n",
+    "aliases in lists": "a: &l\n  - &m {x: 1,\n    y: [2]}\n  - 3\nb:\n  - *m\n  - *l\n  - [*m]\n",
+    "nested anchors": "a: &o\n  in: &i\n    v: 1\nb: *i\nc: *o\nd: {e: *o}\n",
+    "generated ids": "l:\n  l1: &id001\n  - {channel: d/c, high: 5}\n  l2: *id001\n  l3: *id001\n",
+    "alias as key": "a: &k name\n*k : 2\n",
+    "anchored key": "&k a: 1\nb: 2\n",
+    "recursive alias": "a: &r\n  b: *r\n",
+    "alias before anchor": "a: *x\nb: &x 1\n",
+    "anchored timestamp": "a: &d 2025-01-02\nb: *d\n",
+    "anchored empty": "a: &e\nb: *e\n",
     "comment on block header": "a: |#c\n  x\n",
     "spaces-only line in block": "a: >\n  \n    x\n",
     "root block scalar": ">\n#x\n",
@@ -207,3 +216,15 @@ def test_merged_keys_have_the_line_they_were_written_on(tmp_path: Path) -> None:
     assert load_yaml(path, source) == {"base": {"x": 1, "z": 3}, "use": {"y": 2, "z": 4, "x": 1}}
     assert source.lines[("use", "x")] == (str(path), 2)
     assert source.lines[("use", "z")] == (str(path), 7)
+
+
+def test_aliases_take_the_fast_path(tmp_path: Path, no_fallback: None) -> None:
+    """A generator that dumps a shared object writes anchors and aliases (PyYAML's &id001)."""
+    path = tmp_path / "a.yaml"
+    path.write_text("limits:\n  l1: &id001\n  - {channel: d/c,\n     high: 5}\n  l2: *id001\n")
+    source = SourceMap()
+    raw = load_yaml(path, source)
+    assert raw["limits"]["l2"] == raw["limits"]["l1"]
+    assert raw["limits"]["l2"] is not raw["limits"]["l1"]
+    assert source.lines[("limits", "l2")] == (str(path), 5)
+    assert source.lines[("limits", "l2", 0, "high")] == (str(path), 4)
