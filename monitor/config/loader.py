@@ -27,9 +27,12 @@ from .site import LocationConfig, RoomConfig, Standard
 from .yaml_source import Loc, SourceMap, YamlSyntaxError, load_yaml
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChannelInfo:
-    """What the stores and the alarm engine need to know about one channel."""
+    """What the stores and the alarm engine need to know about one channel.
+
+    One per channel, 20,000 at 2,000 devices: slots keep them smaller.
+    """
 
     id: str  # "device/channel"
     device: str
