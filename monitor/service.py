@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from monitor.runtime import Runtime, build_runtime
 log = logging.getLogger("monitor.service")
 
 STOP_TIMEOUT = 4.0  # systemd's TimeoutStopSec is longer; we promise exit within 5 s
+GC_FREEZE_DELAY = 2.0  # after a start, off the path to the first poll
 
 
 class Service:
@@ -96,6 +98,7 @@ class Service:
             self.on_runtime(runtime)
         await runtime.start(group)
         self.runtime = runtime
+        asyncio.get_running_loop().call_later(GC_FREEZE_DELAY, _freeze_built_objects)
         return runtime
 
     async def _stop_runtime(self) -> None:
@@ -154,6 +157,20 @@ class Service:
             if self.runtime is None or self.runtime.driver_tasks_running:
                 sdnotify.notify("WATCHDOG=1")
             await asyncio.sleep(interval)
+
+
+def _freeze_built_objects() -> None:
+    """Exempt what a start built from the cyclic GC.
+
+    At 2,000 devices the config, alarm tables and drivers are ~800,000 objects
+    that live as long as the runtime; readings passing through at 20,000/s made
+    a full collection walk them all every 2-3 s (0.2 s each, ~7 % of a core).
+    Unfreezing and collecting first frees the garbage of loading the config and
+    of a reload's previous runtime instead of freezing it.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def run_service(config_path: str | Path, loaded: LoadedConfig) -> int:
