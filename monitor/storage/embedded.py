@@ -28,6 +28,13 @@ from monitor.errors import StoreError
 from monitor.model import Quality, Reading, utc_now_ns
 from monitor.storage import gaps as gapmod
 from monitor.storage.base import ReadingStore
+from monitor.storage.rows import (
+    Row,
+    SeriesKey,
+    insert_rows,
+    resolve_series,
+    rows_per_statement,
+)
 from monitor.storage.schema import open_database
 
 if TYPE_CHECKING:
@@ -35,20 +42,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: (channel, device, location, room, grade, unit, site): the tags of a series
-SeriesKey = tuple[str, str, str, str, str, str, str]
-#: (series key, ts_ns, value, raw, quality, state, device_ts_ns, detail)
-Row = tuple[SeriesKey, int, float | None, float | None, str, str | None, int | None, str | None]
-
 COMMIT_CHUNK = 50_000  # rows per transaction when a backlog is committed at once
 HEARTBEAT_S = 10.0  # the "last alive" mark is refreshed at least this often
 RETENTION_EVERY_S = 300.0
 _DISK_ERRORS = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN}
-
-_INSERT = (
-    "INSERT INTO readings (series, ts_ns, value, raw, quality, state, device_ts_ns, detail) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
 
 
 def _clean_number(value: object) -> tuple[float | None, str | None]:
@@ -95,8 +92,13 @@ class EmbeddedStore(ReadingStore):
         self._lock = threading.Lock()  # one writer connection, used from worker threads
         self._buffer: list[Row] = []
         self._keys: dict[str, SeriesKey] = {}
-        self._series: dict[SeriesKey, int] = {}
-        self._offline: dict[str, int] = {}  # channel -> id of its open "device offline" gap
+        self._series: dict[SeriesKey, int] = {}  # every series in the database
+        self._tags: dict[int, tuple[str, str]] = {}  # series id -> (channel, location)
+        #: channel -> (series id, location) once its series is in the database
+        self._route: dict[str, tuple[int, str]] = {}
+        self._maybe_keys = False  # the buffer may hold rows of series not yet in the database
+        self._offline: dict[int, int] = {}  # series id -> id of its open "device offline" gap
+        self._per_statement = rows_per_statement(self._conn)
         self._flush_lock = asyncio.Lock()
         self._closed = False
         self._stopping = False  # close() has begun: the background loop stops touching the file
@@ -126,6 +128,7 @@ class EmbeddedStore(ReadingStore):
                 "SELECT id, channel, device, location, room, grade, unit, site FROM series"
             ):
                 self._series[tuple(row[1:])] = row[0]
+                self._tags[row[0]] = (row[1], row[3])
             self.last_committed_id = conn.execute(
                 "SELECT coalesce(max(id), 0) FROM readings"
             ).fetchone()[0]
@@ -147,10 +150,13 @@ class EmbeddedStore(ReadingStore):
             self.refused_after_close += len(readings)
             return
         buf = self._buffer
-        keys = self._keys
+        route = self._route
         state_of = self.state_of
+        # A poll's readings share a location: ask for its state once per run of them.
+        last_location: str | None = None
+        state: str | None = None
         for r in readings:
-            key = keys.get(r.channel) or self._key_for(r.channel)
+            series, location = route.get(r.channel) or self._route_new(r.channel)
             value, raw, quality, detail = r.value, r.raw, r.quality.value, r.detail
             if not (value is None or (type(value) is float and math.isfinite(value))) or not (
                 raw is None or (type(raw) is float and math.isfinite(raw))
@@ -161,14 +167,26 @@ class EmbeddedStore(ReadingStore):
                     quality = Quality.INVALID.value
                     detail = "; ".join(x for x in (why_v, why_r, r.detail) if x)
                     self.invalid += 1
-            state = state_of(key[2]) if state_of is not None else None
-            buf.append((key, r.ts_ns, value, raw, quality, state, r.device_ts_ns, detail))
+            if location is not last_location and state_of is not None:
+                state = state_of(location)
+                last_location = location
+            buf.append((series, r.ts_ns, value, raw, quality, state, r.device_ts_ns, detail))
         self.accepted += len(readings)
         if len(buf) > self.memory_limit:
             excess = len(buf) - self.memory_limit
             del buf[:excess]
             self.dropped += excess
             log.error("memory bound reached while the disk is failing; dropped %d readings", excess)
+
+    def _route_new(self, channel: str) -> tuple[int | SeriesKey, str]:
+        """A channel's first readings: its series id, or its key until the series is committed."""
+        key = self._keys.get(channel) or self._key_for(channel)
+        series = self._series.get(key)
+        if series is None:
+            self._maybe_keys = True
+            return key, key[2]
+        self._route[channel] = (series, key[2])
+        return series, key[2]
 
     def _key_for(self, channel: str) -> SeriesKey:
         info = self.channels.get(channel)
@@ -197,7 +215,9 @@ class EmbeddedStore(ReadingStore):
         async with self._flush_lock:
             while self._buffer:
                 batch = self._buffer[:COMMIT_CHUNK]
-                task = asyncio.ensure_future(asyncio.to_thread(self._commit, batch))
+                task = asyncio.ensure_future(
+                    asyncio.to_thread(self._commit, batch, self._maybe_keys)
+                )
                 try:
                     await asyncio.shield(task)
                 except asyncio.CancelledError:
@@ -210,6 +230,8 @@ class EmbeddedStore(ReadingStore):
                     self._commit_failed(err)
                     raise StoreError(f"{self.path}: commit failed: {err}") from err
                 del self._buffer[: len(batch)]
+                if not self._buffer:
+                    self._maybe_keys = False  # rows appended from now on find their series
                 if self.disk_problem is not None:
                     log.warning("readings database writable again", extra={"path": str(self.path)})
                     self.disk_problem = None
@@ -227,30 +249,20 @@ class EmbeddedStore(ReadingStore):
             )
         self.disk_problem = f"{kind}: {err}"
 
-    def _commit(self, rows: list[Row]) -> None:
+    def _commit(self, rows: list[Row], resolve: bool = True) -> None:
+        """Commit ``rows`` in one transaction; ``resolve``: some may name a new series by key."""
         start = time.perf_counter()
         with self._lock:
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
             try:
                 new_series: dict[SeriesKey, int] = {}
-                series = self._series
-                for key in {r[0] for r in rows}:
-                    if key not in series and key not in new_series:
-                        cur = conn.execute(
-                            "INSERT OR IGNORE INTO series "
-                            "(channel, device, location, room, grade, unit, site) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?)", key,
-                        )
-                        new_series[key] = cur.lastrowid or conn.execute(
-                            "SELECT id FROM series WHERE channel=? AND device=? AND location=? "
-                            "AND room=? AND grade=? AND unit=? AND site=?", key,
-                        ).fetchone()[0]
-                ids = {**series, **new_series} if new_series else series
-                conn.executemany(
-                    _INSERT, [(ids[r[0]], *r[1:]) for r in rows]
+                if resolve:
+                    rows = resolve_series(conn, rows, self._series, new_series, self._tags)
+                insert_rows(conn, rows, self._per_statement)
+                offline = gapmod.track_offline(
+                    conn, rows, self._offline, self.clock(), self._tags.__getitem__
                 )
-                offline = gapmod.track_offline(conn, rows, self._offline, self.clock())
                 last = rows[-1][1] if rows else self.clock()
                 _set_meta(conn, last_alive_ns=str(max(self.clock(), last)), running="1")
                 conn.execute("COMMIT")
@@ -258,7 +270,7 @@ class EmbeddedStore(ReadingStore):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-            series.update(new_series)
+            self._series.update(new_series)
             self._offline = offline
             self.last_committed_id = conn.execute("SELECT max(id) FROM readings").fetchone()[0]
         self.committed += len(rows)

@@ -18,14 +18,16 @@ an open gap left by a crash is closed at the next start at the crash time.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 DAEMON_STOPPED = "daemon_stopped"
 DAEMON_CRASHED = "daemon_crashed"
 DEVICE_OFFLINE = "device_offline"
 _COMM_ERROR = "comm_error"
+_quality = itemgetter(4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,37 +90,44 @@ def _insert(conn: sqlite3.Connection, gap: Gap, now_ns: int) -> int:
 
 
 def track_offline(
-    conn: sqlite3.Connection, rows: Sequence[Any], open_gaps: dict[str, int], now_ns: int
-) -> dict[str, int]:
+    conn: sqlite3.Connection,
+    rows: Sequence[Any],
+    open_gaps: dict[int, int],
+    now_ns: int,
+    tags: Callable[[int], tuple[str, str]],
+) -> dict[int, int]:
     """Open/close ``device_offline`` gaps for a committed batch; returns the new open set.
 
-    ``rows`` are embedded-store rows: ``(series key, ts_ns, value, raw, quality, ...)``
-    with the channel at ``key[0]`` and the location at ``key[2]``. The caller's
-    transaction covers the changes, and it adopts the returned dict only after
-    the commit succeeded.
+    ``rows`` are embedded-store rows: ``(series id, ts_ns, value, raw, quality, ...)``;
+    ``tags(series id)`` gives its channel and location; ``open_gaps`` maps a
+    series id to its open gap's id. The caller's transaction covers the
+    changes, and it adopts the returned dict only after the commit succeeded.
     """
-    result: dict[str, int] | None = None
+    if not open_gaps and _COMM_ERROR not in map(_quality, rows):
+        return open_gaps  # the usual batch: every device answered, none was offline
+    result: dict[int, int] | None = None
     for row in rows:
         is_error = row[4] == _COMM_ERROR
-        channel = row[0][0]
+        series = row[0]
         current = open_gaps if result is None else result
-        if is_error == (channel in current):
+        if is_error == (series in current):
             continue
         if result is None:
             result = dict(open_gaps)
         if is_error:
-            gap = Gap("channel", channel, row[0][2], row[1], None, DEVICE_OFFLINE, row[7])
-            result[channel] = _insert(conn, gap, now_ns)
+            channel, location = tags(series)
+            gap = Gap("channel", channel, location, row[1], None, DEVICE_OFFLINE, row[7])
+            result[series] = _insert(conn, gap, now_ns)
         else:
             conn.execute(
                 "UPDATE gaps SET end_ns = max(start_ns, ?) WHERE id = ?",
-                (row[1], result.pop(channel)),
+                (row[1], result.pop(series)),
             )
     return open_gaps if result is None else result
 
 
 def close_offline(
-    conn: sqlite3.Connection, open_gaps: dict[str, int] | None, end_ns: int, why: str
+    conn: sqlite3.Connection, open_gaps: dict[int, int] | None, end_ns: int, why: str
 ) -> None:
     """Close open device gaps at ``end_ns`` (all of them when ``open_gaps`` is None)."""
     if open_gaps is None:

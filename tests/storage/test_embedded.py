@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from monitor.model import Quality, Reading, utc_now_ns
 from monitor.storage.embedded import EmbeddedStore
@@ -56,3 +57,84 @@ async def test_non_finite_values_are_stored_as_invalid_and_do_not_poison_the_bat
     assert "'12.5'" in rows[2][2]
     assert rows[3][0] == 1.5
     assert store.invalid == 3
+
+
+def _stored(path: Path) -> list[tuple[str, float, str | None]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(
+            "SELECT s.channel, r.value, r.state FROM readings r JOIN series s ON s.id = r.series "
+            "ORDER BY r.id"
+        ).fetchall()
+
+
+async def test_readings_of_a_new_series_find_it_while_and_after_it_is_committed(
+    tmp_path: Path,
+) -> None:
+    """A channel's first readings name its series by key until a commit inserts it; readings
+    appended during that commit, and batches of every size around the multi-row insert, land
+    under the right series, once each; a restarted store finds the series in the file."""
+    path = tmp_path / "readings.db"
+    now = utc_now_ns()
+    expected: list[tuple[str, float, str | None]] = []
+
+    def add(store: EmbeddedStore, channel: str, count: int) -> None:
+        batch = [Reading(channel, float(len(expected) + i), Quality.GOOD, now + len(expected) + i)
+                 for i in range(count)]
+        store.append(batch)
+        expected.extend((channel, float(r.value or 0), "in_operation") for r in batch)
+
+    store = EmbeddedStore(path, {}, state_of=lambda location: "in_operation")
+    add(store, "dev/a", 3)
+    flushing = asyncio.create_task(store.flush())
+    await asyncio.sleep(0)  # the commit thread has the first batch
+    add(store, "dev/a", 250 * 2 + 7)  # two full multi-row statements and a remainder
+    add(store, "dev/b", 1)
+    await flushing
+    await store.flush()
+    add(store, "dev/a", 250)
+    add(store, "dev/c", 251)
+    await store.close()
+    assert _stored(path) == expected
+    with sqlite3.connect(path) as conn:
+        series = conn.execute("SELECT channel FROM series ORDER BY id").fetchall()
+    assert series == [("dev/a",), ("dev/b",), ("dev/c",)]
+
+    reopened = EmbeddedStore(path, {}, state_of=lambda location: "in_operation")
+    add(reopened, "dev/b", 2)
+    add(reopened, "dev/d", 1)
+    await reopened.close()
+    assert _stored(path) == expected
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM series").fetchone()[0] == 4
+
+
+async def test_each_reading_gets_its_own_locations_state(tmp_path: Path) -> None:
+    """The state is asked once per run of readings at one location, never carried to another."""
+    from types import SimpleNamespace
+
+    def info(channel: str, location: str) -> Any:
+        return SimpleNamespace(id=channel, device=channel.partition("/")[0], location=location,
+                               room="r", grade="B", spec=SimpleNamespace(unit="Pa"), site="s")
+
+    channels = {"a/x": info("a/x", "fill"), "a/y": info("a/y", "fill"),
+                "b/x": info("b/x", "airlock")}
+    states = {"fill": "in_operation", "airlock": "at_rest"}
+    asked: list[str] = []
+
+    def state_of(location: str) -> str:
+        asked.append(location)
+        return states[location]
+
+    path = tmp_path / "readings.db"
+    store = EmbeddedStore(path, channels, state_of=state_of)
+    now = utc_now_ns()
+    order = ["a/x", "a/y", "b/x", "a/x", "a/y"]
+    store.append([Reading(c, float(i), Quality.GOOD, now + i) for i, c in enumerate(order)])
+    states["fill"] = "at_rest"
+    store.append([Reading("a/x", 9.0, Quality.GOOD, now + 9)])
+    await store.close()
+    assert [(c, s) for c, _, s in _stored(path)] == [
+        ("a/x", "in_operation"), ("a/y", "in_operation"), ("b/x", "at_rest"),
+        ("a/x", "in_operation"), ("a/y", "in_operation"), ("a/x", "at_rest"),
+    ]
+    assert asked == ["fill", "airlock", "fill", "fill"]

@@ -1,0 +1,90 @@
+"""The embedded store's buffered rows and how a batch of them is written.
+
+A buffered row is already the parameter tuple of the ``readings`` insert:
+``(series id, ts_ns, value, raw, quality, state, device_ts_ns, detail)``. Only
+the first readings of a series that is not in the database yet carry its
+``SeriesKey`` in place of the id; the commit that inserts the series
+translates them (``EmbeddedStore._commit``). Everything else goes to SQLite
+untouched.
+
+Rows are inserted with multi-row ``INSERT ... VALUES (...), (...)`` statements
+of ``ROWS_PER_STATEMENT`` rows: against one ``executemany`` step per row this
+saves a statement execution and an AUTOINCREMENT sequence update per reading,
+about a third of the insert's CPU.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from itertools import chain, islice
+
+#: (channel, device, location, room, grade, unit, site): the tags of a series
+SeriesKey = tuple[str, str, str, str, str, str, str]
+#: (series id, or its key until the series is in the database; ts_ns, value, raw, quality,
+#: state, device_ts_ns, detail)
+Row = tuple[
+    int | SeriesKey, int, float | None, float | None, str, str | None, int | None, str | None
+]
+
+COLUMNS = 8
+ROWS_PER_STATEMENT = 250
+INSERT_ONE = (
+    "INSERT INTO readings (series, ts_ns, value, raw, quality, state, device_ts_ns, detail) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def rows_per_statement(conn: sqlite3.Connection) -> int:
+    """``ROWS_PER_STATEMENT``, or fewer if this SQLite allows fewer bound variables."""
+    limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    return max(1, min(ROWS_PER_STATEMENT, limit // COLUMNS))
+
+
+def insert_many_sql(rows: int) -> str:
+    return INSERT_ONE + ", (?, ?, ?, ?, ?, ?, ?, ?)" * (rows - 1)
+
+
+def insert_rows(conn: sqlite3.Connection, rows: Sequence[Row], per_statement: int) -> None:
+    """Insert ``rows`` (every series reference an id) in the caller's transaction."""
+    full = len(rows) - len(rows) % per_statement
+    if full:
+        sql = insert_many_sql(per_statement)
+        flat = list(chain.from_iterable(islice(rows, full)))
+        width = per_statement * COLUMNS
+        for start in range(0, len(flat), width):
+            conn.execute(sql, flat[start:start + width])
+    if full < len(rows):
+        conn.executemany(INSERT_ONE, islice(rows, full, None))
+
+
+def resolve_series(
+    conn: sqlite3.Connection,
+    rows: Sequence[Row],
+    series: Mapping[SeriesKey, int],
+    new_series: dict[SeriesKey, int],
+    tags: dict[int, tuple[str, str]],
+) -> list[Row]:
+    """``rows`` with every series key replaced by its id; series not in ``series`` are
+    inserted (in the caller's transaction) and added to ``new_series`` and ``tags``."""
+    out: list[Row] = []
+    for row in rows:
+        key = row[0]
+        if isinstance(key, int):
+            out.append(row)
+            continue
+        sid = series.get(key) or new_series.get(key)
+        if sid is None:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO series (channel, device, location, room, grade, unit, site)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)", key,
+            )
+            sid = new_series[key] = cur.lastrowid if cur.rowcount == 1 and cur.lastrowid else (
+                conn.execute(
+                    "SELECT id FROM series WHERE channel=? AND device=? AND location=? "
+                    "AND room=? AND grade=? AND unit=? AND site=?", key,
+                ).fetchone()[0]
+            )
+            tags[sid] = (key[0], key[2])  # an id rolled back with the commit is set again on reuse
+        out.append((sid, *row[1:]))
+    return out
