@@ -98,6 +98,9 @@ async def test_broker_restart_loses_no_acknowledged_message(tmp_path: Path,
     config = write(tmp_path / "site.yaml", site(data_dir, mosquitto))
     publisher = Publisher(mosquitto)
     daemon = await start_daemon(config, wait_readings=False)
+    # publish only once the daemon is subscribed: a value sent before has no receiver yet
+    await wait_for(lambda: all(d.connected.is_set() for d in daemon.runtime.drivers), 10,
+                   "the daemon's MQTT subscription", task=daemon.task)
     publishing = asyncio.create_task(publisher.run())
     try:
         await wait_for(lambda: daemon.accepted > 50, 10, "first MQTT readings",
