@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from monitor.logs import log_event
@@ -27,7 +27,6 @@ from monitor.model import Reading, utc_now_ns
 from monitor.qa.calibration import CalibrationMonitor, CalStatus, chain
 
 from .clock import DeviceClocks, watched_channels
-from .conditions import FlagRule
 from .flags import CAL_DUE, CAL_OVERDUE, CLOCK_DRIFT, CLOCK_UNSYNC, DAEMON, Flag, key
 from .maintenance import MaintenanceMarker
 from .ntp import NtpStatus, Sync, probe
@@ -57,15 +56,13 @@ class HealthChecks:
         self.ntp_probe = ntp_probe
         acfg = loaded.config.alarms
         self.ntp_mode: str = acfg.clock.ntp
-        points = service.engine.t.points
-        # points with a configured check (a retired one from the log has no condition)
-        self._flaggable = frozenset(k for k, c in service.engine.t.conditions.items()
-                                    if isinstance(c, FlagRule))
-        self.calibration = CalibrationMonitor(loaded, audit=audit,
-                                              previous=self._restored_calibration(points))
+        checked = service.engine.t.checked
+        # points with a configured check (a retired one from the log has none)
+        self._flaggable = frozenset(checked)
+        restored = self._restored_calibration(service.engine.t.live_points())
+        self.calibration = CalibrationMonitor(loaded, audit=audit, previous=restored)
         self.marker = MaintenanceMarker(service.engine, loaded)
-        clock_devs = {p.device for k, p in points.items()
-                      if p.rule == CLOCK_DRIFT and k in self._flaggable}
+        clock_devs = {device for k, device in checked.items() if k == key(device, CLOCK_DRIFT)}
         self.clocks = DeviceClocks(
             watched_channels(((cid, i.device) for cid, i in loaded.channels.items()), clock_devs),
             max_drift_s=acfg.clock.max_drift, window_s=acfg.clock.window)
@@ -73,11 +70,11 @@ class HealthChecks:
         self._last_ns: int | None = None  # time of the last check
         self.checks = 0
 
-    def _restored_calibration(self, points: Mapping[str, AlarmPoint]) -> dict[str, CalStatus]:
+    def _restored_calibration(self, points: Iterable[AlarmPoint]) -> dict[str, CalStatus]:
         """What the alarm log says each device's calibration was, so a restart re-audits none."""
         out: dict[str, CalStatus] = {}
-        conditions = self.service.engine.t.conditions
-        for p in points.values():
+        conditions = self.service.engine.t.conds
+        for p in points:
             cond = conditions.get(p.key)
             if cond is None or not cond.active:
                 continue

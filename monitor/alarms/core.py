@@ -26,11 +26,10 @@ from typing import Any
 from monitor.config.alarms import AlarmsConfig
 from monitor.model import Quality, Reading
 
-from .conditions import Condition
 from .events import AlarmEvent, EventKind
 from .location import LocationTracker
-from .rules import ChannelRt, Tables
 from .states import AlarmPoint
+from .table import ChannelRt, Tables
 from .timebase import CLOCK_POINT, TICK_STEP_NS, ClockWatch, reanchor
 from .views import AlarmView, active_views
 
@@ -69,12 +68,12 @@ class EngineCore:
         self.peak_interval_ns = int(config.peak_event_interval * NS)
         self.max_shelve_ns = int(config.max_shelve * NS)
         self.counters = Counters()
-        self.maintenance: dict[str, int | None] = {}  # target -> until (None: open-ended)
+        self.maintenance = tables.maintenance  # target -> until (None: open-ended)
         self.now_ns = start_ns  # the latest tick: the engine's own clock
         self._out: list[AlarmEvent] = []
         self._channels = tables.channels
-        self._stale_channels = tuple(c for c in tables.channels.values() if c.stale is not None)
-        self._conditions: tuple[Condition, ...] = tuple(tables.conditions.values())
+        self._stale_channels = tuple(c for c in tables.channels.values()
+                                     if c.stale_spec is not None)
         for ch in tables.channels.values():
             ch.last_good_ts = start_ns
         devices = {ch.device.name for ch in tables.channels.values()}
@@ -169,8 +168,12 @@ class EngineCore:
         stale = ch.stale
         if stale is not None and (stale.active or stale.pending_on is not None):
             stale.set(self, ts, False)
-        for rule in ch.rules:
-            rule.sample(self, ts, v)
+        if ch.live is None:  # no rule of the channel is live: is the value in the quiet band?
+            lo, hi = ch.rs.band[ch.loc.state_idx]
+            if v < lo or v > hi:
+                self._rules(ch, ts, v)
+        else:
+            self._rules(ch, ts, v)
         if ch.inputs:
             for tracker in ch.inputs:
                 tracker.input_value(v)
@@ -181,11 +184,28 @@ class EngineCore:
                 if d.door.update(ts, is_open) and d.held is not None:
                     d.held.set(self, ts, is_open, None)
 
+    def _rules(self, ch: ChannelRt, ts: int, v: float) -> None:
+        """Sample the channel's rules in order; an idle one is made live when ``v`` would start
+        its condition (the door check is the one ``ValueRule.sample`` makes)."""
+        rs = ch.rs
+        idx = ch.loc.state_idx
+        for i in range(len(rs.specs)):
+            live = ch.live
+            rule = None if live is None else live[i]
+            if rule is None:
+                if not rs.wakes(i, idx, v) or (rs.doored[i] and ch.suppressors and any(
+                    ts < door.suppress_until for door in ch.suppressors
+                )):
+                    continue
+                rule = self.t.wake(ch, i)
+            rule.sample(self, ts, v)
+
     def _not_good(self, ch: ChannelRt, ts: int, q: Quality, detail: str | None) -> None:
         dev = ch.device
         comm = dev.comm
         if q is COMM_ERROR:
-            if comm is not None:
+            if dev.comm_spec is not None:
+                comm = self.t.wake_comm(dev)
                 comm.note = detail
                 comm.set(self, ts, True)
             return
@@ -205,6 +225,8 @@ class EngineCore:
         dev = ch.device
         dev.fault_n += 1 if faulted else -1
         rule = dev.fault
+        if rule is None and dev.fault_n > 0 and dev.fault_spec is not None:
+            rule = self.t.wake_fault(dev)
         if rule is not None:
             if faulted:
                 rule.note = f"{ch.id}: {detail}" if detail else ch.id
@@ -227,7 +249,7 @@ class EngineCore:
         self.now_ns = max(self.now_ns, now_ns)
         for ch in self._stale_channels:
             self._check_stale(ch, now_ns)
-        for cond in self._conditions:
+        for cond in self.t.live_conditions():
             if (cond.pending_on is not None or cond.pending_off is not None) and (
                 not cond.point.oos
             ):
@@ -236,6 +258,7 @@ class EngineCore:
         for tracker in self.t.trackers.values():
             if tracker.due(now_ns):
                 self.apply_location(tracker, now_ns, SYSTEM, None)
+        self.t.sweep()
         return self.drain()
 
     # --- clock steps (see timebase) --------------------------------------------------------
@@ -285,22 +308,23 @@ class EngineCore:
                 self._flushing = False
 
     def _check_stale(self, ch: ChannelRt, now: int) -> None:
-        stale = ch.stale
-        assert stale is not None
-        if stale.active or stale.point.oos:
+        stale = ch.stale  # None while idle
+        if stale is not None and (stale.active or stale.point.oos):
             return
         comm = ch.device.comm
         if comm is not None and comm.active:  # the comm failure says it already
-            if stale.pending_on is not None:
+            if stale is not None and stale.pending_on is not None:
                 stale.set(self, now, False)
             return
-        if stale.pending_on is None:
+        if stale is None or stale.pending_on is None:
             became = ch.last_good_ts + ch.stale_ns
             if now >= became:
-                stale.set(self, became, True, (ch.stale_ns + stale.on_ns) / NS)
+                spec = ch.stale_spec
+                assert spec is not None
+                self.t.wake_stale(ch).set(self, became, True, (ch.stale_ns + spec.on_ns) / NS)
 
     def _expire(self, now: int) -> None:
-        for point in self.t.points.values():
+        for point in self.t.live_points():
             until = point.shelved_until
             if until is not None and until <= now:
                 point.unshelve(self, until, SYSTEM, "shelving expired")
@@ -351,8 +375,7 @@ class EngineCore:
     # --- maintenance ---------------------------------------------------------------------
 
     def in_maintenance(self, point: AlarmPoint) -> bool:
-        m = self.maintenance
-        return bool(m) and (point.location in m or point.device in m or point.channel in m)
+        return self.t.in_maintenance(point)
 
     def maintenance_target(self, channel: str, device: str, location: str,
                            ts: int) -> str | None:
@@ -372,7 +395,7 @@ class EngineCore:
         self.maintenance.pop(target, None)
         self.emit(None, ts, EventKind.MAINTENANCE, point=f"maintenance:{target}",
                   user=user, reason=reason, details={"target": target, "on": False})
-        for point in self.t.points.values():
+        for point in self.t.live_points():  # an idle point learns it when it is made
             if point.suppressed and not self.in_maintenance(point):
                 point.set_suppressed(self, ts, False, user=user, reason=reason, target=target)
 
@@ -380,4 +403,4 @@ class EngineCore:
 
     def active(self) -> list[AlarmView]:
         """Alarms not in normal state, and shelved or out-of-service points."""
-        return active_views(self.t.points.values())
+        return active_views([*self.t.live_points(), *self.t.idle_in_maintenance()])

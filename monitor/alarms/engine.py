@@ -37,7 +37,7 @@ class AlarmEngine(EngineCore):
         if isinstance(ref, str) and ref.strip().isdigit():
             ref = int(ref)
         if isinstance(ref, int):
-            for point in self.t.points.values():
+            for point in self.t.live_points():  # an open alarm is live
                 if point.alarm_id == ref:
                     return point
             raise AlarmError(f"no open alarm {ref}")
@@ -109,7 +109,7 @@ class AlarmEngine(EngineCore):
         self.maintenance[target] = until_ns
         self.emit(None, ts_ns, EventKind.MAINTENANCE, point=f"maintenance:{target}", user=user,
                   reason=reason, details={"target": target, "on": True, "until_ns": until_ns})
-        for point in self.t.points.values():
+        for point in self.t.live_points():  # an idle point learns it when it is made
             if not point.suppressed and self.in_maintenance(point):
                 point.set_suppressed(self, ts_ns, True, user=user, reason=reason, target=target)
         return self.drain()
@@ -118,8 +118,7 @@ class AlarmEngine(EngineCore):
                            ts_ns: int) -> list[AlarmEvent]:
         """Take an alarm point, every point of a channel or of a device out of service."""
         _require(user, reason)
-        points = [p for p in self.t.points.values()
-                  if target in (p.key, p.channel, p.device) and p.oos != on]
+        points = [p for p in self.t.matching(target) if p.oos != on]
         if not points:
             raise AlarmError(f"nothing to change for {target!r}")
         for point in points:

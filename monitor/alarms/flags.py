@@ -28,11 +28,12 @@ from typing import TYPE_CHECKING
 from .conditions import FlagRule, LocationRt
 from .events import Level
 from .states import AlarmPoint
+from .table import P_CHECK
 
 if TYPE_CHECKING:
     from monitor.config import LoadedConfig
 
-    from .rules import Tables
+    from .table import Tables
 
 CAL_DUE = "calibration_due"
 CAL_OVERDUE = "calibration_overdue"
@@ -111,5 +112,5 @@ def _flag(t: Tables, device: str, location: str, loc: LocationRt, rule: str,  # 
           priority: str, *, threshold: float | None, settings: dict[str, object]) -> None:
     point = AlarmPoint(key(device, rule), location=location, channel=device, device=device,
                        rule=rule, level=Level.HEALTH, priority=priority, latching=False)
-    t.points[point.key] = point
-    t.conditions[point.key] = FlagRule(point, loc, 0, settings, threshold=threshold)
+    t.pin(point, FlagRule(point, loc, 0, settings, threshold=threshold), P_CHECK)
+    t.checked[point.key] = device

@@ -22,6 +22,7 @@ from .engine import AlarmEngine
 from .events import AlarmEvent, AlarmState, EventKind, Level, Mode
 from .location import Manual
 from .states import AlarmPoint
+from .table import P_LOG
 
 ACTIVE = (AlarmState.ACTIVE_UNACK, AlarmState.ACTIVE_ACK)
 
@@ -62,22 +63,23 @@ def restore(engine: AlarmEngine, events: Iterable[AlarmEvent], now_ns: int) -> R
         _fold(point, event)
     engine.next_seq = max(engine.next_seq, last_seq + 1)
     engine.next_alarm_id = max(engine.next_alarm_id, max_alarm + 1)
-    for point in points.values():
+    for point in engine.t.live_points():
         point.suppressed = engine.in_maintenance(point)
         cond = engine.t.conditions.get(point.key)
         if cond is not None and point.state in ACTIVE:
             cond.restore_active()
         if point.alarm_id is not None:
             report.open_alarms.append(point.alarm_id)
-    for key, point in orphans.items():
-        points[key] = point
+    for point in orphans.values():
+        engine.t.pin(point, None, P_LOG)
         point.suppressed = engine.in_maintenance(point)
         if point.state is not AlarmState.NORMAL:
             engine.retire(point, now_ns)
-            report.retired.append(key)
+            report.retired.append(point.key)
         if point.alarm_id is not None:
             report.open_alarms.append(point.alarm_id)
     report.open_alarms.sort()
+    engine.t.sweep()  # points the log made live that hold nothing
     return report
 
 

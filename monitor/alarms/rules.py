@@ -1,15 +1,16 @@
 """The rule tables: everything the engine needs per channel, derived once from the config.
 
-At build time each channel gets the tuple of rules that apply to it, with
-limits already resolved per location state (explicit value, else grade
-preset), so that evaluating a reading is a dict lookup and a few comparisons.
+At build time each channel gets its rule set (shared with every channel whose
+limit entry is the same; ``monitor.alarms.specs``), with limits already
+resolved per location state (explicit value, else grade preset), so that
+evaluating a normal reading is a dict lookup and two comparisons. The alarm
+points and conditions themselves are made when first needed
+(``monitor.alarms.table``).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.config import ChannelInfo, LoadedConfig
@@ -19,134 +20,97 @@ from monitor.config.alarms import (
     AlarmsConfig,
     DoorConfig,
     LimitConfig,
-    LimitValues,
 )
 from monitor.config.devices import DeviceConfig
 
-from .conditions import Condition, DoorRt, FlagRule, LocationRt, RateRule, ValueRule
+from .conditions import DoorRt, FlagRule, LocationRt
 from .events import Level
 from .flags import add_check_points
 from .location import LocationTracker
-from .presets import preset_limit, preset_table_name
+from .presets import preset_limit
+from .specs import STATES, RuleSpec, SpecCache, resolve
 from .states import AlarmPoint
+from .table import P_DOOR, ChannelRt, DeviceRt, DoorInput, Tables
 from .timebase import STEP_MIN_NS
 
+__all__ = ["STATES", "ChannelRt", "DeviceRt", "DoorInput", "Tables", "build_tables",
+           "describe", "point_key", "resolve"]
+
 NS = 1_000_000_000
-STATES = ("at_rest", "in_operation")
 DP_QUANTITY = "differential_pressure"
-
-
-class DeviceRt:
-    __slots__ = ("comm", "fault", "fault_n", "location", "name")
-
-    def __init__(self, name: str, location: str) -> None:
-        self.name, self.location = name, location
-        self.comm: FlagRule | None = None
-        self.fault: FlagRule | None = None
-        self.fault_n = 0  # channels whose latest reading reports a fault
-
-
-class ChannelRt:
-    __slots__ = ("device", "doors", "faulted", "id", "inputs", "last_good_ts", "last_ts", "loc",
-                 "poll_ns", "rules", "stale", "stale_ns", "step_ns")
-
-    def __init__(self, cid: str, device: DeviceRt, loc: LocationRt, stale_ns: int,
-                 poll_ns: int = NS) -> None:
-        self.id, self.device, self.loc, self.stale_ns = cid, device, loc, stale_ns
-        self.poll_ns = poll_ns
-        # going back further than this is a step of the clock, not a reordered sample
-        self.step_ns = max(STEP_MIN_NS, 2 * poll_ns)
-        self.rules: tuple[ValueRule | RateRule, ...] = ()
-        self.stale: FlagRule | None = None
-        self.last_ts = -1
-        self.last_good_ts = 0
-        self.faulted = False
-        self.inputs: list[LocationTracker] = []
-        self.doors: list[DoorInput] = []
-
-
-@dataclass
-class DoorInput:
-    door: DoorRt
-    held: FlagRule | None
-    zero_means_open: bool
-
-
-@dataclass
-class Tables:
-    channels: dict[str, ChannelRt] = field(default_factory=dict)
-    devices: dict[str, DeviceRt] = field(default_factory=dict)
-    locations: dict[str, LocationRt] = field(default_factory=dict)
-    trackers: dict[str, LocationTracker] = field(default_factory=dict)
-    points: dict[str, AlarmPoint] = field(default_factory=dict)
-    conditions: dict[str, Condition] = field(default_factory=dict)  # by point key
 
 
 def point_key(channel: str, rule: str) -> str:
     return f"{channel}:{rule}"
 
 
+class _Builder:
+    """One build: the tables, the shared settings, and the order limit entries came in."""
+
+    def __init__(self, loaded: LoadedConfig) -> None:
+        self.loaded = loaded
+        self.t = Tables()
+        self.cache = SpecCache()
+        self.seq = 0
+        self.presets: dict[Any, LimitConfig | None] = {}
+
+
 def build_tables(loaded: LoadedConfig) -> Tables:
     cfg = loaded.config
     acfg = cfg.alarms
-    t = Tables()
+    b = _Builder(loaded)
+    t = b.t
     for name, (_room, loc) in loaded.locations.items():
         rt = LocationRt(name, str(loc.state.default))
         t.locations[name] = rt
         t.trackers[name] = LocationTracker(rt, loc.state, cfg.site.timezone)
     enabled = {d.name: d for d in cfg.devices if d.enabled}
     for device in enabled.values():
-        dev = DeviceRt(device.name, device.location)
+        dev = DeviceRt(device.name, device.location, len(t.devices))
         t.devices[device.name] = dev
-        _device_health(t, dev, acfg, loaded)
+        _device_health(b, dev, acfg)
+    num = b.cache.number
     for cid, info in loaded.channels.items():
-        if info.device not in enabled:
+        device_cfg = enabled.get(info.device)
+        if device_cfg is None:
             continue
-        interval = _expected_interval(loaded, info, acfg, enabled[info.device])
+        interval = _expected_interval(loaded, info, acfg, device_cfg)
         dh = acfg.health.devices.get(info.device)
         k = (dh.stale_after_intervals if dh and dh.stale_after_intervals
              else acfg.health.stale_after_intervals)
+        poll_ns = int(info.poll_interval * NS)
         ch = ChannelRt(cid, t.devices[info.device], t.locations[info.location],
-                       int(k * interval * NS), int(info.poll_interval * NS))
+                       num(int(k * interval * NS)), num(poll_ns),
+                       step_ns=num(max(STEP_MIN_NS, 2 * poll_ns)), index=len(t.channels))
         t.channels[cid] = ch
         if acfg.health.enabled and (dh is None or dh.enabled):
             delay = dh.stale_delay if dh and dh.stale_delay is not None else acfg.health.stale_delay
-            point = _point(t, cid, info.device, info.location, "stale", Level.HEALTH,
-                           str(acfg.health.priority), latching=False)
-            ch.stale = FlagRule(point, ch.loc, int(delay * NS),
-                                {"after_s": k * interval, "delay_s": delay}, threshold=k * interval)
-            t.conditions[point.key] = ch.stale
+            ch.stale_spec = b.cache.flag("stale", str(acfg.health.priority), int(delay * NS),
+                                         {"after_s": k * interval, "delay_s": delay},
+                                         threshold=k * interval)
     explicit: set[str] = set()
-    for location, limits in acfg.limits.items():
+    for limits in acfg.limits.values():
         for limit in limits:
             found = loaded.channels.get(limit.channel)
             if found is None or limit.channel not in t.channels:
                 continue
             explicit.add(limit.channel)
-            _limit_rules(t, loaded, found, location, limit)
+            _add_rules(b, found, b.cache.limit(found, limit))
     if acfg.auto_presets:
         for cid, info in loaded.channels.items():
             if cid in t.channels and cid not in explicit and (
                 info.spec.quantity in PARTICLE_QUANTITIES and info.spec.unit in PARTICLE_UNITS
             ):  # a counter reporting per ft³ needs explicit limits: presets are per m³
-                _auto_preset(t, loaded, info, acfg)
+                _auto_preset(b, info, acfg)
     for door in acfg.doors:
-        _door(t, loaded, door)
+        _door(b, door)
     for name, (_room, loc) in loaded.locations.items():
         source = loc.state.input
         if source is not None and source in t.channels:
-            t.channels[source].inputs.append(t.trackers[name])
+            ch = t.channels[source]
+            ch.inputs = (*ch.inputs, t.trackers[name])
     add_check_points(t, loaded)
     return t
-
-
-def _point(t: Tables, channel: str, device: str, location: str, rule: str,  # noqa: PLR0917
-           level: Level, priority: str, *, latching: bool, sign: float = 0.0) -> AlarmPoint:
-    key = point_key(channel, rule)
-    point = AlarmPoint(key, location=location, channel=channel, device=device, rule=rule,
-                       level=level, priority=priority, latching=latching, sign=sign)
-    t.points[key] = point
-    return point
 
 
 def _expected_interval(loaded: LoadedConfig, info: ChannelInfo, acfg: AlarmsConfig,
@@ -159,95 +123,47 @@ def _expected_interval(loaded: LoadedConfig, info: ChannelInfo, acfg: AlarmsConf
     return info.poll_interval
 
 
-def _device_health(t: Tables, dev: DeviceRt, acfg: AlarmsConfig, loaded: LoadedConfig) -> None:
+def _device_health(b: _Builder, dev: DeviceRt, acfg: AlarmsConfig) -> None:
     health = acfg.health
     dh = health.devices.get(dev.name)
     if not health.enabled or (dh is not None and not dh.enabled):
         return
-    loc = t.locations[dev.location]
     comm_delay = dh.comm_fail_delay if dh and dh.comm_fail_delay is not None else (
         health.comm_fail_delay)
     fault_delay = dh.fault_delay if dh and dh.fault_delay is not None else health.fault_delay
     prio = str(health.priority)
-    comm = _point(t, dev.name, dev.name, dev.location, "comm_failure", Level.HEALTH, prio,
-                  latching=False)
-    dev.comm = FlagRule(comm, loc, int(comm_delay * NS), {"delay_s": comm_delay})
-    fault = _point(t, dev.name, dev.name, dev.location, "device_fault", Level.HEALTH, prio,
-                   latching=False)
-    dev.fault = FlagRule(fault, loc, int(fault_delay * NS), {"delay_s": fault_delay})
-    t.conditions[comm.key], t.conditions[fault.key] = dev.comm, dev.fault
+    dev.comm_spec = b.cache.flag("comm_failure", prio, int(comm_delay * NS),
+                                 {"delay_s": comm_delay})
+    dev.fault_spec = b.cache.flag("device_fault", prio, int(fault_delay * NS),
+                                  {"delay_s": fault_delay})
 
 
-def _resolve(values: LimitValues, info: ChannelInfo, state: str) -> dict[str, Any]:
-    """Numbers in force in one state, with where each came from."""
-    out: dict[str, Any] = {"high_alert": values.high_alert, "low_alert": values.low_alert,
-                           "low_action": values.low_action, "high_action": None}
-    source = "config"
-    if values.high_action == "preset":
-        preset = preset_limit(info.standard, info.grade, state, info.spec.quantity)
-        out["high_action"] = None if preset is None else float(preset)
-        source = f"{preset_table_name(info.standard, info.grade)} grade {info.grade}"
-    elif values.high_action is not None:
-        out["high_action"] = float(values.high_action)
-    if values.alert_fraction is not None and out["high_action"] is not None:
-        out["high_alert"] = values.alert_fraction * out["high_action"]
-    out["high_action_source"] = source
-    out["state"] = state
-    out["unit"] = info.spec.unit
-    return out
+def _add_rules(b: _Builder, info: ChannelInfo, specs: tuple[RuleSpec, ...]) -> None:
+    """Give a channel the rules of one limit entry (a later entry's rule replaces a same-named
+    one: a point is one rule)."""
+    ch = b.t.channels[info.id]
+    b.seq += 1
+    if ch.rs.specs:
+        names = {s.rule for s in specs}
+        specs = (*(s for s in ch.rs.specs if s.rule not in names), *specs)
+    else:
+        ch.seq = b.seq
+    ch.rs = b.cache.rule_set(specs)
 
 
-RULES = (("high_alert", 1.0, Level.ALERT), ("high_action", 1.0, Level.ACTION),
-         ("low_alert", -1.0, Level.ALERT), ("low_action", -1.0, Level.ACTION))
+def _auto_preset(b: _Builder, info: ChannelInfo, acfg: AlarmsConfig) -> None:
+    key = (info.standard, info.grade, info.spec.quantity)
+    if key not in b.presets:
+        b.presets[key] = _preset_limit(info, acfg)
+    limit = b.presets[key]
+    if limit is not None:
+        _add_rules(b, info, b.cache.limit(info, limit))
 
 
-def _limit_rules(t: Tables, loaded: LoadedConfig, info: ChannelInfo, location: str,
-                 limit: LimitConfig) -> None:
-    per_state = [_resolve(limit.effective(s), info, s) for s in STATES]
-    for in_force in per_state:
-        in_force["between"] = list(limit.between) if limit.between else None
-        in_force["description"] = limit.description or None
-    ch = t.channels[info.id]
-    settings = {"on_delay_s": limit.on_delay, "off_delay_s": limit.off_delay,
-                "deadband": limit.deadband, "n": limit.consecutive, "m": limit.window}
-    rules: list[ValueRule | RateRule] = list(ch.rules)
-    for name, sign, level in RULES:
-        values = [per_state[i][name] for i in range(2)]
-        if all(v is None for v in values):
-            continue
-        action = level is Level.ACTION
-        point = _point(t, info.id, info.device, location, name, level,
-                       str(limit.priority_action if action else limit.priority_alert),
-                       latching=limit.latch_action if action else limit.latch_alert, sign=sign)
-        rule = ValueRule(point, t.locations[location], limits=values, sign=sign,
-                         on_ns=int(limit.on_delay * NS), off_ns=int(limit.off_delay * NS),
-                         deadband=limit.deadband, n=limit.consecutive, m=limit.window,
-                         in_force=per_state, settings=settings)
-        rules.append(rule)
-        t.conditions[point.key] = rule
-    roc = limit.rate_of_change
-    if roc is not None:
-        interval = max(info.poll_interval, 0.001)
-        capacity = min(max(math.ceil(roc.per / interval) + 2, 4), 4096)
-        action = roc.level == "action"
-        point = _point(t, info.id, info.device, location, "rate_of_change",
-                       Level.ACTION if action else Level.ALERT, str(roc.priority),
-                       latching=limit.latch_action if action else limit.latch_alert)
-        rate = RateRule(point, t.locations[location], max_change=roc.max_change,
-                        per_ns=int(roc.per * NS), direction=roc.direction, capacity=capacity,
-                        on_ns=int(roc.on_delay * NS),
-                        settings={"max_change": roc.max_change, "per_s": roc.per,
-                                  "direction": roc.direction, "on_delay_s": roc.on_delay})
-        rules.append(rate)
-        t.conditions[point.key] = rate
-    ch.rules = tuple(rules)
-
-
-def _auto_preset(t: Tables, loaded: LoadedConfig, info: ChannelInfo,
-                 acfg: AlarmsConfig) -> None:
+def _preset_limit(info: ChannelInfo, acfg: AlarmsConfig) -> LimitConfig | None:
     values = [preset_limit(info.standard, info.grade, s, info.spec.quantity) for s in STATES]
     if all(v is None for v in values):
-        return
+        return None
     raw: dict[str, Any] = {
         "channel": info.id, "high_action": "preset",
         "alert_fraction": acfg.preset_alert_fraction,
@@ -256,11 +172,11 @@ def _auto_preset(t: Tables, loaded: LoadedConfig, info: ChannelInfo,
     for state, value in zip(STATES, values, strict=True):
         if value is None:  # e.g. Grade D in operation: not predetermined, so no alarm
             raw[state] = {"high_action": None, "alert_fraction": None}
-    limit = LimitConfig.model_validate(raw)
-    _limit_rules(t, loaded, info, info.location, limit)
+    return LimitConfig.model_validate(raw)
 
 
-def _door(t: Tables, loaded: LoadedConfig, door: DoorConfig) -> None:
+def _door(b: _Builder, door: DoorConfig) -> None:
+    t, loaded = b.t, b.loaded
     ch = t.channels.get(door.channel)
     if ch is None:
         return
@@ -268,29 +184,36 @@ def _door(t: Tables, loaded: LoadedConfig, door: DoorConfig) -> None:
     rt = DoorRt(int(door.suppress_for * NS), int(door.settle * NS))
     held = None
     if door.held_open_after is not None:
-        point = _point(t, door.channel, info.device, info.location, "door_held_open",
-                       Level.ALERT, str(door.priority), latching=False)
+        point = AlarmPoint(point_key(door.channel, "door_held_open"), location=info.location,
+                           channel=door.channel, device=info.device, rule="door_held_open",
+                           level=Level.ALERT, priority=str(door.priority), latching=False)
         held = FlagRule(point, ch.loc, int(door.held_open_after * NS),
                         {"held_open_after_s": door.held_open_after},
                         threshold=door.held_open_after)
-        t.conditions[point.key] = held
-    ch.doors.append(DoorInput(rt, held, door.open_when == "zero"))
+        t.pin(point, held, P_DOOR)
+    ch.doors = (*ch.doors, DoorInput(rt, held, door.open_when == "zero"))
     targets = door.suppress
     if targets is None:
         targets = [cid for cid, i in loaded.channels.items()
                    if i.location == info.location and i.spec.quantity == DP_QUANTITY]
     for cid in targets:
         target = t.channels.get(cid)
-        if target is None:
+        if target is None or not any(target.rs.doored):
             continue
-        for rule in target.rules:
-            if isinstance(rule, ValueRule):
-                rule.doors = (*rule.doors, rt)
+        target.suppressors = (*target.suppressors, rt)
 
 
 def describe(t: Tables) -> Mapping[str, Any]:
     """A summary for logs and the CLI: how many rules of which kind."""
+    rules: list[str] = []
+    for dev in t.devices.values():
+        rules += [s.rule for s in (dev.comm_spec, dev.fault_spec) if s is not None]
+    for ch in t.channels.values():
+        if ch.stale_spec is not None:
+            rules.append(ch.stale_spec.rule)
+        rules += [s.rule for s in ch.rs.specs]
+    rules += [t.lives[k].rule for k in t.pinned]
     kinds: dict[str, int] = {}
-    for point in t.points.values():
-        kinds[point.rule] = kinds.get(point.rule, 0) + 1
-    return {"channels": len(t.channels), "points": len(t.points), "rules": kinds}
+    for rule in rules:
+        kinds[rule] = kinds.get(rule, 0) + 1
+    return {"channels": len(t.channels), "points": t.count(), "rules": kinds}

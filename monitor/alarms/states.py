@@ -67,8 +67,8 @@ class AlarmPoint:
 
     __slots__ = (
         "alarm_id", "channel", "device", "episode_start", "key", "latching", "level",
-        "limit", "location", "oos", "peak", "peak_logged", "peak_ns", "priority", "raised_ns",
-        "rule", "shelved_by", "shelved_until", "sign", "state", "suppressed",
+        "limit", "location", "oos", "order", "peak", "peak_logged", "peak_ns", "priority",
+        "raised_ns", "rule", "shelved_by", "shelved_until", "sign", "state", "suppressed",
     )
 
     def __init__(
@@ -90,6 +90,7 @@ class AlarmPoint:
         self.peak: float | None = None
         self.peak_ns: int | None = None
         self.peak_logged = 0
+        self.order = 0  # its place in the configuration (monitor.alarms.table)
 
     @property
     def mode(self) -> Mode:

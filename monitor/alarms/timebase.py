@@ -46,7 +46,7 @@ from monitor.model import Reading
 from .conditions import RateRule
 
 if TYPE_CHECKING:
-    from .rules import ChannelRt, Tables
+    from .table import ChannelRt, Tables
 
 NS = 1_000_000_000
 STEP_MIN_NS = 5 * NS
@@ -194,7 +194,7 @@ def reanchor(t: Tables, maintenance: dict[str, int | None], step: int, *,
             if door.suppress_until >= 0:
                 door.suppress_until += step
             doors += 1
-    for cond in t.conditions.values():
+    for cond in t.live_conditions():  # an idle condition has no timer
         if cond.pending_on is not None:
             cond.pending_on += step
             timers += 1
@@ -204,7 +204,7 @@ def reanchor(t: Tables, maintenance: dict[str, int | None], step: int, *,
         if isinstance(cond, RateRule):
             rate += cond.shift(step)
     shelved: dict[str, int] = {}
-    for point in t.points.values():
+    for point in t.live_points():
         point.peak_logged += step
         if point.shelved_until is not None:
             point.shelved_until += step

@@ -66,25 +66,22 @@ class AlarmAccess:
         return self._active
 
     def points(self) -> list[Any]:
-        """Every alarm point of the configuration, normal ones included (for the metrics)."""
+        """Every alarm point of the configuration, normal ones included (for the metrics);
+        points the engine keeps no object for are rows with their state and mode."""
         if self.service is None:
             return []
-        return list(self.service.engine.t.points.values())
+        return list(self.service.engine.t.point_rows())
 
-    def _rules(self, channel: str) -> tuple[Any, ...]:
+    def _in_force(self, channel: str) -> list[Any]:
         if self.service is None:
-            return ()
+            return []
         ch = self.service.engine.t.channels.get(channel)
-        return tuple(ch.rules) if ch is not None else ()
+        return list(ch.limits_in_force()) if ch is not None else []
 
     def limits(self, channel: str) -> dict[str, Any] | None:
         """Alert/action limits in force now (for the location's current state)."""
         out: dict[str, Any] = {}
-        for rule in self._rules(channel):
-            in_force = getattr(rule, "limits_in_force", None)
-            if in_force is None:
-                continue
-            values = in_force()
+        for values in self._in_force(channel):
             for name in LIMIT_NAMES:
                 if values.get(name) is not None:
                     out[name] = float(values[name])

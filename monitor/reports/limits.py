@@ -55,14 +55,12 @@ ChannelLimits = dict[str, Limits]  # location state -> limits
 
 def channel_limits(loaded: LoadedConfig) -> dict[str, ChannelLimits]:
     """Per channel id, per location state (``at_rest``/``in_operation``): the limits in force."""
-    from monitor.alarms.conditions import ValueRule
     from monitor.alarms.rules import build_tables
 
     out: dict[str, ChannelLimits] = {}
     tables = build_tables(loaded)
     for cid, ch in tables.channels.items():
-        for rule in ch.rules:
-            if isinstance(rule, ValueRule) and rule.in_force:
-                out[cid] = {str(v["state"]): Limits.from_mapping(v) for v in rule.in_force}
-                break
+        in_force = ch.in_force_by_state()
+        if in_force:
+            out[cid] = {str(v["state"]): Limits.from_mapping(v) for v in in_force}
     return out

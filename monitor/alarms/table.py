@@ -1,0 +1,445 @@
+"""The engine's runtime tables: channels, devices, locations, and alarm points made on demand.
+
+A site of 2,000 devices has some 64,000 alarm points, nearly all of them
+normal nearly all of the time. A normal point whose condition is idle (not
+active, no delay running, no n-of-m hit in its window) holds nothing a fresh
+one would not, so it is not kept as an object: its channel or device keeps
+the shared rule settings (``monitor.alarms.specs``) and the point and its
+condition are made when something first needs them — a sample that would
+start the condition, an operator action, an event in the log — and dropped
+again by ``sweep`` once they are idle, normal, in service and not shelved.
+Points that hold state of their own from the start (periodic checks, system
+conditions, doors, points only the log knows) are *pinned*: made at once and
+never dropped.
+
+``Tables.points`` and ``Tables.conditions`` are mappings over every point of
+the configuration; reading one of them by key makes it live. The engine
+iterates ``live_points()`` / ``live_conditions()`` (in the configuration's
+order, so that events of one tick come out in the same order as ever);
+``point_rows()`` lists every point without making any (metrics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .conditions import Condition, DoorRt, FlagRule, LocationRt, RateRule, ValueRule
+from .events import AlarmState, Mode
+from .specs import EMPTY, FlagSpec, PointSpec, RuleSet
+from .states import AlarmPoint
+
+if TYPE_CHECKING:
+    from .location import LocationTracker
+
+NS = 1_000_000_000
+STALE, COMM, FAULT = -1, -2, -3  # slots of the lazily made health rules
+COMM_RULE, FAULT_RULE, STALE_RULE = "comm_failure", "device_fault", "stale"
+NORMAL = AlarmState.NORMAL
+# configuration order of the points, by kind (see ``order``)
+P_DEVICE, P_STALE, P_LIMIT, P_DOOR, P_CHECK, P_SYSTEM, P_LOG = range(7)
+
+
+def order(phase: int, a: int, b: int = 0) -> int:
+    """A point's place in the configuration: phase, then entry, then rule within it."""
+    return (phase << 48) | (a << 8) | b
+
+
+class DeviceRt:
+    __slots__ = ("comm", "comm_spec", "fault", "fault_n", "fault_spec", "index", "location",
+                 "name")
+
+    def __init__(self, name: str, location: str, index: int = 0) -> None:
+        self.name, self.location, self.index = name, location, index
+        self.comm: FlagRule | None = None  # live only while it holds state
+        self.fault: FlagRule | None = None
+        self.comm_spec: FlagSpec | None = None  # None: health rules off for this device
+        self.fault_spec: FlagSpec | None = None
+        self.fault_n = 0  # channels whose latest reading reports a fault
+
+
+class DoorInput:
+    __slots__ = ("door", "held", "zero_means_open")
+
+    def __init__(self, door: DoorRt, held: FlagRule | None, zero_means_open: bool) -> None:
+        self.door, self.held, self.zero_means_open = door, held, zero_means_open
+
+
+class ChannelRt:
+    __slots__ = ("device", "doors", "faulted", "id", "index", "inputs", "last_good_ts",
+                 "last_ts", "live", "loc", "poll_ns", "rs", "seq", "stale", "stale_ns",
+                 "stale_spec", "step_ns", "suppressors")
+
+    def __init__(self, cid: str, device: DeviceRt, loc: LocationRt, stale_ns: int,
+                 poll_ns: int = NS, *, step_ns: int = 5 * NS, index: int = 0) -> None:
+        self.id, self.device, self.loc, self.stale_ns = cid, device, loc, stale_ns
+        self.poll_ns = poll_ns
+        # going back further than this is a step of the clock, not a reordered sample
+        self.step_ns = step_ns
+        self.index = index
+        self.seq = 0  # configuration order of its limit entry
+        self.rs: RuleSet = EMPTY
+        #: the live conditions of ``rs.specs`` (None where idle), or None when none is live
+        self.live: list[ValueRule | RateRule | None] | None = None
+        self.suppressors: tuple[DoorRt, ...] = ()  # doors suppressing its value rules
+        self.stale: FlagRule | None = None
+        self.stale_spec: FlagSpec | None = None
+        self.last_ts = -1
+        self.last_good_ts = 0
+        self.faulted = False
+        self.inputs: tuple[LocationTracker, ...] = ()
+        self.doors: tuple[DoorInput, ...] = ()
+
+    @property
+    def rules(self) -> tuple[Condition, ...]:
+        """The live conditions of its rules (idle ones are not objects)."""
+        return tuple(c for c in self.live or () if c is not None)
+
+    def limits_in_force(self) -> list[Mapping[str, Any]]:
+        """Per value rule: the channel's four limits (state, unit, source) in the current state."""
+        idx = self.loc.state_idx
+        return [s.in_force[idx] for s in self.rs.specs if hasattr(s, "in_force")]
+
+    def in_force_by_state(self) -> tuple[Mapping[str, Any], ...]:
+        """The limits of its first value rule in both states (at rest, in operation)."""
+        for spec in self.rs.specs:
+            in_force = getattr(spec, "in_force", None)
+            if in_force:
+                return tuple(in_force)
+        return ()
+
+
+class IdleRow:
+    """A point that is not live, as the metrics read it: normal, in service or suppressed."""
+
+    __slots__ = ("channel", "key", "level", "location", "mode", "priority", "rule", "state")
+
+    def __init__(self, key: str, spec: PointSpec, channel: str, location: str,
+                 suppressed: bool) -> None:
+        self.key, self.channel, self.location = key, channel, location
+        self.rule, self.level, self.priority = spec.rule, spec.level, spec.priority
+        self.state = NORMAL
+        self.mode = Mode.SUPPRESSED if suppressed else Mode.IN_SERVICE
+
+
+class PointMap(Mapping[str, AlarmPoint]):
+    """Every alarm point of the configuration by key; reading one makes it live."""
+
+    def __init__(self, t: Tables) -> None:
+        self._t = t
+
+    def __getitem__(self, key: str) -> AlarmPoint:
+        found = self._t.point(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._t.declared(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key, _ in self._t.catalog())
+
+    def __len__(self) -> int:
+        return self._t.count()
+
+    def live(self) -> list[AlarmPoint]:
+        return self._t.live_points()
+
+
+class ConditionMap(Mapping[str, Condition]):
+    """Every configured condition by point key; reading one makes it live."""
+
+    def __init__(self, t: Tables) -> None:
+        self._t = t
+
+    def __getitem__(self, key: str) -> Condition:
+        found = self._t.condition(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and (key in self._t.conds or (
+            key not in self._t.pinned and self._t.lookup(key) is not None))
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key, has in self._t.catalog() if has)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class Tables:
+    """Runtime state of one configuration (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.channels: dict[str, ChannelRt] = {}
+        self.devices: dict[str, DeviceRt] = {}
+        self.locations: dict[str, LocationRt] = {}
+        self.trackers: dict[str, LocationTracker] = {}
+        self.maintenance: dict[str, int | None] = {}  # target -> until (None: open-ended)
+        self.checked: dict[str, str] = {}  # points of periodic checks -> their device
+        self.lives: dict[str, AlarmPoint] = {}  # every live point (pinned ones included)
+        self.conds: dict[str, Condition] = {}  # their conditions (a log-only point has none)
+        self.pinned: set[str] = set()
+        self.refs: dict[str, tuple[ChannelRt | DeviceRt, int]] = {}  # lazily made ones
+        self.points = PointMap(self)
+        self.conditions = ConditionMap(self)
+        self._pinned_order: list[str] = []
+        self._sorted: list[AlarmPoint] | None = None
+        self._sorted_conds: list[Condition] = []
+        self._by_seq: list[ChannelRt] | None = None
+
+    # --- making and dropping points -------------------------------------------------------
+
+    def pin(self, point: AlarmPoint, cond: Condition | None, phase: int) -> None:
+        """A point kept for good (checks, doors, system conditions, points only the log has)."""
+        point.order = order(phase, len(self._pinned_order))
+        self._pinned_order.append(point.key)
+        self.lives[point.key] = point
+        if cond is not None:
+            self.conds[point.key] = cond
+        self.pinned.add(point.key)
+        self._sorted = None
+
+    def lookup(self, key: str) -> tuple[ChannelRt | DeviceRt, int] | None:
+        """Where a configured, lazily made point lives: (channel or device, slot)."""
+        owner, _, rule = key.rpartition(":")
+        ch = self.channels.get(owner)
+        if ch is not None:
+            if rule == STALE_RULE and ch.stale_spec is not None:
+                return ch, STALE
+            i = ch.rs.rule_index(rule)
+            return None if i is None else (ch, i)
+        dev = self.devices.get(owner)
+        if dev is not None:
+            if rule == COMM_RULE and dev.comm_spec is not None:
+                return dev, COMM
+            if rule == FAULT_RULE and dev.fault_spec is not None:
+                return dev, FAULT
+        return None
+
+    def declared(self, key: str) -> bool:
+        return key in self.lives or self.lookup(key) is not None
+
+    def point(self, key: str) -> AlarmPoint | None:
+        found = self.lives.get(key)
+        if found is not None:
+            return found
+        where = self.lookup(key)
+        if where is None:
+            return None
+        return self._make(*where).point
+
+    def condition(self, key: str) -> Condition | None:
+        found = self.conds.get(key)
+        if found is not None or key in self.pinned:
+            return found
+        where = self.lookup(key)
+        return None if where is None else self._make(*where)
+
+    def wake(self, ch: ChannelRt, i: int) -> ValueRule | RateRule:
+        """Rule ``i`` of a channel, made live."""
+        live = ch.live
+        found = None if live is None else live[i]
+        return found or self._make(ch, i)  # type: ignore[return-value]
+
+    def wake_stale(self, ch: ChannelRt) -> FlagRule:
+        return ch.stale or self._make(ch, STALE)  # type: ignore[return-value]
+
+    def wake_comm(self, dev: DeviceRt) -> FlagRule:
+        return dev.comm or self._make(dev, COMM)  # type: ignore[return-value]
+
+    def wake_fault(self, dev: DeviceRt) -> FlagRule:
+        return dev.fault or self._make(dev, FAULT)  # type: ignore[return-value]
+
+    def _spec(self, owner: ChannelRt | DeviceRt, slot: int) -> tuple[PointSpec, str, int]:
+        """(spec, key, order) of a slot."""
+        if isinstance(owner, DeviceRt):
+            spec = owner.comm_spec if slot == COMM else owner.fault_spec
+            assert spec is not None
+            return spec, f"{owner.name}:{spec.rule}", order(P_DEVICE, owner.index, -slot)
+        if slot == STALE:
+            assert owner.stale_spec is not None
+            return owner.stale_spec, f"{owner.id}:{STALE_RULE}", order(P_STALE, owner.index)
+        rule = owner.rs.specs[slot]
+        return rule, f"{owner.id}:{rule.rule}", order(P_LIMIT, owner.seq, slot)
+
+    def _make(self, owner: ChannelRt | DeviceRt, slot: int) -> Condition:
+        spec, key, place = self._spec(owner, slot)
+        if isinstance(owner, DeviceRt):
+            point = spec.point(key, owner.name, owner.name, owner.location)
+            loc = self.locations[owner.location]
+        else:
+            point = spec.point(key, owner.id, owner.device.name, owner.loc.name)
+            loc = owner.loc
+        point.order = place
+        point.suppressed = self.in_maintenance(point)
+        cond = spec.condition(point, loc)  # type: ignore[attr-defined]
+        if isinstance(owner, DeviceRt):
+            if slot == COMM:
+                owner.comm = cond
+            else:
+                owner.fault = cond
+        elif slot == STALE:
+            owner.stale = cond
+        else:
+            if isinstance(cond, ValueRule):
+                cond.doors = owner.suppressors
+            if owner.live is None:
+                owner.live = [None] * len(owner.rs.specs)
+            owner.live[slot] = cond
+        self.lives[key] = point
+        self.conds[key] = cond
+        self.refs[key] = (owner, slot)
+        self._sorted = None
+        return cond  # type: ignore[no-any-return]
+
+    def sweep(self) -> int:
+        """Drop the lazily made points that hold nothing a fresh one would not; how many."""
+        idle = [key for key in self.refs if _idle(self.lives[key], self.conds[key])]
+        for key in idle:
+            owner, slot = self.refs.pop(key)
+            del self.lives[key], self.conds[key]
+            if isinstance(owner, DeviceRt):
+                if slot == COMM:
+                    owner.comm = None
+                else:
+                    owner.fault = None
+            elif slot == STALE:
+                owner.stale = None
+            else:
+                live = owner.live
+                assert live is not None
+                live[slot] = None
+                if not any(live):
+                    owner.live = None
+        if idle:
+            self._sorted = None
+        return len(idle)
+
+    def in_maintenance(self, point: AlarmPoint) -> bool:
+        m = self.maintenance
+        return bool(m) and (point.location in m or point.device in m or point.channel in m)
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def live_points(self) -> list[AlarmPoint]:
+        """Live points in configuration order (a list: safe to change the tables meanwhile)."""
+        if self._sorted is None:
+            self._sorted = sorted(self.lives.values(), key=_order)
+            conds = self.conds
+            self._sorted_conds = [c for p in self._sorted if (c := conds.get(p.key)) is not None]
+        return self._sorted
+
+    def live_conditions(self) -> list[Condition]:
+        """Live conditions in configuration order (a list: safe to change the tables meanwhile)."""
+        self.live_points()
+        return self._sorted_conds
+
+    def _channels_by_seq(self) -> list[ChannelRt]:
+        if self._by_seq is None:
+            self._by_seq = sorted((c for c in self.channels.values() if c.rs.specs),
+                                  key=lambda c: c.seq)
+        return self._by_seq
+
+    def _lazy(self) -> Iterator[tuple[ChannelRt | DeviceRt, int]]:
+        """Every lazily made point's slot, in configuration order."""
+        for dev in self.devices.values():
+            if dev.comm_spec is not None:
+                yield dev, COMM
+            if dev.fault_spec is not None:
+                yield dev, FAULT
+        for ch in self.channels.values():
+            if ch.stale_spec is not None:
+                yield ch, STALE
+        for ch in self._channels_by_seq():
+            for i in range(len(ch.rs.specs)):
+                yield ch, i
+
+    def catalog(self) -> Iterator[tuple[str, bool]]:
+        """(key, has a condition) of every point, configured ones first, in order."""
+        for owner, slot in self._lazy():
+            yield self._spec(owner, slot)[1], True
+        for key in self._pinned_order:
+            yield key, key in self.conds
+
+    def count(self) -> int:
+        n = len(self.pinned)
+        for dev in self.devices.values():
+            n += (dev.comm_spec is not None) + (dev.fault_spec is not None)
+        for ch in self.channels.values():
+            n += (ch.stale_spec is not None) + len(ch.rs.specs)
+        return n
+
+    def point_rows(self) -> Iterator[AlarmPoint | IdleRow]:
+        """Every point, live ones as they are and idle ones as rows; makes none live."""
+        lives = self.lives
+        for owner, slot in self._lazy():
+            spec, key, _ = self._spec(owner, slot)
+            live = lives.get(key)
+            if live is not None:
+                yield live
+            else:
+                yield self._row(owner, spec, key)
+        for key in self._pinned_order:
+            yield lives[key]
+
+    def _row(self, owner: ChannelRt | DeviceRt, spec: PointSpec, key: str) -> IdleRow:
+        if isinstance(owner, DeviceRt):
+            channel, device, location = owner.name, owner.name, owner.location
+        else:
+            channel, device, location = owner.id, owner.device.name, owner.loc.name
+        m = self.maintenance
+        suppressed = bool(m) and (location in m or device in m or channel in m)
+        return IdleRow(key, spec, channel, location, suppressed)
+
+    def idle_in_maintenance(self) -> list[AlarmPoint]:
+        """Fresh copies of the idle points under maintenance (listed as suppressed)."""
+        if not self.maintenance:
+            return []
+        out = []
+        for owner, slot in self._lazy():
+            spec, key, place = self._spec(owner, slot)
+            if key in self.lives:
+                continue
+            row = self._row(owner, spec, key)
+            if row.mode is Mode.SUPPRESSED:
+                device = owner.name if isinstance(owner, DeviceRt) else owner.device.name
+                point = spec.point(key, row.channel, device, row.location)
+                point.suppressed, point.order = True, place
+                out.append(point)
+        return out
+
+    def matching(self, target: str) -> list[AlarmPoint]:
+        """Every point whose key, channel or device is ``target``, made live."""
+        keys = []
+        for owner, slot in self._lazy():
+            key = self._spec(owner, slot)[1]
+            if isinstance(owner, DeviceRt):
+                hit = target in (key, owner.name)
+            else:
+                hit = target in (key, owner.id, owner.device.name)
+            if hit:
+                keys.append(key)
+        out = [p for k in keys if (p := self.point(k)) is not None]
+        out += [p for k in self._pinned_order
+                if target in ((p := self.lives[k]).key, p.channel, p.device)]
+        return sorted(out, key=_order)
+
+
+def _order(point: AlarmPoint) -> int:
+    return point.order
+
+
+def _idle(point: AlarmPoint, cond: Condition) -> bool:
+    """True when ``point`` and ``cond`` hold nothing that a freshly made pair would not."""
+    if point.state is not NORMAL or point.oos or point.shelved_until is not None:
+        return False
+    if cond.active or cond.pending_on is not None or cond.pending_off is not None:
+        return False
+    if isinstance(cond, RateRule):
+        return False  # its window of samples is state
+    return not (isinstance(cond, ValueRule) and cond.bits)
+

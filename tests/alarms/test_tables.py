@@ -1,0 +1,205 @@
+"""Alarm points made on demand: the same events as if every point were always kept, and cheap
+tables at 2,000 devices (build time and memory)."""
+
+from __future__ import annotations
+
+import gc
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bench.configs import modbus_site, write_config
+from monitor.alarms.engine import AlarmEngine
+from monitor.alarms.events import AlarmEvent
+from monitor.alarms.rebuild import restore
+from monitor.alarms.rules import build_tables, describe
+from monitor.config import LoadedConfig, load_config
+from monitor.errors import AlarmError
+from monitor.model import Quality, Reading
+
+from .site import T0, at, site
+
+RULES = [
+    {"channel": "th1/t", "high_alert": 24, "high_action": 25, "low_alert": 16, "low_action": 15,
+     "deadband": 0.5, "on_delay": "2s", "off_delay": "1s",
+     "rate_of_change": {"max_change": 2, "per": "5s"}},
+    {"channel": "th1/rh", "high_alert": 55, "high_action": 60, "latch_alert": True},
+    {"channel": "pc1/p50", "high_action": "preset", "consecutive": 2, "window": 3},
+    {"channel": "dp1/dp", "low_alert": 12, "low_action": 10, "on_delay": "3s"},
+]
+ALARMS: dict[str, Any] = {
+    "limits": {"fill-1": RULES},
+    "doors": [{"channel": "dp1/door", "suppress_for": "4s", "settle": "2s",
+               "held_open_after": "6s"}],
+    "health": {"stale_after_intervals": 3, "stale_delay": "2s", "comm_fail_delay": "2s",
+               "fault_delay": "1s"},
+    "require_signature_for_action": False,
+}
+VALUES = {"th1/t": [14.0, 15.5, 20.0, 24.2, 24.8, 25.5, 30.0],
+          "th1/rh": [40.0, 56.0, 61.0],
+          "pc1/p05": [100.0, 3_600.0, 400_000.0],
+          "pc1/p50": [0.0, 35.0, 3_000.0],
+          "dp1/dp": [8.0, 11.0, 13.0],
+          "dp1/door": [0.0, 1.0]}
+QUALITIES = [Quality.COMM_ERROR, Quality.DEVICE_FAULT, Quality.OUT_OF_RANGE]
+KEYS = ["th1/t:high_action", "th1/t:high_alert", "th1/t:low_alert", "th1/t:rate_of_change",
+        "th1/rh:high_alert", "pc1/p50:high_action", "dp1/dp:low_action", "th1/t:stale",
+        "th1:comm_failure", "pc1:device_fault", "pc1/p05:high_action"]
+
+
+
+def steps_on(channels: list[str]) -> st.SearchStrategy[list[tuple[Any, ...]]]:
+    """Random steps whose readings are of a few channels (so that excursions happen)."""
+    read = st.tuples(st.just("read"), st.sampled_from(channels), st.integers(0, 6),
+                     st.sampled_from([None] * 8 + QUALITIES), st.integers(-2, 4))
+    tick = st.tuples(st.just("tick"), st.integers(0, 5))
+    step = st.one_of(
+        read, read, read, read, read, read, tick, tick,
+        st.tuples(st.sampled_from(["ack", "shelve", "unshelve", "oos_on", "oos_off"]),
+                  st.sampled_from(KEYS)),
+        st.tuples(st.sampled_from(["maint_on", "maint_off"]),
+                  st.sampled_from(["th1", "fill-1", "pc1/p50"])),
+        st.tuples(st.just("state"), st.sampled_from(["at_rest", "in_operation", "auto"])),
+    )
+    return st.lists(step, min_size=5, max_size=80)
+
+
+scenarios = st.lists(st.sampled_from(sorted(VALUES)), min_size=1, max_size=3,
+                     unique=True).flatmap(steps_on)
+
+
+def drive(engine: AlarmEngine, steps: list[tuple[Any, ...]]) -> list[Any]:
+    """Run ``steps``; every event and every refusal, in order."""
+    out: list[Any] = []
+    now = 0.0
+    for s in steps:
+        op = s[0]
+        try:
+            if op == "read":
+                _, channel, i, quality, dt = s
+                now += dt
+                values = VALUES[channel]
+                r = Reading(channel, values[i % len(values)], quality or Quality.GOOD, at(now),
+                            detail="x" if quality else None)
+                out += engine.evaluate([r])
+            elif op == "tick":
+                now += s[1]
+                out += engine.tick(at(now))
+            elif op == "ack":
+                out += engine.acknowledge(s[1], "ann", "seen", at(now))
+            elif op == "shelve":
+                out += engine.shelve(s[1], "ann", "r", at(now), at(now + 7))
+            elif op == "unshelve":
+                out += engine.unshelve(s[1], "ann", "r", at(now))
+            elif op in ("oos_on", "oos_off"):
+                out += engine.set_out_of_service(s[1], op == "oos_on", "eng", "r", at(now))
+            elif op in ("maint_on", "maint_off"):
+                out += engine.set_maintenance(s[1], op == "maint_on", user="eng", reason="r",
+                                              ts_ns=at(now), until_ns=None)
+            else:
+                out += engine.set_location_state("fill-1", s[1], user="qa", reason="r",
+                                                 ts_ns=at(now))
+        except AlarmError as err:
+            out.append(f"refused: {err}")
+    return out
+
+
+def eager(loaded: LoadedConfig) -> AlarmEngine:
+    """The engine as it was before points were made on demand: every one made, none dropped."""
+    tables = build_tables(loaded)
+    list(tables.points.values())
+    tables.sweep = lambda: 0  # type: ignore[method-assign]
+    return AlarmEngine(tables, loaded.config.alarms, start_ns=T0, id_prefix="t-")
+
+
+def states(engine: AlarmEngine) -> list[tuple[str, str, str]]:
+    return [(p.key, str(p.state), str(p.mode)) for p in engine.t.point_rows()]
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=scenarios)
+def test_points_made_on_demand_behave_as_points_always_kept(tmp_path: Path,
+                                                            steps: list[tuple[Any, ...]]) -> None:
+    loaded = site(tmp_path, alarms=ALARMS)
+    lazy = AlarmEngine(build_tables(loaded), loaded.config.alarms, start_ns=T0, id_prefix="t-")
+    full = eager(loaded)
+    got, want = drive(lazy, steps), drive(full, steps)
+    assert [e if isinstance(e, str) else e.to_json() for e in got] == [
+        e if isinstance(e, str) else e.to_json() for e in want]
+    assert states(lazy) == states(full)
+    assert [v.to_json() for v in lazy.active()] == [v.to_json() for v in full.active()]
+    assert lazy.counters == full.counters
+    # and the log rebuilds the same state into tables that make points on demand
+    fresh = AlarmEngine(build_tables(loaded), loaded.config.alarms, start_ns=T0)
+    restore(fresh, [e for e in got if isinstance(e, AlarmEvent)], at(10_000))
+    assert [(k, s) for k, s, _ in states(fresh)] == [(k, s) for k, s, _ in states(full)]
+
+
+def test_normal_readings_make_no_point_and_an_excursion_is_dropped_once_over(
+        tmp_path: Path) -> None:
+    loaded = site(tmp_path, alarms=ALARMS)
+    engine = AlarmEngine(build_tables(loaded), loaded.config.alarms, start_ns=T0, id_prefix="t-")
+    t = engine.t
+    pinned = len(t.lives)  # door held-open, clock checks
+    assert pinned == len(t.pinned)
+    normal = {"th1/t": 20.0, "th1/rh": 40.0, "pc1/p05": 100.0, "pc1/p50": 0.0, "dp1/dp": 13.0,
+              "dp1/door": 0.0}
+
+    def second(s: int, **values: float) -> None:
+        engine.evaluate([Reading(c, values.get(c.replace("/", "_"), v), Quality.GOOD, at(s))
+                         for c, v in normal.items()])
+        engine.tick(at(s))
+
+    for s in range(1, 6):
+        second(s)
+    live = {k for k in t.lives if k not in t.pinned}
+    assert live == {"th1/t:rate_of_change"}  # its window of samples is state from the first
+    second(6, th1_rh=61.0)
+    assert {"th1/rh:high_alert", "th1/rh:high_action"} <= set(t.lives)
+    second(7)
+    engine.acknowledge("th1/rh:high_action", "ann", "seen", at(8))
+    engine.acknowledge("th1/rh:high_alert", "ann", "seen", at(8))
+    second(8)
+    assert {k for k in t.lives if k not in t.pinned} == {"th1/t:rate_of_change"}
+    assert len(t.points) == t.count() == len(list(t.point_rows()))
+    assert describe(t)["points"] == len(t.points)
+
+
+def test_a_maintained_location_lists_its_idle_points_as_suppressed(tmp_path: Path) -> None:
+    loaded = site(tmp_path, alarms=ALARMS)
+    engine = AlarmEngine(build_tables(loaded), loaded.config.alarms, start_ns=T0)
+    engine.set_maintenance("th1", True, user="eng", reason="r", ts_ns=at(1))
+    listed = {v.point for v in engine.active()}
+    assert "th1/t:high_action" in listed
+    assert "th1:comm_failure" in listed
+    assert all(v.mode == "suppressed" for v in engine.active())
+    assert not any(k.startswith("th1") for k in engine.t.lives)  # listed, not made
+
+
+def test_tables_of_2000_devices_are_cheap(tmp_path: Path) -> None:
+    """20,000 limits on 20,000 channels (bench.configs): was 1.2-6 s and 60-80 MB."""
+    path = write_config(tmp_path / "site.yaml", modbus_site(tmp_path / "data", 2000, [5020]))
+    loaded = load_config(path)
+    gc.collect()
+    start = time.process_time()
+    tables = build_tables(loaded)
+    cpu = time.process_time() - start
+    assert tables.count() == 64_001
+    del tables
+    gc.collect()
+    tracemalloc.start()
+    try:
+        tables = build_tables(loaded)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert len(tables.channels) == 20_000  # still referenced while measured
+    print(f"\nbuild_tables, 2,000 devices: {cpu:.3f} s CPU, {held / 1e6:.1f} MB")
+    assert cpu < 0.5
+    assert held < 15e6
