@@ -25,6 +25,7 @@ from monitor.alarms.events import AlarmEvent
 from monitor.alarms.service import build_alarm_service
 from monitor.audit import AuditTrail
 from monitor.config import LoadedConfig, load_config
+from monitor.errors import StoreError
 from monitor.model import utc_now_ns
 from monitor.users.store import UserStore
 from simulators.site import SiteSimulation
@@ -64,7 +65,10 @@ def point_events(loaded: LoadedConfig) -> list[AlarmEvent]:
     """The DP's alarm events as the log on disk holds them (read-only, beside the daemon)."""
     if not (Path(loaded.config.data_dir) / "alarms.db").exists():
         return []  # the daemon has not started yet
-    reader = build_alarm_service(loaded, readonly=True)
+    try:
+        reader = build_alarm_service(loaded, readonly=True)
+    except StoreError:
+        return []  # the daemon has created the file but not yet its tables
     try:
         assert reader.verify() is None
         return [e for e in reader.events() if e.point in (POINT, ALERT)]
