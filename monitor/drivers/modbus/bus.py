@@ -247,23 +247,13 @@ class Bus:
                 raise failure
             attempt += 1
 
-    async def read(  # noqa: PLR0917  (the hot path: positional on purpose)
+    async def read(  # noqa: PLR0917  (positional like the protocol's fields)
         self, function_code: int, address: int, count: int, unit: int, timeout: float,
-        retries: int, request: ModbusPDU | None = None,
+        retries: int,
     ) -> Sequence[int]:
-        """Registers (FC03/04) or bits (FC01/02); ``request`` may be a prebuilt PDU to reuse."""
-        if request is None:
-            request = _REQUESTS[function_code](address=address, count=count, dev_id=unit)
-        response = await self.execute(request, timeout, retries)
-        if function_code in (3, 4):
-            regs: Sequence[int] = response.registers
-            if len(regs) != count or response.function_code != function_code:
-                raise BusError("garbled", f"reply holds {len(regs)} registers, asked {count}")
-            return regs
-        bits: Sequence[bool] = response.bits
-        if len(bits) < count or response.function_code != function_code:
-            raise BusError("garbled", f"reply holds {len(bits)} bits, asked {count}")
-        return bits
+        """Registers (FC03/04) or bits (FC01/02) of one read built for the occasion."""
+        request = _REQUESTS[function_code](address=address, count=count, dev_id=unit)
+        return registers_of(await self.execute(request, timeout, retries), function_code, count)
 
     async def write_register(self, address: int, value: int, unit: int, timeout: float) -> None:
         await self.execute(
@@ -285,6 +275,19 @@ class Bus:
             pdu_bit.WriteSingleCoilRequest(address=address, bits=[value], dev_id=unit),
             timeout, 0,
         )
+
+
+def registers_of(response: ModbusPDU, function_code: int, count: int) -> Sequence[int]:
+    """The registers or bits of a read reply, checked against what was asked."""
+    if function_code in (3, 4):
+        regs: Sequence[int] = response.registers
+        if len(regs) != count or response.function_code != function_code:
+            raise BusError("garbled", f"reply holds {len(regs)} registers, asked {count}")
+        return regs
+    bits: Sequence[bool] = response.bits
+    if len(bits) < count or response.function_code != function_code:
+        raise BusError("garbled", f"reply holds {len(bits)} bits, asked {count}")
+    return bits
 
 
 def prebuilt_request(function_code: int, address: int, count: int, unit: int) -> ModbusPDU:

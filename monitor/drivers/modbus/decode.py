@@ -20,6 +20,8 @@ Assemble = Callable[[Sequence[int], int], int]
 
 _U32 = struct.Struct(">I")
 _F32 = struct.Struct(">f")
+# an enum member looked up on its class costs a descriptor call (Python 3.11): once here
+_GOOD, _INVALID, _OUT_OF_RANGE = Quality.GOOD, Quality.INVALID, Quality.OUT_OF_RANGE
 
 
 def _swap(word: int) -> int:
@@ -109,20 +111,20 @@ class ChannelDecoder:
         """``regs[index]`` is this channel's first register in a reply."""
         if self.is_bits:
             value = 1.0 if regs[index] else 0.0
-            return Reading(self.channel, value, Quality.GOOD, ts_ns, value)
+            return Reading(self.channel, value, _GOOD, ts_ns, value)
         pattern = self.assemble(regs, index)
         if pattern in self.sentinels:
-            return Reading(self.channel, None, Quality.INVALID, ts_ns, float(pattern),
+            return Reading(self.channel, None, _INVALID, ts_ns, float(pattern),
                            detail=f"sentinel value {pattern:#x}")
         raw: float
         if self.bit is not None:
             raw = float(pattern)
             value = float((pattern >> self.bit) & 1)
-            return Reading(self.channel, value, Quality.GOOD, ts_ns, raw)
+            return Reading(self.channel, value, _GOOD, ts_ns, raw)
         if self.is_float:
             raw = _F32.unpack(_U32.pack(pattern))[0]
             if not math.isfinite(raw):
-                return Reading(self.channel, None, Quality.INVALID, ts_ns, None,
+                return Reading(self.channel, None, _INVALID, ts_ns, None,
                                detail="NaN" if math.isnan(raw) else "infinite")
         elif self.sign_bit and pattern & self.sign_bit:
             raw = float(pattern - (self.sign_bit << 1))
@@ -130,6 +132,6 @@ class ChannelDecoder:
             raw = float(pattern)
         value = raw * self.scale + self.offset
         if value < self.lo or value > self.hi:
-            return Reading(self.channel, value, Quality.OUT_OF_RANGE, ts_ns, raw,
+            return Reading(self.channel, value, _OUT_OF_RANGE, ts_ns, raw,
                            detail="below range" if value < self.lo else "above range")
-        return Reading(self.channel, value, Quality.GOOD, ts_ns, raw)
+        return Reading(self.channel, value, _GOOD, ts_ns, raw)

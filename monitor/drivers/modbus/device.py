@@ -21,7 +21,7 @@ from monitor.config.devices import (
 from monitor.drivers.base import DeviceBinding, DeviceStatus
 from monitor.model import Quality, Reading, utc_now_ns
 
-from .bus import Bus, BusError, prebuilt_request
+from .bus import Bus, BusError, prebuilt_request, registers_of
 from .decode import ChannelDecoder
 from .plan import ReadRequest, plan_reads, split
 from .records import CounterReader, active_conditions, flow_lpm, is_record_channel
@@ -30,6 +30,7 @@ from .schedule import DeviceSchedule, ticks
 _GIVE_UP = ("timeout", "connect", "disconnected")  # the device is not there: stop this poll
 
 _STATUS, _COUNT, _FLOW, _HOLD = "status~", "record_count~", "flow~", "hold_time~"
+_GOOD, _COMM_ERROR, _OUT_OF_RANGE = Quality.GOOD, Quality.COMM_ERROR, Quality.OUT_OF_RANGE
 
 
 def _hidden(name: str, table: RegisterTable, address: int, dtype: DataType,
@@ -102,7 +103,7 @@ class DeviceRuntime:
         self.failed, self.error = False, None
         hidden = self.hidden
         hidden.clear()
-        bus, unit, timeout, retries = self.bus, self.unit, self.timeout, self.retries
+        bus, timeout, retries = self.bus, self.timeout, self.retries
         i = 0
         while i < len(self.requests):
             req = self.requests[i]
@@ -111,8 +112,8 @@ class DeviceRuntime:
                 i += 1
                 continue
             try:
-                regs = await bus.read(req.function_code, req.address, req.count, unit,
-                                      timeout, retries, self.pdus[i])
+                regs = registers_of(await bus.execute(self.pdus[i], timeout, retries),
+                                    req.function_code, req.count)
             except BusError as err:
                 if err.kind == "exception" and err.code == 2 and req.has_gap:
                     self._split(i)  # the gap holds registers the device lacks: read the parts
@@ -173,7 +174,7 @@ class DeviceRuntime:
 
     @staticmethod
     def _qualify(reading: Reading, fault: tuple[Quality, str]) -> Reading:
-        if reading.quality is not Quality.GOOD and reading.quality is not Quality.OUT_OF_RANGE:
+        if reading.quality is not _GOOD and reading.quality is not _OUT_OF_RANGE:
             return reading
         return Reading(reading.channel, reading.value, fault[0], reading.ts_ns, reading.raw,
                        reading.device_ts_ns, fault[1])
@@ -181,8 +182,9 @@ class DeviceRuntime:
     def _count_quality(self, out: list[Reading]) -> None:
         errors = self.status.errors
         for r in out:
-            if r.quality is not Quality.GOOD and r.quality is not Quality.COMM_ERROR:
-                errors[r.quality.value] += 1
+            quality = r.quality
+            if quality is not _GOOD and quality is not _COMM_ERROR:
+                errors[quality.value] += 1
 
     # -- DeviceIO for the record reader -------------------------------------------------
     async def read_input(self, address: int, count: int) -> Sequence[int]:

@@ -121,8 +121,12 @@ class ModbusDriver(Driver):
 
     async def _poll(self, dev: DeviceRuntime) -> None:
         started = time.perf_counter()
-        async with self.bus.lock:
+        lock = self.bus.lock
+        await lock.acquire()  # not ``async with``: two coroutines fewer on every poll
+        try:
             readings = await dev.poll()
+        finally:
+            lock.release()
         duration = time.perf_counter() - started
         status = dev.status
         if dev.failed:
