@@ -12,7 +12,11 @@ attached) adds to the runtime:
   (``AlarmService.set_flags``); the events go out with the same tick;
 * the service ``ntp-status``, which asks the host (``timedatectl``/adjtimex)
   in a thread every minute so that the tick never waits for a subprocess;
-* ``extras["health_checks"]``: the ``HealthChecks`` object (tests and views).
+* ``extras["health_checks"]``: the ``HealthChecks`` object (tests and views);
+* with ``alarms.system.enabled``, a second tick hook that looks at the daemon's
+  own parts (readings database, alarm log, sinks, notifiers) every
+  ``alarms.system.check_interval`` and reports their conditions
+  (``monitor.alarms.system_watch``; ``extras["system_watch"]``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from .clock import DeviceClocks, watched_channels
 from .flags import CAL_DUE, CAL_OVERDUE, CLOCK_DRIFT, CLOCK_UNSYNC, DAEMON, Flag, key
 from .maintenance import MaintenanceMarker
 from .ntp import NtpStatus, Sync, probe
+from .system_watch import SystemWatch
 
 if TYPE_CHECKING:
     from monitor.config import LoadedConfig
@@ -156,4 +161,9 @@ def attach(runtime: Any, *, interval: float = CHECK_INTERVAL) -> HealthChecks | 
     if checks.ntp_mode != "off":
         runtime.services["ntp-status"] = checks.watch_ntp
     runtime.extras["health_checks"] = checks
+    if runtime.loaded.config.alarms.system.enabled:
+        watch = SystemWatch(runtime, service)
+        runtime.tick_hooks.append(watch.tick)
+        watch.tick(utc_now_ns())  # the counters' baseline, before any part runs
+        runtime.extras["system_watch"] = watch
     return checks

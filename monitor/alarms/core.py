@@ -26,10 +26,11 @@ from typing import Any
 from monitor.config.alarms import AlarmsConfig
 from monitor.model import Quality, Reading
 
+from .channels import ChannelRt
 from .events import AlarmEvent, EventKind
 from .location import LocationTracker
 from .states import AlarmPoint
-from .table import ChannelRt, Tables
+from .table import Tables
 from .timebase import CLOCK_POINT, TICK_STEP_NS, ClockWatch, reanchor
 from .views import AlarmView, active_views
 
@@ -79,6 +80,7 @@ class EngineCore:
         devices = {ch.device.name for ch in tables.channels.values()}
         self.clock = ClockWatch(quorum_devices=min(2, len(devices)))
         self._flushing = False
+        self.stepped_at: int | None = None  # new time of the last clock step
 
     # --- event creation (the Emitter protocol) ---------------------------------------------
 
@@ -289,6 +291,7 @@ class EngineCore:
     def _step(self, step: int, at: int, source: str, *, exact: bool) -> None:
         """The host clock stepped by ``step`` ns, seen at ``at`` (new time): move every timer."""
         self.counters.clock_steps += 1
+        self.stepped_at = at
         moved = reanchor(self.t, self.maintenance, step, exact=exact)
         self.now_ns += step
         self.clock.begin_grace(step, at)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from monitor.config.alarms import Priority
 from monitor.errors import AlarmError
 from monitor.model import LocationState
 
@@ -20,8 +21,10 @@ from .events import AlarmEvent, AlarmState, EventKind
 from .flags import Flag
 from .location import Manual
 from .states import AlarmPoint
+from .system import Report, declare
 
 AUTO = "auto"
+PRIORITIES = tuple(p.value for p in Priority)
 
 
 def _require(user: str, reason: str) -> None:
@@ -32,6 +35,9 @@ def _require(user: str, reason: str) -> None:
 
 
 class AlarmEngine(EngineCore):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clear_seen: dict[str, int] = {}  # system point -> last report that it did not hold
     def find(self, ref: int | str) -> AlarmPoint:
         """An alarm by its id (``17`` or ``"17"``) or its point key (``"pc-1/p05:high_action"``)."""
         if isinstance(ref, str) and ref.strip().isdigit():
@@ -138,6 +144,46 @@ class AlarmEngine(EngineCore):
                 raise AlarmError(f"{flag.key!r} is not a checked alarm point")
             cond.note = flag.note
             cond.set(self, ts_ns, flag.raw, flag.value)
+        return self.drain()
+
+    def set_conditions(self, reports: Iterable[Report], ts_ns: int) -> list[AlarmEvent]:
+        """System conditions found by a check (``monitor.alarms.system``).
+
+        A point not yet known is made, with the report's priority and on-delay
+        (else ``alarms.system``'s); a point of the configuration's rules is refused.
+        An on-delay runs from ``since_ns`` where the part knows when its problem
+        began, but never from before the last report that said it did not hold.
+        """
+        if self.clock.grace is not None:  # a time read before a clock step, used after it
+            ts_ns = self.clock.restamp_time(ts_ns)
+        t = self.t
+        for r in reports:
+            cond = t.system.get(r.point)
+            if cond is None:
+                if r.point in t.conds or (r.point not in t.lives and t.lookup(r.point)):
+                    raise AlarmError(f"{r.point!r} is an alarm point of the configuration, "
+                                     "not a system condition")
+                sys = self.config.system
+                if r.priority is not None and r.priority not in PRIORITIES:
+                    raise AlarmError(f"priority must be one of {', '.join(PRIORITIES)}")
+                try:
+                    cond = declare(t, r.point, r.priority or str(sys.priority),
+                                   sys.delay if r.on_delay_s is None else r.on_delay_s)
+                except ValueError as err:
+                    raise AlarmError(str(err)) from err
+            cond.note = r.detail
+            if not r.active:
+                self._clear_seen[r.point] = ts_ns
+                cond.set(self, ts_ns, False, r.value)
+                continue
+            start = ts_ns
+            if r.since_ns is not None and not cond.active and cond.pending_on is None:
+                # a time of the part's from before a clock step is on the old time base
+                floor = max(self._clear_seen.get(r.point, r.since_ns), self.stepped_at or 0)
+                start = min(max(r.since_ns, floor), ts_ns)
+            cond.set(self, start, True, r.value)
+            if start < ts_ns:
+                cond.advance(self, ts_ns, True)
         return self.drain()
 
     def retire(self, point: AlarmPoint, ts_ns: int) -> None:

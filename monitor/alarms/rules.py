@@ -23,6 +23,7 @@ from monitor.config.alarms import (
 )
 from monitor.config.devices import DeviceConfig
 
+from .channels import ChannelRt, DeviceRt, DoorInput
 from .conditions import DoorRt, FlagRule, LocationRt
 from .events import Level
 from .flags import add_check_points
@@ -30,7 +31,8 @@ from .location import LocationTracker
 from .presets import preset_limit
 from .specs import STATES, RuleSpec, SpecCache, resolve
 from .states import AlarmPoint
-from .table import P_DOOR, ChannelRt, DeviceRt, DoorInput, Tables
+from .system import add_system_points
+from .table import P_DOOR, Tables
 from .timebase import STEP_MIN_NS
 
 __all__ = ["STATES", "ChannelRt", "DeviceRt", "DoorInput", "Tables", "build_tables",
@@ -110,6 +112,7 @@ def build_tables(loaded: LoadedConfig) -> Tables:
             ch = t.channels[source]
             ch.inputs = (*ch.inputs, t.trackers[name])
     add_check_points(t, loaded)
+    add_system_points(t, loaded)
     return t
 
 

@@ -26,24 +26,22 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import LoadedConfig
-from monitor.errors import AlarmError, AuthError, StoreError
-from monitor.integrity import ChainProblem
+from monitor.errors import AlarmError, StoreError
 from monitor.logs import log_event
 from monitor.model import Reading, utc_now_ns
 
 from . import requests
-from .core import Counters
 from .engine import AlarmEngine
 from .eventlog import EventLog
 from .events import AlarmEvent, EventKind, Level
-from .excursions import Excursion, fold
 from .flags import Flag
+from .queries import AlarmQueries
 from .rebuild import restore, start_locations
 from .rules import build_tables, describe
-from .signing import MEANING, RECORD_TYPE, signature_verifier
+from .signing import check_signature, signature_verifier, signing_record
+from .system import Report
 from .timebase import CLOCK_POINT
 from .trail import audit_trail
-from .views import AlarmView
 from .writer import WriterLock
 
 log = logging.getLogger("monitor.alarms")
@@ -55,7 +53,7 @@ SignatureVerifier = Callable[[Mapping[str, Any], str, Mapping[str, Any]], None]
 for that meaning ("acknowledged") and record (``signing_record(alarm_id)``)."""
 
 
-class AlarmService:
+class AlarmService(AlarmQueries):
     def __init__(self, engine: AlarmEngine, event_log: EventLog, *,
                  clock: Callable[[], int] = utc_now_ns, lock: WriterLock | None = None,
                  readonly: bool = False, require_signature: bool = True,
@@ -76,6 +74,7 @@ class AlarmService:
         self._backlog: list[AlarmEvent] = []
         self._unpublished: list[AlarmEvent] = []
         self._write_failing = False
+        self._write_error = ""
         self.written = 0
         self._finalizer = weakref.finalize(self, _release, event_log, lock)
 
@@ -144,6 +143,7 @@ class AlarmService:
         try:
             self.log.append(self._backlog)
         except StoreError as err:
+            self._write_error = str(err)
             if not self._write_failing:
                 self._write_failing = True
                 log_event(log, logging.ERROR, "alarm events not written, will retry",
@@ -164,6 +164,38 @@ class AlarmService:
             events = self.engine.set_flags(flags, now_ns)
             self.record(events)
         return events
+
+    def set_conditions(self, reports: Sequence[Report],
+                       now_ns: int | None = None) -> list[AlarmEvent]:
+        """System conditions found by a check (``monitor.alarms.system``): the readings
+        database, the alarm log, sinks, notifiers, or any other part of the daemon; the next
+        evaluate/tick publishes the events."""
+        with self._mutex:
+            if self.readonly:
+                raise AlarmError("this alarm service is read-only")
+            self._observe()
+            events = self.engine.set_conditions(reports, self.clock() if now_ns is None
+                                                else now_ns)
+            self.record(events)
+        return events
+
+    def set_condition(self, point: str, active: bool, detail: str | None = None, *,
+                      priority: str | None = None, now_ns: int | None = None,
+                      since_ns: int | None = None, value: float | None = None,
+                      on_delay_s: float | None = None) -> list[AlarmEvent]:
+        """One system condition, e.g. ``set_condition("sink:influx:down", True, "HTTP 503")``.
+
+        ``priority`` and ``on_delay_s`` apply to a point made by this call (one
+        the configuration does not declare); ``since_ns`` is when the problem
+        began, if the part knows (the on-delay runs from then).
+        """
+        return self.set_conditions([Report(point, active, detail, value, since_ns, priority,
+                                           on_delay_s)], now_ns)
+
+    @property
+    def write_problem(self) -> str | None:
+        """Why alarm events are not being written to the log (None while they are)."""
+        return self._write_error if self._write_failing else None
 
     # --- operator actions ------------------------------------------------------------------
 
@@ -263,24 +295,11 @@ class AlarmService:
             return self._signing_record(self.engine.find(alarm_id).alarm_id)
 
     def _signing_record(self, alarm_id: int | None) -> dict[str, Any]:
-        if alarm_id is None:
-            raise AlarmError("only an open alarm can be signed for")
-        digest = self.log.raise_hash(alarm_id)
-        if digest is None:
-            raise AlarmError(f"alarm {alarm_id} is not on disk yet; try again")
-        return {"record_type": RECORD_TYPE, "record_id": str(alarm_id), "record_hash": digest}
+        return signing_record(self.log, alarm_id)
 
     def _check_signature(self, signature: Mapping[str, Any], user: str,
                          record: Mapping[str, Any]) -> None:
-        if not isinstance(signature, Mapping):
-            raise AlarmError("a signature is a mapping (printed name, time, meaning)")
-        signer = signature.get("username", signature.get("user", user))
-        if signer != user:
-            raise AuthError(f"the signature is {signer!r}'s, not the acknowledging user's")
-        if signature.get("meaning", MEANING) != MEANING:
-            raise AuthError(f"the signature's meaning must be {MEANING!r}")
-        if self.verify_signature is not None:
-            self.verify_signature(signature, MEANING, record)
+        check_signature(self.verify_signature, signature, user, record)
 
     def _audit(self, user: str, reason: str, entry: AuditArgs) -> None:
         action, obj, old, new = entry
@@ -299,45 +318,6 @@ class AlarmService:
         events, audit = self._apply(req.op, req.user, req.reason, req.args)
         self._audit(req.user, req.reason, audit)
         return [e.seq for e in events]
-
-    # --- reading ---------------------------------------------------------------------------
-
-    def active(self) -> list[AlarmView]:
-        with self._mutex:
-            return self.engine.active()
-
-    def location_state(self, location: str) -> str | None:
-        """The state in force at ``location`` now (at_rest / in_operation), None if unknown."""
-        rt = self.engine.t.locations.get(location)
-        return None if rt is None else rt.state
-
-    def location_states(self) -> dict[str, dict[str, Any]]:
-        with self._mutex:
-            return {name: {"state": t.rt.state, "source": t.source,
-                           "manual_until_ns": t.manual.until_ns if t.manual else None}
-                    for name, t in self.engine.t.trackers.items()}
-
-    def excursions(self, from_ns: int, to_ns: int,
-                   location: str | None = None) -> list[Excursion]:
-        """Excursions overlapping [from_ns, to_ns), oldest first."""
-        ids = self.log.alarm_ids_between(from_ns, to_ns, location)
-        found = fold(self.log.events_of_alarms(ids)).values()
-        out = [e for e in found if e.raised_ns < to_ns and (
-            e.closed_ns is None or e.closed_ns >= from_ns)]
-        return sorted(out, key=lambda e: (e.start_ns, e.alarm_id))
-
-    def excursion(self, alarm_id: int) -> Excursion | None:
-        return fold(self.log.events(alarm_id=alarm_id)).get(alarm_id)
-
-    def events(self, **filters: Any) -> list[AlarmEvent]:
-        return self.log.events(**filters)
-
-    def verify(self) -> ChainProblem | None:
-        return self.log.verify()
-
-    @property
-    def counters(self) -> Counters:
-        return self.engine.counters
 
     def stats(self) -> dict[str, Any]:
         with self._mutex:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from monitor.errors import AuthError
+from monitor.errors import AlarmError, AuthError
 
 RECORD_TYPE = "alarm"
 MEANING = "acknowledged"
@@ -95,3 +95,29 @@ def sign_acknowledgement(data_dir: str | Path, user_policy: Any, username: str, 
             if close is not None:
                 close()
     return sig.to_dict()
+
+
+def signing_record(log: Any, alarm_id: int | None) -> dict[str, Any]:
+    """What an acknowledgement signature of an open alarm is bound to: the hash of the event
+    that raised it in the chained log ``log``."""
+    if alarm_id is None:
+        raise AlarmError("only an open alarm can be signed for")
+    digest = log.raise_hash(alarm_id)
+    if digest is None:
+        raise AlarmError(f"alarm {alarm_id} is not on disk yet; try again")
+    return {"record_type": RECORD_TYPE, "record_id": str(alarm_id), "record_hash": digest}
+
+
+def check_signature(verify: Verifier | None, signature: Mapping[str, Any], user: str,
+                    record: Mapping[str, Any]) -> None:
+    """Refuse a signature that is not the acknowledging user's, for ``acknowledged``, on
+    ``record`` (``verify``: the full check of seal, binding and audit entry)."""
+    if not isinstance(signature, Mapping):
+        raise AlarmError("a signature is a mapping (printed name, time, meaning)")
+    signer = signature.get("username", signature.get("user", user))
+    if signer != user:
+        raise AuthError(f"the signature is {signer!r}'s, not the acknowledging user's")
+    if signature.get("meaning", MEANING) != MEANING:
+        raise AuthError(f"the signature's meaning must be {MEANING!r}")
+    if verify is not None:
+        verify(signature, MEANING, record)

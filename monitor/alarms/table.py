@@ -22,17 +22,17 @@ order, so that events of one tick come out in the same order as ever);
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .conditions import Condition, DoorRt, FlagRule, LocationRt, RateRule, ValueRule
+from .channels import ChannelRt, DeviceRt
+from .conditions import Condition, FlagRule, LocationRt, RateRule, ValueRule
 from .events import AlarmState, Mode
-from .specs import EMPTY, FlagSpec, PointSpec, RuleSet
+from .specs import PointSpec
 from .states import AlarmPoint
 
 if TYPE_CHECKING:
     from .location import LocationTracker
 
-NS = 1_000_000_000
 STALE, COMM, FAULT = -1, -2, -3  # slots of the lazily made health rules
 COMM_RULE, FAULT_RULE, STALE_RULE = "comm_failure", "device_fault", "stale"
 NORMAL = AlarmState.NORMAL
@@ -43,70 +43,6 @@ P_DEVICE, P_STALE, P_LIMIT, P_DOOR, P_CHECK, P_SYSTEM, P_LOG = range(7)
 def order(phase: int, a: int, b: int = 0) -> int:
     """A point's place in the configuration: phase, then entry, then rule within it."""
     return (phase << 48) | (a << 8) | b
-
-
-class DeviceRt:
-    __slots__ = ("comm", "comm_spec", "fault", "fault_n", "fault_spec", "index", "location",
-                 "name")
-
-    def __init__(self, name: str, location: str, index: int = 0) -> None:
-        self.name, self.location, self.index = name, location, index
-        self.comm: FlagRule | None = None  # live only while it holds state
-        self.fault: FlagRule | None = None
-        self.comm_spec: FlagSpec | None = None  # None: health rules off for this device
-        self.fault_spec: FlagSpec | None = None
-        self.fault_n = 0  # channels whose latest reading reports a fault
-
-
-class DoorInput:
-    __slots__ = ("door", "held", "zero_means_open")
-
-    def __init__(self, door: DoorRt, held: FlagRule | None, zero_means_open: bool) -> None:
-        self.door, self.held, self.zero_means_open = door, held, zero_means_open
-
-
-class ChannelRt:
-    __slots__ = ("device", "doors", "faulted", "id", "index", "inputs", "last_good_ts",
-                 "last_ts", "live", "loc", "poll_ns", "rs", "seq", "stale", "stale_ns",
-                 "stale_spec", "step_ns", "suppressors")
-
-    def __init__(self, cid: str, device: DeviceRt, loc: LocationRt, stale_ns: int,
-                 poll_ns: int = NS, *, step_ns: int = 5 * NS, index: int = 0) -> None:
-        self.id, self.device, self.loc, self.stale_ns = cid, device, loc, stale_ns
-        self.poll_ns = poll_ns
-        # going back further than this is a step of the clock, not a reordered sample
-        self.step_ns = step_ns
-        self.index = index
-        self.seq = 0  # configuration order of its limit entry
-        self.rs: RuleSet = EMPTY
-        #: the live conditions of ``rs.specs`` (None where idle), or None when none is live
-        self.live: list[ValueRule | RateRule | None] | None = None
-        self.suppressors: tuple[DoorRt, ...] = ()  # doors suppressing its value rules
-        self.stale: FlagRule | None = None
-        self.stale_spec: FlagSpec | None = None
-        self.last_ts = -1
-        self.last_good_ts = 0
-        self.faulted = False
-        self.inputs: tuple[LocationTracker, ...] = ()
-        self.doors: tuple[DoorInput, ...] = ()
-
-    @property
-    def rules(self) -> tuple[Condition, ...]:
-        """The live conditions of its rules (idle ones are not objects)."""
-        return tuple(c for c in self.live or () if c is not None)
-
-    def limits_in_force(self) -> list[Mapping[str, Any]]:
-        """Per value rule: the channel's four limits (state, unit, source) in the current state."""
-        idx = self.loc.state_idx
-        return [s.in_force[idx] for s in self.rs.specs if hasattr(s, "in_force")]
-
-    def in_force_by_state(self) -> tuple[Mapping[str, Any], ...]:
-        """The limits of its first value rule in both states (at rest, in operation)."""
-        for spec in self.rs.specs:
-            in_force = getattr(spec, "in_force", None)
-            if in_force:
-                return tuple(in_force)
-        return ()
 
 
 class IdleRow:
@@ -180,6 +116,7 @@ class Tables:
         self.trackers: dict[str, LocationTracker] = {}
         self.maintenance: dict[str, int | None] = {}  # target -> until (None: open-ended)
         self.checked: dict[str, str] = {}  # points of periodic checks -> their device
+        self.system: dict[str, FlagRule] = {}  # system conditions (monitor.alarms.system)
         self.lives: dict[str, AlarmPoint] = {}  # every live point (pinned ones included)
         self.conds: dict[str, Condition] = {}  # their conditions (a log-only point has none)
         self.pinned: set[str] = set()
@@ -201,6 +138,10 @@ class Tables:
         if cond is not None:
             self.conds[point.key] = cond
         self.pinned.add(point.key)
+        self._sorted = None
+
+    def reorder(self) -> None:
+        """The set of live conditions changed outside ``pin``/``_make``/``sweep``."""
         self._sorted = None
 
     def lookup(self, key: str) -> tuple[ChannelRt | DeviceRt, int] | None:

@@ -46,7 +46,8 @@ from monitor.model import Reading
 from .conditions import RateRule
 
 if TYPE_CHECKING:
-    from .table import ChannelRt, Tables
+    from .channels import ChannelRt
+    from .table import Tables
 
 NS = 1_000_000_000
 STEP_MIN_NS = 5 * NS

@@ -218,8 +218,36 @@ class ClockConfig(ConfigModel):
         return self
 
 
+class SystemHealthConfig(ConfigModel):
+    """Health alarms for the daemon's own parts: readings database, alarm log, InfluxDB sinks,
+    notifiers (read from them every ``check_interval``)."""
+
+    enabled: bool = True
+    check_interval: Duration = Field(5.0, description="How often the parts are looked at")
+    priority: Priority = Priority.HIGH
+    delay: Duration = Field(
+        30.0, description="A readings-database, alarm-log, disk-space, memory or outbox "
+        "problem alarms once it lasted this long"
+    )
+    sink_down_after: Duration = Field(
+        60.0, description="A sink that cannot write alarms once it failed this long"
+    )
+    notifier_failing_after: Duration = Field(
+        60.0, description="A notifier whose deliveries fail alarms once they failed this long"
+    )
+    memory_warn_ratio: float = Field(
+        0.5, gt=0, le=1, description="Readings held in memory while the disk fails, as a "
+        "fraction of storage.embedded.memory_limit, that alarm"
+    )
+    min_free_ratio: float = Field(
+        0.05, ge=0, lt=1, description="Free space of the data directory's file system below "
+        "this fraction of its size alarms (0: never)"
+    )
+
+
 class AlarmsConfig(ConfigModel):
     health: HealthConfig = HealthConfig()
+    system: SystemHealthConfig = SystemHealthConfig()
     limits: dict[Name, list[LimitConfig]] = Field(
         default_factory=dict, description="Per location name: the channel limits in force there"
     )

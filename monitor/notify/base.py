@@ -25,6 +25,10 @@ class Notifier(ABC):
         self.config = config
         self.delivered = 0
         self.failures = 0
+        #: UTC ns of the first failed attempt since the last delivery (None: the last attempt
+        #: delivered), and what failed: read by the alarm engine's system health checks
+        self.failing_since_ns: int | None = None
+        self.last_error: str | None = None
 
     @property
     def name(self) -> str:

@@ -177,6 +177,9 @@ class Dispatcher:
                 raise
             except Exception as err:  # any failure of a notifier is its own, never ours
                 notifier.failures += 1
+                notifier.last_error = _describe(err)
+                if notifier.failing_since_ns is None:
+                    notifier.failing_since_ns = self.clock()
                 permanent = isinstance(err, PermanentDeliveryError)
                 last = permanent or attempt >= limit
                 log_event(log, logging.ERROR if last else logging.WARNING,
@@ -194,6 +197,7 @@ class Dispatcher:
                 delay = min(delay * 2, retry.max)
                 continue
             notifier.delivered += 1
+            notifier.failing_since_ns = notifier.last_error = None
             log_event(log, logging.INFO, "notification delivered", notifier=lane.name,
                       kind=notifier.kind, notification=item.id, type=item.type,
                       attempt=attempt, seconds=round(time.monotonic() - started, 3))
