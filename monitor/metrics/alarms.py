@@ -9,6 +9,11 @@ and dashboards:
   0 normal, 1 alert limit, 2 action limit, 3 no data (stale, no
   communication, device fault) while no action-limit alarm holds.
 
+The engine's own counters (``cleanroom_alarm_readings_ignored_total{reason}``,
+``..._not_compared_total{reason}``, clock steps, held and restamped readings,
+events written and pending, live points) say what it did not evaluate and
+why; they restart from zero with each runtime (a reload).
+
 Limits are exported in the same base units as the readings
 (``cleanroom_alarm_limit_pascals`` beside ``cleanroom_reading_pascals``), for
 the limit lines of the dashboards; they follow the location state.
@@ -20,7 +25,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor.api.alarmview import ACTIVE_STATES, UNACKED_STATES, AlarmAccess
@@ -48,6 +53,57 @@ class AlarmCollector(Collector):
         yield from self._points(access)
         yield from self._levels(access)
         yield from self._limits(access)
+        yield from self._engine(access)
+
+    def _engine(self, access: AlarmAccess) -> Iterator[Metric]:
+        """The engine's own counters: what it ignored, held, moved and wrote (this runtime)."""
+        service = access.service
+        if service is None:
+            return
+        stats = service.stats()
+        evaluated = CounterMetricFamily(
+            "cleanroom_alarm_readings_evaluated", "Readings the alarm engine took in (each "
+            "at most once per channel and timestamp)")
+        evaluated.add_metric((), float(stats["evaluated"]))
+        ignored = CounterMetricFamily(
+            "cleanroom_alarm_readings_ignored", "Readings the alarm engine did not evaluate: "
+            "out_of_order (a duplicate, or older than its channel's last reading, with no clock "
+            "step to explain it), unknown_channel (not in the configuration)",
+            labels=("reason",))
+        for reason in ("out_of_order", "unknown_channel"):
+            ignored.add_metric((reason,), float(stats[reason]))
+        uncompared = CounterMetricFamily(
+            "cleanroom_alarm_readings_not_compared", "Readings evaluated for the health rules "
+            "only, never compared with a limit: not_good (quality other than good), bad_value "
+            "(quality good but the value None, NaN, infinite or not a number)",
+            labels=("reason",))
+        for reason in ("not_good", "bad_value"):
+            uncompared.add_metric((reason,), float(stats[reason]))
+        yield from (evaluated, ignored, uncompared)
+        simple = (
+            ("cleanroom_alarm_readings_maintenance", "maintenance", "Readings marked by "
+             "maintenance mode: evaluated, their alarms recorded suppressed"),
+            ("cleanroom_alarm_clock_steps", "clock_steps", "Steps of the host clock the alarm "
+             "engine saw; every timer moved with each (event clock_step)"),
+            ("cleanroom_alarm_readings_held", "held", "Readings that went back in time, held "
+             "until a step of the clock was confirmed (or found out of order)"),
+            ("cleanroom_alarm_readings_restamped", "restamped", "Readings stamped before a "
+             "clock step and delivered after it, moved by the step for evaluation"),
+            ("cleanroom_alarm_events_written", "events_written", "Alarm events written to the "
+             "hash-chained alarm log"),
+        )
+        for name, key, text in simple:
+            family = CounterMetricFamily(name, text)
+            family.add_metric((), float(stats[key]))
+            yield family
+        pending = GaugeMetricFamily("cleanroom_alarm_events_pending", "Alarm events not yet "
+                                    "written to the alarm log (kept in memory and retried)")
+        pending.add_metric((), float(stats["events_pending"]))
+        live = GaugeMetricFamily("cleanroom_alarm_points_live", "Alarm points the engine keeps "
+                                 "as objects (active, pending, shelved...); the others are "
+                                 "normal and idle")
+        live.add_metric((), float(len(service.engine.t.lives)))
+        yield from (pending, live)
 
     def _points(self, access: AlarmAccess) -> Iterator[Metric]:
         fam = {
