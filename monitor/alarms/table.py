@@ -21,12 +21,13 @@ order, so that events of one tick come out in the same order as ever);
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from .channels import ChannelRt, DeviceRt
 from .conditions import Condition, FlagRule, LocationRt, RateRule, ValueRule
-from .events import AlarmState, Mode
+from .events import AlarmState
+from .points import ConditionMap, IdleRow, PointMap
 from .specs import PointSpec
 from .states import AlarmPoint
 
@@ -43,67 +44,6 @@ P_DEVICE, P_STALE, P_LIMIT, P_DOOR, P_CHECK, P_SYSTEM, P_LOG = range(7)
 def order(phase: int, a: int, b: int = 0) -> int:
     """A point's place in the configuration: phase, then entry, then rule within it."""
     return (phase << 48) | (a << 8) | b
-
-
-class IdleRow:
-    """A point that is not live, as the metrics read it: normal, in service or suppressed."""
-
-    __slots__ = ("channel", "key", "level", "location", "mode", "priority", "rule", "state")
-
-    def __init__(self, key: str, spec: PointSpec, channel: str, location: str,
-                 suppressed: bool) -> None:
-        self.key, self.channel, self.location = key, channel, location
-        self.rule, self.level, self.priority = spec.rule, spec.level, spec.priority
-        self.state = NORMAL
-        self.mode = Mode.SUPPRESSED if suppressed else Mode.IN_SERVICE
-
-
-class PointMap(Mapping[str, AlarmPoint]):
-    """Every alarm point of the configuration by key; reading one makes it live."""
-
-    def __init__(self, t: Tables) -> None:
-        self._t = t
-
-    def __getitem__(self, key: str) -> AlarmPoint:
-        found = self._t.point(key)
-        if found is None:
-            raise KeyError(key)
-        return found
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self._t.declared(key)
-
-    def __iter__(self) -> Iterator[str]:
-        return (key for key, _ in self._t.catalog())
-
-    def __len__(self) -> int:
-        return self._t.count()
-
-    def live(self) -> list[AlarmPoint]:
-        return self._t.live_points()
-
-
-class ConditionMap(Mapping[str, Condition]):
-    """Every configured condition by point key; reading one makes it live."""
-
-    def __init__(self, t: Tables) -> None:
-        self._t = t
-
-    def __getitem__(self, key: str) -> Condition:
-        found = self._t.condition(key)
-        if found is None:
-            raise KeyError(key)
-        return found
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and (key in self._t.conds or (
-            key not in self._t.pinned and self._t.lookup(key) is not None))
-
-    def __iter__(self) -> Iterator[str]:
-        return (key for key, has in self._t.catalog() if has)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
 
 
 class Tables:
@@ -127,6 +67,7 @@ class Tables:
         self._sorted: list[AlarmPoint] | None = None
         self._sorted_conds: list[Condition] = []
         self._by_seq: list[ChannelRt] | None = None
+        self._by_name: tuple[dict[str, list[DeviceRt]], dict[str, list[ChannelRt]]] | None = None
 
     # --- making and dropping points -------------------------------------------------------
 
@@ -340,18 +281,47 @@ class Tables:
         """Fresh copies of the idle points under maintenance (listed as suppressed)."""
         if not self.maintenance:
             return []
+        devices: dict[str, DeviceRt] = {}
+        channels: dict[str, ChannelRt] = {}
+        for target in self.maintenance:
+            if target in self.channels:
+                channels[target] = self.channels[target]
+            for dev in self._devices_under(target):
+                devices[dev.name] = dev
+            for ch in self._channels_under(target):
+                channels[ch.id] = ch
         out = []
-        for owner, slot in self._lazy():
+        for owner, slot in _slots(devices.values(), channels.values()):
             spec, key, place = self._spec(owner, slot)
             if key in self.lives:
                 continue
             row = self._row(owner, spec, key)
-            if row.mode is Mode.SUPPRESSED:
-                device = owner.name if isinstance(owner, DeviceRt) else owner.device.name
-                point = spec.point(key, row.channel, device, row.location)
-                point.suppressed, point.order = True, place
-                out.append(point)
-        return out
+            device = owner.name if isinstance(owner, DeviceRt) else owner.device.name
+            point = spec.point(key, row.channel, device, row.location)
+            point.suppressed, point.order = True, place
+            out.append(point)
+        return sorted(out, key=_order)
+
+    def _devices_under(self, target: str) -> list[DeviceRt]:
+        """The devices that are ``target`` or are at location ``target``."""
+        at = self._index()[0].get(target, [])
+        return [self.devices[target], *at] if target in self.devices else at
+
+    def _channels_under(self, target: str) -> list[ChannelRt]:
+        """The channels of device ``target`` or at location ``target``."""
+        return self._index()[1].get(target, [])
+
+    def _index(self) -> tuple[dict[str, list[DeviceRt]], dict[str, list[ChannelRt]]]:
+        if self._by_name is None:
+            devices: dict[str, list[DeviceRt]] = {}
+            channels: dict[str, list[ChannelRt]] = {}
+            for dev in self.devices.values():
+                devices.setdefault(dev.location, []).append(dev)
+            for ch in self.channels.values():
+                channels.setdefault(ch.device.name, []).append(ch)
+                channels.setdefault(ch.loc.name, []).append(ch)
+            self._by_name = devices, channels
+        return self._by_name
 
     def matching(self, target: str) -> list[AlarmPoint]:
         """Every point whose key, channel or device is ``target``, made live."""
@@ -368,6 +338,20 @@ class Tables:
         out += [p for k in self._pinned_order
                 if target in ((p := self.lives[k]).key, p.channel, p.device)]
         return sorted(out, key=_order)
+
+
+def _slots(devices: Iterable[DeviceRt], channels: Iterable[ChannelRt]
+           ) -> Iterator[tuple[ChannelRt | DeviceRt, int]]:
+    for dev in devices:
+        if dev.comm_spec is not None:
+            yield dev, COMM
+        if dev.fault_spec is not None:
+            yield dev, FAULT
+    for ch in channels:
+        if ch.stale_spec is not None:
+            yield ch, STALE
+        for i in range(len(ch.rs.specs)):
+            yield ch, i
 
 
 def _order(point: AlarmPoint) -> int:
