@@ -170,6 +170,26 @@ def test_a_duration_on_a_bound_counts_in_that_bucket(runtime: Runtime, duration:
     assert index == 0 or duration > POLL_BUCKETS[index - 1]
 
 
+def test_device_series_stay_few_per_device(runtime: Runtime) -> None:
+    """/metrics grows by six series per device; the poll histogram is per driver kind."""
+    registry = build_registry(runtime)
+    statuses = runtime.drivers[0].status
+    for i, status in enumerate(statuses.values()):
+        for k in range(20):
+            status.record_success(T0 + k, 0.001 * (i + k))
+    samples = [(n, lbl) for n, lbl in _samples(_scrape(runtime, registry))
+               if n.startswith("cleanroom_device_")]
+    per_device = [n for n, lbl in samples if ("device", "pc1") in lbl]
+    assert sorted(per_device) == sorted([
+        "cleanroom_device_up", "cleanroom_device_polls_total",
+        "cleanroom_device_poll_failures_total", "cleanroom_device_poll_overruns_total",
+        "cleanroom_device_last_success_timestamp_seconds",
+        "cleanroom_device_poll_seconds_total"])
+    histogram = [n for n, lbl in samples if n.startswith("cleanroom_device_poll_duration")]
+    assert len(histogram) == len(POLL_BUCKETS) + 3  # buckets with +Inf, _sum, _count
+    assert len(samples) == 6 * len(statuses) + len(histogram)
+
+
 def test_config_and_build_info(runtime: Runtime) -> None:
     registry = build_registry(runtime)
 
