@@ -30,6 +30,7 @@ class LiveConsole:
         self.colour = self.out.isatty() if colour is None else colour
         self._latest: dict[str, Reading] = {}
         self._next_print = time.monotonic() + every
+        self._last_print = 0.0
         self.events_printed = 0
         self.readings_seen = 0
 
@@ -45,7 +46,11 @@ class LiveConsole:
             self._next_print = now + self.every
             self.print_table()
 
-    def print_table(self) -> None:
+    def print_table(self, unless_printed_within: float = 0.0) -> None:
+        now = time.monotonic()
+        if unless_printed_within and now - self._last_print < unless_printed_within:
+            return
+        self._last_print = now
         stamp = time.strftime("%H:%M:%S", time.gmtime())
         lines = [f"── readings at {stamp} UTC ({self.readings_seen} so far) " + "─" * 30]
         rows: dict[tuple[str, str], list[str]] = {}

@@ -215,11 +215,13 @@ async def _run_until_done(service: Any, scenario: Any, duration: float | None,
     finally:
         player.cancel()
         await asyncio.gather(player, return_exceptions=True)
-    console.print_table()
+    if console.readings_seen:
+        console.print_table(unless_printed_within=2.0)
     print(f"demo stopped: {console.readings_seen} readings stored, "
           f"{console.events_printed} alarm events; data in {service.loaded.config.data_dir}",
           flush=True)
-    print(f"try: cleanroom-monitor alarms list -c {service.config_path}", flush=True)
+    program = sys.argv[0] if Path(sys.argv[0]).name == "cleanroom-monitor" else "cleanroom-monitor"
+    print(f"try: {program} alarms list -c {service.config_path}", flush=True)
     return status
 
 
