@@ -94,6 +94,9 @@ class LimitConfig(LimitValues):
     def _ordered(self) -> LimitConfig:
         if self.consecutive > self.window:
             raise ValueError("consecutive (n) must not exceed window (m)")
+        if self.at_rest is None and self.in_operation is None:
+            _check_order(self, "")  # the common case: no per-state values, no models built
+            return self
         for state in ("at_rest", "in_operation"):
             values = self.effective(state)
             where = "" if values == self._base() else f" ({state})"
@@ -105,6 +108,13 @@ class LimitConfig(LimitValues):
             high_alert=self.high_alert, high_action=self.high_action, low_alert=self.low_alert,
             low_action=self.low_action, alert_fraction=self.alert_fraction,
         )
+
+    def effective_high_action(self, state: str) -> float | Literal["preset"] | None:
+        """``effective(state).high_action`` without building a model (checked per channel)."""
+        override = self.at_rest if state == "at_rest" else self.in_operation
+        if override is not None and "high_action" in override.model_fields_set:
+            return override.high_action
+        return self.high_action
 
     def effective(self, state: str) -> LimitValues:
         """The values in force in ``state`` ('at_rest' or 'in_operation')."""
@@ -326,7 +336,7 @@ def _check_presets(
 
     _, quantity, unit = info
     for state in ("at_rest", "in_operation"):
-        if limit.effective(state).high_action != "preset":
+        if limit.effective_high_action(state) != "preset":
             continue
         if quantity not in PARTICLE_QUANTITIES:
             yield (*at, "high_action"), (
