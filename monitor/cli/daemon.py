@@ -33,8 +33,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     schema.set_defaults(func=cmd_schema)
 
 
-def load_or_exit(path: str) -> object:
+def load_or_exit(path: str, *, cached: bool = False) -> object:
+    """The loaded config, or exit 2 listing every problem.
+
+    ``cached`` (``run``) takes an unchanged config from the validated-config cache
+    (monitor/config/cache.py); ``check-config`` always validates in full.
+    """
     try:
+        if cached:
+            from monitor.config.cache import load_config_cached
+
+            return load_config_cached(path, save=False)
         return load_config(path)
     except ConfigError as err:
         for problem in err.problems:
@@ -68,7 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from monitor.logs import setup_logging
     from monitor.service import Service
 
-    loaded = load_or_exit(args.config)
+    loaded = load_or_exit(args.config, cached=True)
     assert isinstance(loaded, LoadedConfig)
     setup_logging(args.log_format or loaded.config.log.format, loaded.config.log.level)
     return asyncio.run(Service(args.config, loaded=loaded).run())

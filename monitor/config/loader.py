@@ -55,6 +55,7 @@ class LoadedConfig:
     text: str  # the main file's text, for the audit trail's diff
     channels: dict[str, ChannelInfo] = field(default_factory=dict)
     locations: dict[str, tuple[RoomConfig, LocationConfig]] = field(default_factory=dict)
+    from_cache: bool = False  # read from ``monitor.config.cache`` rather than validated now
 
     def device_channels(self, device: DeviceConfig) -> list[ChannelSpec]:
         return resolve_channels(device, self.config.profiles[device.profile])
