@@ -14,15 +14,21 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from monitor.audit.head import ChainHead, HeadFile, check_against_head
 from monitor.errors import StoreError
-from monitor.integrity import GENESIS, ChainProblem, append_only_triggers, chain_hash, verify_chain
-from monitor.model import utc_now_ns
+from monitor.integrity import (
+    BrokenRow,
+    ChainedTable,
+    ChainHead,
+    ChainProblem,
+    ChainSpec,
+    HeadFile,
+    Row,
+    append_only_triggers,
+)
 
 from .events import AlarmEvent
 
@@ -61,36 +67,49 @@ CREATE TABLE IF NOT EXISTS request_results (
     message TEXT NOT NULL,
     events TEXT NOT NULL
 );
-""" + "".join(append_only_triggers(t) for t in ("meta", "events", "requests", "request_results"))
+""" + "".join(append_only_triggers(t) for t in ("meta", "requests", "request_results"))
 
 COLUMNS = ("kind", "alarm_id", "point", "location", "state")
 """Columns copied out of the record for queries; ``verify`` checks they still match it."""
 
 
+_COPIED = ("seq", "ts_ns", *COLUMNS)
+
+
+def _record(values: Row) -> dict[str, Any]:
+    """The hashed record is the ``record`` column's JSON; the copies beside it must agree."""
+    *copies, text = values
+    try:
+        record = json.loads(text)
+    except (TypeError, ValueError) as err:
+        raise BrokenRow("record is not valid JSON (altered)") from err
+    if not isinstance(record, dict):
+        raise BrokenRow("record is not valid JSON (altered)")
+    if tuple(copies) != tuple(record.get(c) for c in _COPIED):
+        raise BrokenRow("columns do not match the hashed record (altered)")
+    return record
+
+
+SPEC = ChainSpec(chain="alarm_events", table="events", columns=(*_COPIED, "record"),
+                 record=_record, noun="the alarm event log", entry="alarm event", ts_column=None)
+
+
 class EventLog:
     """One connection to the event log; thread-safe behind a lock."""
 
-    chain_name = "alarm_events"
+    chain_name = SPEC.chain
 
     def __init__(self, data_dir: str | Path, *, readonly: bool = False) -> None:
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / DB_NAME
-        self.head_file = HeadFile(self.data_dir / HEAD_NAME)
-        self._lock = threading.Lock()
+        if readonly and not self.path.exists():
+            raise StoreError(f"{self.path}: no alarm event log here yet")
+        self.table = ChainedTable(self.path, SPEC, head_path=self.data_dir / HEAD_NAME,
+                                  schema=SCHEMA, readonly=readonly)
+        self.head_file: HeadFile = self.table.head_file
+        self._conn = self.table.conn
         try:
-            if readonly:
-                if not self.path.exists():
-                    raise StoreError(f"{self.path}: no alarm event log here yet")
-                uri = f"file:{self.path}?mode=ro"
-                self._conn = sqlite3.connect(uri, uri=True, isolation_level=None,
-                                             check_same_thread=False, timeout=30.0)
-            else:
-                self.data_dir.mkdir(parents=True, exist_ok=True)
-                self._conn = sqlite3.connect(self.path, isolation_level=None,
-                                             check_same_thread=False, timeout=30.0)
-                self._conn.execute("PRAGMA journal_mode=WAL")
-                self._conn.execute("PRAGMA synchronous=FULL")
-                self._conn.executescript(SCHEMA)
+            if not readonly:
                 self._conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
                                    ("log_id", secrets.token_hex(4)))
             row = self._conn.execute("SELECT value FROM meta WHERE key = 'log_id'").fetchone()
@@ -100,8 +119,7 @@ class EventLog:
         self._data_version = self._pragma_data_version()
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self.table.close()
 
     # --- writing -------------------------------------------------------------------------
 
@@ -109,60 +127,37 @@ class EventLog:
         """Insert ``events`` (whose seqs must continue the log) in one transaction."""
         if not events:
             return
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    seq, prev = self._head_locked()
-                    if events[0].seq != seq + 1:
-                        raise StoreError(
-                            f"{self.path}: event {events[0].seq} does not follow the log's last "
-                            f"entry {seq}: another process wrote to the log")
-                    rows = []
-                    for event in events:
-                        record = event.to_json()
-                        digest = chain_hash(prev, record)
-                        rows.append((event.seq, event.ts_ns, str(event.kind), event.alarm_id,
-                                     event.point, event.location,
-                                     None if event.state is None else str(event.state),
-                                     _dump(record), prev, digest))
-                        prev = digest
-                    self._conn.executemany(
-                        "INSERT INTO events (seq, ts_ns, kind, alarm_id, point, location, state, "
-                        "record, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as err:
-                raise StoreError(f"{self.path}: alarm events not written: {err}") from err
-            self._data_version = self._pragma_data_version()
-        last = events[-1]
-        self.head_file.write(ChainHead(self.chain_name, last.seq, prev, utc_now_ns()))
+        seen: list[int] = []
+
+        def rows(next_seq: int) -> list[Row]:
+            if events[0].seq != next_seq:
+                raise StoreError(
+                    f"{self.path}: event {events[0].seq} does not follow the log's last "
+                    f"entry {next_seq - 1}: another process wrote to the log")
+            # Inside the write transaction no other connection can commit, so this is
+            # the version after our commit too.
+            seen.append(self._pragma_data_version())
+            return [(e.seq, e.ts_ns, str(e.kind), e.alarm_id, e.point, e.location,
+                     None if e.state is None else str(e.state), _dump(e.to_json()))
+                    for e in events]
+
+        self.table.append(rows)
+        self._data_version = seen[0]
 
     # --- reading -------------------------------------------------------------------------
 
     def head(self) -> tuple[int, str]:
-        with self._lock:
-            return self._head_locked()
-
-    def _head_locked(self) -> tuple[int, str]:
-        row = self._conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
-                                 ).fetchone()
-        return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
+        return self.table.head()
 
     def current_head(self) -> ChainHead:
-        seq, digest = self.head()
-        return ChainHead(self.chain_name, seq, digest, utc_now_ns())
+        return self.table.current_head()
 
     def publish_head(self) -> ChainHead:
-        head = self.current_head()
-        self.head_file.write(head)
-        return head
+        return self.table.publish_head()
 
     def changed_by_others(self) -> bool:
         """True when another connection committed since we last looked (cheap: a pragma)."""
-        with self._lock:
+        with self.table.lock:
             version = self._pragma_data_version()
             changed = version != self._data_version
             self._data_version = version
@@ -254,11 +249,7 @@ class EventLog:
         return out
 
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            try:
-                return self._conn.execute(sql, params).fetchall()
-            except sqlite3.Error as err:
-                raise StoreError(f"{self.path}: cannot read the alarm event log: {err}") from err
+        return self.table.query(sql, params)
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """For the request queue (same file, same connection)."""
@@ -266,7 +257,7 @@ class EventLog:
 
     def insert(self, sql: str, params: tuple[Any, ...]) -> int:
         """One INSERT in its own transaction; the new row's id."""
-        with self._lock:
+        with self.table.lock:
             try:
                 cursor = self._conn.execute(sql, params)
             except sqlite3.Error as err:
@@ -275,36 +266,9 @@ class EventLog:
 
     # --- verification --------------------------------------------------------------------
 
-    def verify(self) -> ChainProblem | None:
-        """Recompute the chain, check the query columns and compare with the published head."""
-        with self._lock:
-            try:
-                rows = self._conn.execute(
-                    "SELECT seq, kind, alarm_id, point, location, state, record, prev_hash, "
-                    "hash FROM events ORDER BY seq").fetchall()
-            except sqlite3.Error as err:
-                raise StoreError(f"{self.path}: cannot read the alarm event log: {err}") from err
-        chain: list[tuple[int, dict[str, Any], str, str]] = []
-        for seq, kind, alarm_id, point, location, state, text, prev, digest in rows:
-            try:
-                record = json.loads(text)
-            except ValueError:
-                return ChainProblem(int(seq), "record is not valid JSON (altered)")
-            if record.get("seq") != seq or (kind, alarm_id, point, location, state) != tuple(
-                record.get(c) for c in COLUMNS
-            ):
-                return ChainProblem(int(seq), "columns do not match the hashed record (altered)")
-            chain.append((int(seq), record, str(prev), str(digest)))
-        problem = verify_chain(chain)
-        if problem is not None:
-            return problem
-        seq, _ = self.head()
-        return check_against_head(self.head_file.read(), self._hash_at, seq,
-                                  entries_exist=seq > 0)
-
-    def _hash_at(self, seq: int) -> str | None:
-        rows = self._query("SELECT hash FROM events WHERE seq = ?", (seq,))
-        return str(rows[0][0]) if rows else None
+    def verify(self, published: Sequence[ChainHead] = ()) -> ChainProblem | None:
+        """Recompute the chain, check the query columns and compare with the published heads."""
+        return self.table.verify(published)
 
 
 def _dump(record: dict[str, Any]) -> str:

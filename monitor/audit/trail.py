@@ -15,29 +15,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from monitor.errors import StoreError
 from monitor.integrity import (
-    GENESIS,
+    ChainedTable,
+    ChainHead,
     ChainProblem,
+    ChainSpec,
+    HeadFile,
+    Row,
     append_only_triggers,
-    chain_hash,
-    verify_chain,
 )
-from monitor.logs import log_event
 from monitor.model import utc_now_ns
 
-from .head import ChainHead, HeadFile, check_against_head
 from .timefmt import iso_utc
-
-log = logging.getLogger("monitor.audit")
 
 DB_NAME = "audit.db"
 HEAD_NAME = "audit.head"
@@ -65,7 +61,7 @@ CREATE TABLE IF NOT EXISTS config_versions (
     path TEXT NOT NULL,
     text TEXT NOT NULL
 );
-""" + append_only_triggers("audit") + append_only_triggers("config_versions")
+""" + append_only_triggers("config_versions")
 
 
 @dataclass(frozen=True)
@@ -108,12 +104,21 @@ def _to_json(value: Any) -> str | None:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 
-_COLUMNS = "seq, ts_ns, ts_iso, user, action, object, old_value, new_value, reason, prev_hash, hash"
+_COLUMNS = ("seq", "ts_ns", "ts_iso", "user", "action", "object", "old_value", "new_value",
+            "reason")
 
 
-def _entry(row: tuple[Any, ...]) -> AuditEntry:
+def _entry(row: Row) -> AuditEntry:
     return AuditEntry(int(row[0]), int(row[1]), str(row[2]), str(row[3]), str(row[4]),
                       str(row[5]), row[6], row[7], row[8], str(row[9]), str(row[10]))
+
+
+def _record(values: Row) -> dict[str, Any]:
+    return _entry((*values, "", "")).hashed_record()
+
+
+SPEC = ChainSpec(chain="audit", table="audit", columns=_COLUMNS, record=_record,
+                 noun="the audit trail", entry="audit entry")
 
 
 class AuditTrail:
@@ -123,28 +128,18 @@ class AuditTrail:
     worker thread for callers on the event loop.
     """
 
-    chain_name = "audit"
+    chain_name = SPEC.chain
 
     def __init__(self, data_dir: str | Path, *, clock: Callable[[], int] = utc_now_ns) -> None:
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / DB_NAME
-        self.head_file = HeadFile(self.data_dir / HEAD_NAME)
         self.clock = clock
-        self._lock = threading.Lock()
-        try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0,
-                                         check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as err:
-            raise StoreError(f"{self.path}: cannot open the audit trail: {err}") from err
-        self._warn_if_behind_head()
+        self.table = ChainedTable(self.path, SPEC, head_path=self.data_dir / HEAD_NAME,
+                                  schema=_SCHEMA, clock=clock)
+        self.head_file: HeadFile = self.table.head_file
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self.table.close()
 
     def __enter__(self) -> AuditTrail:
         return self
@@ -168,31 +163,13 @@ class AuditTrail:
         if not user or not action or not object:
             raise StoreError("an audit entry needs a user, an action and an object")
         old_text, new_text = _to_json(old), _to_json(new)
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    row = self._conn.execute(
-                        "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-                    seq, prev = (1, GENESIS) if row is None else (int(row[0]) + 1, str(row[1]))
-                    ts_ns = self.clock()
-                    partial = AuditEntry(seq, ts_ns, iso_utc(ts_ns), user, str(action), object,
-                                         old_text, new_text, reason, prev, "")
-                    digest = chain_hash(prev, partial.hashed_record())
-                    self._conn.execute(
-                        f"INSERT INTO audit ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                        (seq, ts_ns, partial.ts_iso, user, str(action), object, old_text,
-                         new_text, reason, prev, digest),
-                    )
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as err:
-                raise StoreError(f"{self.path}: audit entry not written: {err}") from err
-        entry = replace(partial, hash=digest)
-        self.head_file.write(ChainHead(self.chain_name, seq, digest, ts_ns))
-        return entry
+
+        def row(seq: int) -> list[Row]:
+            ts_ns = self.clock()
+            return [(seq, ts_ns, iso_utc(ts_ns), user, str(action), object, old_text, new_text,
+                     reason)]
+
+        return _entry(self.table.append(row)[0])
 
     async def arecord(self, user: str, action: str, object: str, *,
                       old: Any = None, new: Any = None, reason: str | None = None) -> AuditEntry:
@@ -201,37 +178,33 @@ class AuditTrail:
 
     def store_config_text(self, sha256: str, path: str, text: str) -> None:
         """Keep a config version's text once, so that later loads can be diffed against it."""
-        with self._lock:
+        with self.table.lock:
             try:
-                self._conn.execute(
+                self.table.conn.execute(
                     "INSERT OR IGNORE INTO config_versions (sha256, ts_ns, path, text) "
                     "VALUES (?,?,?,?)", (sha256, self.clock(), path, text))
             except sqlite3.Error as err:
                 raise StoreError(f"{self.path}: config text not stored: {err}") from err
 
     def config_text(self, sha256: str) -> str | None:
-        row = self._query("SELECT text FROM config_versions WHERE sha256 = ?", (sha256,))
+        row = self.table.query("SELECT text FROM config_versions WHERE sha256 = ?", (sha256,))
         return None if not row else str(row[0][0])
 
     # --- reading -------------------------------------------------------------------------
 
     def head(self) -> tuple[int, str]:
         """(last seq, last hash); (0, GENESIS) for an empty trail."""
-        rows = self._query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-        return (0, GENESIS) if not rows else (int(rows[0][0]), str(rows[0][1]))
+        return self.table.head()
 
     def current_head(self) -> ChainHead:
-        seq, digest = self.head()
-        return ChainHead(self.chain_name, seq, digest, self.clock())
+        return self.table.current_head()
 
     def publish_head(self) -> ChainHead:
         """Refresh the head file from the database (for ``publish_heads``)."""
-        head = self.current_head()
-        self.head_file.write(head)
-        return head
+        return self.table.publish_head()
 
     def get(self, seq: int) -> AuditEntry | None:
-        rows = self._query(f"SELECT {_COLUMNS} FROM audit WHERE seq = ?", (seq,))
+        rows = self.table.select("seq = ?", (seq,))
         return _entry(rows[0]) if rows else None
 
     def entries(
@@ -263,51 +236,14 @@ class AuditTrail:
         if object_prefix is not None:
             where.append("substr(object, 1, ?) = ?")
             params.extend([len(object_prefix), object_prefix])
-        sql = f"SELECT {_COLUMNS} FROM audit WHERE {' AND '.join(where)} ORDER BY seq"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [_entry(row) for row in self._query(sql, tuple(params))]
+        rows = self.table.select(" AND ".join(where), tuple(params), limit=limit)
+        return [_entry(row) for row in rows]
 
-    def verify(self) -> ChainProblem | None:
-        """Recompute the whole chain and compare it with the published head.
+    def verify(self, published: Sequence[ChainHead] = ()) -> ChainProblem | None:
+        """Recompute the whole chain and compare it with the head file (and ``published``).
 
         Returns the first problem: an altered entry (its hash no longer matches), a
         removed one (a hole in seq, or a broken link), one inserted out of order
         (a broken link), or entries cut off the end (the head file is ahead).
         """
-        with self._lock:
-            try:
-                cursor = self._conn.execute(f"SELECT {_COLUMNS} FROM audit ORDER BY seq")
-                problem = verify_chain(_chain_rows(cursor))
-            except sqlite3.Error as err:
-                raise StoreError(f"{self.path}: cannot read the audit trail: {err}") from err
-        if problem is not None:
-            return problem
-        seq, _ = self.head()
-        return check_against_head(
-            self.head_file.read(), self._hash_at, seq, entries_exist=seq > 0
-        )
-
-    def _hash_at(self, seq: int) -> str | None:
-        rows = self._query("SELECT hash FROM audit WHERE seq = ?", (seq,))
-        return str(rows[0][0]) if rows else None
-
-    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            try:
-                return self._conn.execute(sql, params).fetchall()
-            except sqlite3.Error as err:
-                raise StoreError(f"{self.path}: cannot read the audit trail: {err}") from err
-
-    def _warn_if_behind_head(self) -> None:
-        published = self.head_file.read()
-        seq, _ = self.head()
-        if published is not None and published.seq > seq:
-            log_event(log, logging.ERROR, "audit trail is behind its published head",
-                      db_seq=seq, head_seq=published.seq, path=str(self.path))
-
-
-def _chain_rows(cursor: sqlite3.Cursor) -> Iterator[tuple[int, dict[str, Any], str, str]]:
-    for row in cursor:
-        entry = _entry(row)
-        yield entry.seq, entry.hashed_record(), entry.prev_hash, entry.hash
+        return self.table.verify(published)

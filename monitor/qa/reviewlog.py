@@ -9,17 +9,13 @@ is the fold of its events (``workflow.ReviewState``).
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from monitor.audit.head import ChainHead, HeadFile, check_against_head
 from monitor.audit.timefmt import iso_utc
-from monitor.errors import StoreError
-from monitor.integrity import GENESIS, ChainProblem, append_only_triggers, chain_hash, verify_chain
+from monitor.integrity import ChainedTable, ChainHead, ChainProblem, ChainSpec, HeadFile, Row
 from monitor.model import utc_now_ns
 
 DB_NAME = "qa.db"
@@ -39,9 +35,9 @@ CREATE TABLE IF NOT EXISTS review_events (
     hash TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS review_events_excursion ON review_events(excursion_id);
-""" + append_only_triggers("review_events")
+"""
 
-_COLUMNS = "seq, ts_ns, ts_iso, excursion_id, kind, user, data, signature, prev_hash, hash"
+_COLUMNS = ("seq", "ts_ns", "ts_iso", "excursion_id", "kind", "user", "data", "signature")
 
 
 @dataclass(frozen=True)
@@ -72,32 +68,31 @@ class ReviewEvent:
                 "data": self.data, "signature": self.signature}
 
 
-def _event(row: tuple[Any, ...]) -> ReviewEvent:
+def _event(row: Row) -> ReviewEvent:
     return ReviewEvent(int(row[0]), int(row[1]), str(row[2]), str(row[3]), str(row[4]),
                        str(row[5]), str(row[6]), row[7], str(row[8]), str(row[9]))
 
 
+def _record(values: Row) -> dict[str, Any]:
+    return _event((*values, "", "")).hashed_record()
+
+
+SPEC = ChainSpec(chain="qa_review", table="review_events", columns=_COLUMNS, record=_record,
+                 noun="the review log", entry="review event")
+
+
 class ReviewLog:
-    chain_name = "qa_review"
+    chain_name = SPEC.chain
 
     def __init__(self, data_dir: str | Path, *, clock: Callable[[], int] = utc_now_ns) -> None:
         self.path = Path(data_dir) / DB_NAME
-        self.head_file = HeadFile(Path(data_dir) / HEAD_NAME)
         self.clock = clock
-        self._lock = threading.Lock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0,
-                                         check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as err:
-            raise StoreError(f"{self.path}: cannot open the review log: {err}") from err
+        self.table = ChainedTable(self.path, SPEC, head_path=Path(data_dir) / HEAD_NAME,
+                                  schema=_SCHEMA, clock=clock)
+        self.head_file: HeadFile = self.table.head_file
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self.table.close()
 
     def __enter__(self) -> ReviewLog:
         return self
@@ -113,81 +108,35 @@ class ReviewLog:
         data_text = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
         sig_text = None if signature is None else json.dumps(signature, sort_keys=True,
                                                               ensure_ascii=False)
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    if check is not None:
-                        check(self._for(excursion_id))
-                    row = self._conn.execute(
-                        "SELECT seq, hash FROM review_events ORDER BY seq DESC LIMIT 1"
-                    ).fetchone()
-                    seq, prev = (1, GENESIS) if row is None else (int(row[0]) + 1, str(row[1]))
-                    ts = self.clock()
-                    event = ReviewEvent(seq, ts, iso_utc(ts), excursion_id, kind, user,
-                                        data_text, sig_text, prev, "")
-                    digest = chain_hash(prev, event.hashed_record())
-                    self._conn.execute(
-                        f"INSERT INTO review_events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        (seq, ts, event.ts_iso, excursion_id, kind, user, data_text, sig_text,
-                         prev, digest))
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as err:
-                raise StoreError(f"{self.path}: review event not written: {err}") from err
-        self.head_file.write(ChainHead(self.chain_name, seq, digest, ts))
-        return ReviewEvent(**{**event.__dict__, "hash": digest})
+
+        def row(seq: int) -> list[Row]:
+            if check is not None:
+                check(self._for(excursion_id))
+            ts = self.clock()
+            return [(seq, ts, iso_utc(ts), excursion_id, kind, user, data_text, sig_text)]
+
+        return _event(self.table.append(row)[0])
 
     def events(self, excursion_id: str | None = None) -> list[ReviewEvent]:
-        with self._lock:
-            if excursion_id is None:
-                return [_event(r) for r in self._conn.execute(
-                    f"SELECT {_COLUMNS} FROM review_events ORDER BY seq")]
-            return self._for(excursion_id)
+        if excursion_id is None:
+            return [_event(r) for r in self.table.select()]
+        return [_event(r) for r in self.table.select("excursion_id = ?", (excursion_id,))]
 
     def _for(self, excursion_id: str) -> list[ReviewEvent]:
-        return [_event(r) for r in self._conn.execute(
-            f"SELECT {_COLUMNS} FROM review_events WHERE excursion_id = ? ORDER BY seq",
-            (excursion_id,))]
+        """Inside ``append``'s transaction (the lock is held)."""
+        return [_event(r) for r in self.table.conn.execute(
+            f"SELECT {', '.join((*_COLUMNS, 'prev_hash', 'hash'))} FROM review_events "
+            "WHERE excursion_id = ? ORDER BY seq", (excursion_id,))]
 
     def head(self) -> tuple[int, str]:
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT seq, hash FROM review_events ORDER BY seq DESC LIMIT 1").fetchone()
-        return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
+        return self.table.head()
 
     def current_head(self) -> ChainHead:
-        seq, digest = self.head()
-        return ChainHead(self.chain_name, seq, digest, self.clock())
+        return self.table.current_head()
 
     def publish_head(self) -> ChainHead:
-        head = self.current_head()
-        self.head_file.write(head)
-        return head
+        return self.table.publish_head()
 
-    def verify(self) -> ChainProblem | None:
-        with self._lock:
-            try:
-                cursor = self._conn.execute(f"SELECT {_COLUMNS} FROM review_events ORDER BY seq")
-                problem = verify_chain(_rows(cursor))
-            except sqlite3.Error as err:
-                raise StoreError(f"{self.path}: cannot read the review log: {err}") from err
-        if problem is not None:
-            return problem
-        seq, _ = self.head()
-
-        def hash_at(n: int) -> str | None:
-            with self._lock:
-                row = self._conn.execute("SELECT hash FROM review_events WHERE seq = ?",
-                                         (n,)).fetchone()
-            return None if row is None else str(row[0])
-
-        return check_against_head(self.head_file.read(), hash_at, seq, entries_exist=seq > 0)
-
-
-def _rows(cursor: sqlite3.Cursor) -> Iterator[tuple[int, dict[str, Any], str, str]]:
-    for row in cursor:
-        event = _event(row)
-        yield event.seq, event.hashed_record(), event.prev_hash, event.hash
+    def verify(self, published: Sequence[ChainHead] = ()) -> ChainProblem | None:
+        """Recompute the chain; compare it with ``qa.head`` and any ``published`` heads."""
+        return self.table.verify(published)

@@ -1,4 +1,4 @@
-"""Hash chaining for append-only GMP records (audit trail, alarm event log).
+"""Hash chaining for append-only GMP records (audit trail, review log, alarm event log).
 
 Each record's hash covers its canonical JSON and the previous record's hash,
 so altering, deleting or inserting a row anywhere breaks every hash after it
@@ -49,12 +49,24 @@ class ChainProblem:
         return f"entry {self.seq}: {self.message}"
 
 
-def verify_chain(rows: Iterable[tuple[int, Mapping[str, Any], str, str]]) -> ChainProblem | None:
+class BrokenRow(ValueError):
+    """A stored row that cannot be what was hashed (unreadable JSON, copies that disagree).
+
+    Raised by a table's row-to-record function; verification reports it as that
+    row's problem, in seq order with the others.
+    """
+
+
+ChainRow = tuple[int, "Mapping[str, Any] | BrokenRow", str, str]
+
+
+def verify_chain(rows: Iterable[ChainRow]) -> ChainProblem | None:
     """Check rows of ``(seq, record, prev_hash, hash)`` in seq order; first problem or None.
 
     Sequence numbers must run 1, 2, 3... without holes (a deleted row), each
     ``prev_hash`` must equal the previous row's ``hash`` (an inserted or
     reordered row), and each ``hash`` must match its content (an edited row).
+    A ``BrokenRow`` in place of the record is reported at its row.
     """
     expected_seq = 1
     prev = GENESIS
@@ -65,6 +77,8 @@ def verify_chain(rows: Iterable[tuple[int, Mapping[str, Any], str, str]]) -> Cha
             return ChainProblem(seq, "out of order or duplicated sequence number")
         if prev_hash != prev:
             return ChainProblem(seq, "does not link to the previous entry (inserted or removed)")
+        if isinstance(record, BrokenRow):
+            return ChainProblem(seq, str(record))
         if chain_hash(prev_hash, record) != digest:
             return ChainProblem(seq, "content does not match its hash (altered)")
         prev = digest
