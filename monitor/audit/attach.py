@@ -3,10 +3,13 @@
 The runtime gets the trail as ``extras["audit"]`` for every component that
 audits (API, alarm acknowledgement, maintenance mode), the user store as
 ``extras["users"]``, the signature service as ``extras["signer"]``, and a
-service that publishes the chain heads. Other chained logs (the alarm event log) add
-themselves to ``extras["chain_head_sources"]`` and other outlets (InfluxDB)
-to ``extras["chain_head_sinks"]``; both lists are read on every round, so the
-order in which subsystems attach does not matter.
+service that publishes the chain heads: the audit trail's, the QA review
+log's (``qa.db`` is written by CLI commands, so the daemon opens it only to
+read and publish its head) and those of the other chained logs (the alarm
+event log), which add themselves to ``extras["chain_head_sources"]``. Other
+outlets (InfluxDB) add themselves to ``extras["chain_head_sinks"]``; both lists
+are read on every round, so the order in which subsystems attach does not
+matter.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ HEAD_INTERVAL = 300.0
 
 
 def attach(runtime: Any, *, interval: float = HEAD_INTERVAL) -> AuditTrail:
+    from monitor.qa.reviewlog import ReviewLog
     from monitor.signatures import Signer
     from monitor.users.store import UserStore
 
@@ -32,7 +36,9 @@ def attach(runtime: Any, *, interval: float = HEAD_INTERVAL) -> AuditTrail:
         "users", UserStore(config.data_dir, trail, config.users))
     extras.setdefault("signer", Signer(users, trail))
     sources: list[HeadSource] = runtime.extras.setdefault("chain_head_sources", [])
-    sources.insert(0, trail)
+    review: ReviewLog = extras.get("qa_review") or extras.setdefault(
+        "qa_review", ReviewLog(config.data_dir))
+    sources[:0] = [trail, review]
     sinks: list[HeadSink] = runtime.extras.setdefault("chain_head_sinks", [])
 
     async def publish() -> None:
@@ -42,6 +48,7 @@ def attach(runtime: Any, *, interval: float = HEAD_INTERVAL) -> AuditTrail:
         # The connection stays open: closers of components attached later (API logout
         # entries) may still write; it closes with the runtime.
         trail.publish_head()
+        review.publish_head()
 
     runtime.services["audit-head"] = publish
     runtime.closers.append(close)
