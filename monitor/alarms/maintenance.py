@@ -20,7 +20,6 @@ mode is not evaluated.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from monitor.model import Quality, Reading
@@ -59,9 +58,9 @@ class MaintenanceMarker:
                 out = list(readings[:i])
             note = f"maintenance mode ({target})"
             if r.quality is GOOD:
-                out.append(replace(r, quality=MAINTENANCE,
-                                   detail=note if not r.detail else f"{note}; {r.detail}"))
+                out.append(r._replace(quality=MAINTENANCE,
+                                    detail=note if not r.detail else f"{note}; {r.detail}"))
             else:
-                out.append(replace(r, detail=f"{r.detail}; {note}" if r.detail else note))
+                out.append(r._replace(detail=f"{r.detail}; {note}" if r.detail else note))
             self.marked += 1
         return readings if out is None else out

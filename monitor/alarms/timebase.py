@@ -133,7 +133,7 @@ class ClockWatch:
             if grace.late(ts):
                 if out is None:
                     out = list(batch)
-                out[i] = dataclasses.replace(r, ts_ns=ts + grace.step)
+                out[i] = r._replace(ts_ns=ts + grace.step)
                 moved += 1
             elif ts >= grace.until:
                 over = True

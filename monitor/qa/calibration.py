@@ -19,7 +19,7 @@ uses; ``flags()`` gives the alarm engine the conditions of the health alarms
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -202,7 +202,7 @@ class CalibrationMonitor:
             if out is None:
                 out = list(readings[:i])
             detail = note if not reading.detail else f"{reading.detail}; {note}"
-            out.append(replace(reading, detail=detail))
+            out.append(reading._replace(detail=detail))
         return readings if out is None else out
 
 

@@ -13,7 +13,7 @@ import struct
 from collections.abc import Callable, Sequence
 
 from monitor.config.devices import ByteOrder, ChannelSpec, DataType, RegisterTable
-from monitor.model import Quality, Reading
+from monitor.model import Quality, Reading, new_reading
 
 Assemble = Callable[[Sequence[int], int], int]
 """(registers, offset) -> the value's bit pattern as an unsigned integer."""
@@ -111,7 +111,7 @@ class ChannelDecoder:
         """``regs[index]`` is this channel's first register in a reply."""
         if self.is_bits:
             value = 1.0 if regs[index] else 0.0
-            return Reading(self.channel, value, _GOOD, ts_ns, value)
+            return new_reading(Reading, (self.channel, value, _GOOD, ts_ns, value, None, None))
         pattern = self.assemble(regs, index)
         if pattern in self.sentinels:
             return Reading(self.channel, None, _INVALID, ts_ns, float(pattern),
@@ -120,7 +120,7 @@ class ChannelDecoder:
         if self.bit is not None:
             raw = float(pattern)
             value = float((pattern >> self.bit) & 1)
-            return Reading(self.channel, value, _GOOD, ts_ns, raw)
+            return new_reading(Reading, (self.channel, value, _GOOD, ts_ns, raw, None, None))
         if self.is_float:
             raw = _F32.unpack(_U32.pack(pattern))[0]
             if not math.isfinite(raw):
@@ -134,4 +134,4 @@ class ChannelDecoder:
         if value < self.lo or value > self.hi:
             return Reading(self.channel, value, _OUT_OF_RANGE, ts_ns, raw,
                            detail="below range" if value < self.lo else "above range")
-        return Reading(self.channel, value, _GOOD, ts_ns, raw)
+        return new_reading(Reading, (self.channel, value, _GOOD, ts_ns, raw, None, None))
