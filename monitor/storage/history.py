@@ -23,9 +23,17 @@ from types import TracebackType
 
 from monitor.errors import StoreError
 from monitor.storage.gaps import Gap, gaps_between
-from monitor.storage.schema import reader
+from monitor.storage.schema import BUCKET_NS, BUCKET_SQL, reader
 
 READINGS_DB = "readings.db"
+#: the buckets ``first..last`` of a query's range, one row each, oldest first; every
+#: query seeks the readings index once per bucket and series (see ``schema.BUCKET_NS``)
+_WALK_UP = "WITH RECURSIVE b(k) AS (SELECT ? UNION ALL SELECT k + 1 FROM b WHERE k < ?)"
+
+
+def bucket_of(ts_ns: int) -> int:
+    """The index bucket of ``ts_ns`` as SQLite computes it (integer division truncates)."""
+    return ts_ns // BUCKET_NS if ts_ns >= 0 else -(-ts_ns // BUCKET_NS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,29 +155,35 @@ class History:
         by_id = {s.id: s for s in series}
         marks = ",".join("?" * len(by_id))
         with self._errors() as conn:
-            if every_s is None:
+            buckets = self._buckets(conn, from_ns, to_ns)
+            if buckets is None:
+                pass  # nothing stored in the range
+            elif every_s is None:
                 sql = (
-                    "SELECT series, ts_ns, value, raw, quality, state, device_ts_ns, detail "
-                    f"FROM readings WHERE series IN ({marks}) AND ts_ns >= ? AND ts_ns < ? "
-                    "ORDER BY ts_ns, id" + (f" LIMIT {int(limit)}" if limit else "")
+                    f"{_WALK_UP} SELECT r.series, r.ts_ns, r.value, r.raw, r.quality, r.state, "
+                    "r.device_ts_ns, r.detail FROM b CROSS JOIN readings r "
+                    f"WHERE r.{BUCKET_SQL} = b.k AND r.series IN ({marks}) "
+                    "AND r.ts_ns >= ? AND r.ts_ns < ? "
+                    "ORDER BY r.ts_ns, r.id" + (f" LIMIT {int(limit)}" if limit else "")
                 )
-                for row in conn.execute(sql, (*by_id, from_ns, to_ns)):
+                for row in conn.execute(sql, (*buckets, *by_id, from_ns, to_ns)):
                     info = by_id[row[0]]
                     result.samples.append(Sample(info.channel, info.location, info.unit, *row[1:]))
             else:
                 every_ns = max(1, int(every_s * 1e9))
                 sql = (
-                    f"SELECT s.channel, s.location, s.unit, (r.ts_ns / {every_ns}) * {every_ns} "
-                    "AS b, count(*), sum(r.quality = 'good'), "
+                    f"{_WALK_UP} SELECT s.channel, s.location, s.unit, "
+                    f"(r.ts_ns / {every_ns}) * {every_ns} AS t, count(*), sum(r.quality = 'good'), "
                     "min(CASE WHEN r.quality = 'good' THEN r.value END), "
                     "max(CASE WHEN r.quality = 'good' THEN r.value END), "
                     "avg(CASE WHEN r.quality = 'good' THEN r.value END) "
-                    "FROM readings r JOIN series s ON s.id = r.series "
-                    f"WHERE r.series IN ({marks}) AND r.ts_ns >= ? AND r.ts_ns < ? "
-                    "GROUP BY s.channel, s.location, s.unit, b ORDER BY b, s.channel"
+                    "FROM b CROSS JOIN readings r JOIN series s ON s.id = r.series "
+                    f"WHERE r.{BUCKET_SQL} = b.k AND r.series IN ({marks}) "
+                    "AND r.ts_ns >= ? AND r.ts_ns < ? "
+                    "GROUP BY s.channel, s.location, s.unit, t ORDER BY t, s.channel"
                 )
                 for ch, loc, unit, start, count, good, lo, hi, mean in conn.execute(
-                    sql, (*by_id, from_ns, to_ns)
+                    sql, (*buckets, *by_id, from_ns, to_ns)
                 ):
                     result.buckets.append(
                         Bucket(ch, loc, unit, start, start + every_ns, count, good, lo, hi, mean)
@@ -187,17 +201,38 @@ class History:
         """The newest reading of each matching channel."""
         out: dict[str, Sample] = {}
         with self._errors() as conn:
-            for info in self.series(channel, location):
+            buckets = self._buckets(conn, -(2**63), 2**63 - 1)
+            for info in self.series(channel, location) if buckets is not None else ():
+                assert buckets is not None
+                # newest bucket holding this series first; it stops at the first hit
+                found = conn.execute(
+                    "WITH RECURSIVE b(k) AS (SELECT ? UNION ALL SELECT k - 1 FROM b WHERE k > ?) "
+                    "SELECT k FROM b WHERE EXISTS (SELECT 1 FROM readings "
+                    f"WHERE {BUCKET_SQL} = b.k AND series = ?) LIMIT 1",
+                    (buckets[1], buckets[0], info.id),
+                ).fetchone()
+                if found is None:
+                    continue
                 row = conn.execute(
                     "SELECT ts_ns, value, raw, quality, state, device_ts_ns, detail FROM readings "
-                    "WHERE series = ? ORDER BY ts_ns DESC LIMIT 1", (info.id,),
+                    f"WHERE {BUCKET_SQL} = ? AND series = ? ORDER BY ts_ns DESC, id DESC LIMIT 1",
+                    (found[0], info.id),
                 ).fetchone()
-                if row is None:
-                    continue
                 sample = Sample(info.channel, info.location, info.unit, *row)
                 if info.channel not in out or out[info.channel].ts_ns < sample.ts_ns:
                     out[info.channel] = sample
         return [out[k] for k in sorted(out)]
+
+    @staticmethod
+    def _buckets(conn: sqlite3.Connection, from_ns: int, to_ns: int) -> tuple[int, int] | None:
+        """The index buckets ``(first, last)`` holding readings of ``[from_ns, to_ns)``,
+        clamped to those in the file (two index look-ups); None if there are none."""
+        lo = conn.execute(f"SELECT min({BUCKET_SQL}) FROM readings").fetchone()[0]
+        hi = conn.execute(f"SELECT max({BUCKET_SQL}) FROM readings").fetchone()[0]
+        if lo is None or hi is None:
+            return None
+        first, last = max(lo, bucket_of(from_ns)), min(hi, bucket_of(to_ns - 1))
+        return (first, last) if first <= last else None
 
     def gaps(
         self,

@@ -12,16 +12,32 @@ write over evidence.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
 from monitor.errors import StoreError
 
 APPLICATION_ID = 0x434D5244  # "CMRD": marks the file as a cleanroom-monitor readings database
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+log = logging.getLogger(__name__)
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
-SCHEMA = """
+#: Readings are indexed by (time bucket, series), not (series, time). A commit holds one
+#: reading of most of the site's series; under a (series, ts_ns) index each of them lands
+#: on its own leaf page, so once the index outgrew the cache every commit read and rewrote
+#: (into the WAL) about one index page per reading: the commit CPU grew with the file, from
+#: 2.6 to 16 us per reading within the first four minutes at 20,000 readings/s. Keyed by a
+#: 10-second bucket first, a commit only touches the pages of the current bucket. A query
+#: seeks each bucket of its range once per series (``history.py``): 8,640 seeks per series
+#: and day, a few milliseconds.
+BUCKET_NS = 10_000_000_000
+#: the indexed expression; queries must spell it exactly so for SQLite to use the index
+BUCKET_SQL = f"ts_ns / {BUCKET_NS}"
+
+_READINGS_INDEX = f"CREATE INDEX IF NOT EXISTS readings_bucket ON readings ({BUCKET_SQL}, series)"
+
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS series (
     id INTEGER PRIMARY KEY,
     channel TEXT NOT NULL,
@@ -44,7 +60,7 @@ CREATE TABLE IF NOT EXISTS readings (
     device_ts_ns INTEGER,
     detail TEXT
 );
-CREATE INDEX IF NOT EXISTS readings_series_ts ON readings (series, ts_ns);
+{_READINGS_INDEX};
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -175,11 +191,39 @@ def _prepare(
         conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.execute("PRAGMA foreign_keys=OFF")
         conn.execute("PRAGMA busy_timeout=10000")
+        if "readings" in tables and version < SCHEMA_VERSION:
+            _migrate(conn, path, version)
         conn.executescript(SCHEMA)
         conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     except sqlite3.DatabaseError as err:
         raise StoreError(f"{refuse}: {err}") from err
+
+
+def _migrate(conn: sqlite3.Connection, path: Path, version: int) -> None:
+    """Bring a file of an older schema up to ``SCHEMA_VERSION``, in one transaction.
+
+    Version 1 indexed readings by (series, ts_ns); version 2 by (time bucket,
+    series). Only the index changes: no stored value is touched or read
+    differently. Building the new index scans the table once (about a minute
+    per 100 million readings); a crash during it rolls the whole step back and
+    leaves a version 1 file.
+    """
+    log.warning(
+        "%s: upgrading the readings database from schema %d to %d (rebuilding its index)",
+        path, version, SCHEMA_VERSION,
+    )
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if version <= 1:
+            conn.execute("DROP INDEX IF EXISTS readings_series_ts")
+            conn.execute(_READINGS_INDEX)
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def _unclean(conn: sqlite3.Connection, tables: set[str]) -> bool:

@@ -89,3 +89,65 @@ async def test_disk_full_keeps_readings_in_memory_raises_health_and_resumes(
     await store.close()
     assert count_rows(path) == 5002
     assert store.dropped == 0
+
+
+def _indexes(path: Path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'readings'"
+        )}
+
+
+def _version(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _rows(path: Path) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT * FROM readings ORDER BY id").fetchall()
+
+
+async def test_a_version_1_file_gets_the_bucket_index_with_every_reading_unchanged(
+    tmp_path: Path,
+) -> None:
+    """Schema 1 indexed readings by (series, ts_ns); opening such a file rebuilds the index
+    and nothing else: the same rows, byte for byte, then readings are added after them."""
+    from monitor.storage.history import History
+
+    path = tmp_path / "readings.db"
+    now = utc_now_ns()
+    store = EmbeddedStore(path, {})
+    store.append([Reading(f"dev/c{i % 3}", float(i), Quality.GOOD, now + i * 10**9)
+                  for i in range(40)])
+    store.append([Reading("dev/c0", None, Quality.COMM_ERROR, now + 41 * 10**9,
+                          detail="timeout")])
+    await store.close()
+    with sqlite3.connect(path) as conn:  # the layout version 1 wrote
+        conn.execute("DROP INDEX readings_bucket")
+        conn.execute("CREATE INDEX readings_series_ts ON readings (series, ts_ns)")
+        conn.execute("PRAGMA user_version=1")
+    before = _rows(path)
+    assert _indexes(path) == {"readings_series_ts"}
+
+    reopened = EmbeddedStore(path, {})
+    assert _version(path) == 2
+    assert _indexes(path) == {"readings_bucket"}
+    assert _rows(path) == before
+    reopened.append([Reading("dev/c1", 7.0, Quality.GOOD, now + 50 * 10**9)])
+    await reopened.close()
+    assert _rows(path)[: len(before)] == before
+    with History(tmp_path) as history:
+        samples = history.query("dev/c1", None, now, now + 60 * 10**9).samples
+        assert [s.value for s in samples] == [float(i) for i in range(1, 40, 3)] + [7.0]
+
+
+def test_a_file_of_a_newer_schema_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "readings.db"
+    EmbeddedStore(path, {})._conn.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version=3")
+    before = _digest(path)
+    with pytest.raises(StoreError, match="schema version 3 is newer"):
+        EmbeddedStore(path, {})
+    assert _digest(path) == before

@@ -175,3 +175,54 @@ def test_outbox_cursor_ranges_behave_like_the_set_of_done_ids(
     assert state.cursor + 1 not in done
     assert all(a > state.cursor and a < b for a, b in state.done if a != b)
     assert list(state.done) == sorted(state.done)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 95 * NS), st.sampled_from(["a/x", "a/y", "b/x"])),
+        min_size=1, max_size=40,
+    ),
+    st.integers(-5 * NS, 100 * NS),
+    st.integers(1, 100 * NS),
+)
+def test_raw_queries_and_latest_match_a_plain_filter_across_index_buckets(
+    points: list[tuple[int, str]], start: int, length: int,
+) -> None:
+    """The index is keyed by 10-second buckets: a range that starts and ends anywhere
+    inside or outside them returns exactly the readings in ``[from, to)``, in time order,
+    and ``latest`` the newest reading of each channel, in whichever bucket it is."""
+    items = [Reading(ch, float(i), Quality.GOOD, T0 + t) for i, (t, ch) in enumerate(points)]
+    lo, hi = T0 + start, T0 + start + length
+
+    async def run(path: Path) -> None:
+        store = await _store_with(path, items)
+        await store.close()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(run(Path(tmp) / "readings.db"))
+        with History(tmp) as history:
+            raw = history.query("x", None, lo, hi).samples
+            latest = history.latest()
+    wanted = sorted(
+        ((r.ts_ns, i) for i, r in enumerate(items) if lo <= r.ts_ns < hi and r.channel != "a/y"),
+    )
+    assert [(s.ts_ns, s.value) for s in raw] == [(t, float(i)) for t, i in wanted]
+    newest: dict[str, Reading] = {}
+    for r in items:  # ties: the later-inserted reading (higher id) wins
+        if r.channel not in newest or newest[r.channel].ts_ns <= r.ts_ns:
+            newest[r.channel] = r
+    assert [(s.channel, s.ts_ns, s.value) for s in latest] == [
+        (c, newest[c].ts_ns, newest[c].value) for c in sorted(newest)
+    ]
+
+
+def test_queries_of_an_empty_database_or_range_return_nothing(tmp_path: Path) -> None:
+    async def run() -> None:
+        store = EmbeddedStore(tmp_path / "readings.db", {})
+        await store.close()
+
+    asyncio.run(run())
+    with History(tmp_path) as history:
+        assert history.query(None, None).samples == []
+        assert history.latest() == []
