@@ -217,7 +217,12 @@ class ChainedTable:
         with self.lock:
             try:
                 cursor = self.conn.execute(f"{self._select} ORDER BY seq")
-                problem = verify_chain(self._chain_rows(cursor, wanted, found, last))
+                try:
+                    problem = verify_chain(self._chain_rows(cursor, wanted, found, last))
+                finally:
+                    # Stopping at the first problem leaves the statement open, and with it a
+                    # read snapshot that would hide later commits from this connection.
+                    cursor.close()
             except sqlite3.Error as err:
                 raise StoreError(f"{self.path}: cannot read {self.spec.noun}: {err}") from err
         if problem is not None:
@@ -236,7 +241,7 @@ class ChainedTable:
             try:
                 record: Mapping[str, Any] | BrokenRow = self.spec.record(row[:width])
             except BrokenRow as broken:
-                record = broken
+                record = BrokenRow(str(broken))  # without the traceback that holds this frame
             if seq in wanted:
                 found[seq] = digest
             last[0] = seq
