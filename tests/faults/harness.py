@@ -134,7 +134,8 @@ async def start_daemon(config: Path, *, keep_readings: bool = False,
         daemon = holder[0]
         runtime.pipeline.reading_listeners.append(daemon.on_readings)
         runtime.pipeline.event_listeners.append(daemon.on_events)
-        daemon.registries.append(build_registry(runtime))
+        # a series per alarm point (opt-in in a real config): the tests look points up by key
+        daemon.registries.append(build_registry(runtime, alarm_points=True))
 
     service = Service(config, with_http=False, on_runtime=on_runtime)
     daemon = Daemon(service, asyncio.get_running_loop().create_task(asyncio.sleep(0)),
