@@ -1,13 +1,24 @@
-"""Alarm states per rule, counts by priority, levels per location/channel, limits in force.
+"""Alarm counts by location, priority and level; levels per location/channel; limits in force.
 
 Read from the alarm service at scrape time. Numeric codes, for alert rules
 and dashboards:
 
-* ``cleanroom_alarm_state``: 0 normal, 1 active unacknowledged, 2 active
-  acknowledged, 3 returned to normal unacknowledged (ISA-18.2).
 * ``cleanroom_location_alarm_level`` / ``cleanroom_channel_alarm_level``:
   0 normal, 1 alert limit, 2 action limit, 3 no data (stale, no
   communication, device fault) while no action-limit alarm holds.
+* ``cleanroom_alarm_state`` (only with ``http.metrics_alarm_points``):
+  0 normal, 1 active unacknowledged, 2 active acknowledged, 3 returned to
+  normal unacknowledged (ISA-18.2).
+
+Alarms are exported as counts: site-wide by priority
+(``cleanroom_alarms_active{priority}``, ``..._unacknowledged``, ``..._shelved``,
+``..._suppressed``, every priority always present) and per location, level and
+priority (``cleanroom_location_alarms_active{site,room,location,grade,level,
+priority}`` and the same three others), the latter only where the count is not
+zero, so that a site in order exports none. A series per alarm point (five
+families, one series per point and family: 320,000 lines at 2,000 devices, most
+of a /metrics answer) is opt-in through ``http.metrics_alarm_points``; the web
+page and ``/api/alarms`` list the alarms themselves.
 
 The engine's own counters (``cleanroom_alarm_readings_ignored_total{reason}``,
 ``..._not_compared_total{reason}``, clock steps, held and restamped readings,
@@ -17,50 +28,133 @@ why; they restart from zero with each runtime (a reload).
 Limits are exported in the same base units as the readings
 (``cleanroom_alarm_limit_pascals`` beside ``cleanroom_reading_pascals``), for
 the limit lines of the dashboards; they follow the location state.
+
+Everything is read in ``prepare`` on the event loop (the engine is not
+thread-safe); ``collect`` only builds the families, possibly in a worker.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from monitor.api.alarmview import ACTIVE_STATES, UNACKED_STATES, AlarmAccess
+from monitor.api.alarmview import ACTIVE_STATES, UNACKED_STATES, AlarmAccess, level_of
 from monitor.config.alarms import Priority
 from monitor.runtime import Runtime
 
-from .readings import CHANNEL_LABELS, particle_size
-from .units import PARTICLES, base_unit
+from .encode import SeriesFamily, label_part
+from .labels import CHANNEL_LABELS, LOCATION_LABELS, SiteSeries
+from .units import PARTICLES
 
 ALARM_LABELS = ("point", "channel", "location", "rule", "level", "priority")
-LOCATION_LABELS = ("site", "room", "location", "grade")
+COUNT_LABELS = (*LOCATION_LABELS, "level", "priority")
 STATE_CODE = {"normal": 0, "active_unack": 1, "active_ack": 2, "rtn_unack": 3}
 LEVEL_CODE = {"normal": 0, "alert": 1, "action": 2, "no_data": 3}
+LIMIT_KEYS = ("high_alert", "high_action", "low_alert", "low_action")
+COUNTS = (
+    ("active", "Alarms whose condition holds (acknowledged or not)"),
+    ("unacknowledged", "Alarms awaiting acknowledgement (active, or returned to normal)"),
+    ("shelved", "Alarm points shelved by an operator"),
+    ("suppressed", "Alarm points suppressed by maintenance or out of service"),
+)
+MAX_POINT_PARTS = 1_000_000  # cached label parts of points (opt-in); bounds a leak
+
+
+def _kinds(state: str, mode: str) -> tuple[str, ...]:
+    """Which of the COUNTS an alarm point in this state and mode counts in."""
+    out = []
+    if state in ACTIVE_STATES:
+        out.append("active")
+    if state in UNACKED_STATES:
+        out.append("unacknowledged")
+    if mode == "shelved":
+        out.append("shelved")
+    elif mode in ("suppressed", "out_of_service"):
+        out.append("suppressed")
+    return tuple(out)
+
+
+@dataclass(slots=True)
+class _Snapshot:
+    """What one scrape exports of the alarm service, copied on the event loop."""
+
+    stats: dict[str, Any] | None
+    live: int
+    by_priority: dict[str, Counter[str]] = field(default_factory=dict)
+    by_location: dict[str, Counter[tuple[str, str, str]]] = field(default_factory=dict)
+    location_levels: dict[str, str] = field(default_factory=dict)
+    channel_levels: dict[str, str] = field(default_factory=dict)
+    in_operation: dict[str, bool] = field(default_factory=dict)
+    maintenance: dict[str, bool] = field(default_factory=dict)
+    limits: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    points: list[tuple[str, str, str, str, str, str, str, str]] = field(default_factory=list)
 
 
 class AlarmCollector(Collector):
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, series: SiteSeries, *, points: bool = False) -> None:
         self._runtime = runtime
+        self._series = series
+        self._points = points
+        self._site = runtime.loaded.config.site.id
+        self._point_parts: dict[str, str] = {}
+        self._snapshot: _Snapshot | None = None
 
     def describe(self) -> list[Metric]:
         return []
 
-    def collect(self) -> Iterator[Metric]:
+    def prepare(self) -> None:
+        """On the event loop: every read of the engine, which a poll may change meanwhile."""
         access = AlarmAccess(self._runtime)
-        yield from self._points(access)
-        yield from self._levels(access)
-        yield from self._limits(access)
-        yield from self._engine(access)
-
-    def _engine(self, access: AlarmAccess) -> Iterator[Metric]:
-        """The engine's own counters: what it ignored, held, moved and wrote (this runtime)."""
         service = access.service
-        if service is None:
-            return
-        stats = service.stats()
+        snap = _Snapshot(service.stats() if service is not None else None,
+                         len(service.engine.t.lives) if service is not None else 0)
+        by_priority = snap.by_priority = {kind: Counter() for kind, _ in COUNTS}
+        by_location = snap.by_location = {kind: Counter() for kind, _ in COUNTS}
+        channel_views: dict[str, list[Any]] = {}
+        location_views: dict[str, list[Any]] = {}
+        for view in access.active():  # points not normal, or not in service: few
+            for kind in _kinds(str(view.state), str(view.mode)):
+                by_priority[kind][view.priority] += 1
+                by_location[kind][(view.location, str(view.level), view.priority)] += 1
+            channel_views.setdefault(view.channel, []).append(view)
+            location_views.setdefault(view.location, []).append(view)
+        snap.channel_levels = {c: level_of(v) for c, v in channel_views.items()}
+        snap.location_levels = {loc: level_of(v) for loc, v in location_views.items()}
+        for loc in self._series.locations:
+            snap.in_operation[loc.name] = access.location_state(loc.name) == "in_operation"
+            snap.maintenance[loc.name] = access.maintenance(loc.name)
+        if service is not None:
+            for index, ch in enumerate(self._series.channels):
+                if ch.base is not None:
+                    limits = access.limits(ch.id)
+                    if limits:
+                        snap.limits.append((index, limits))
+        if self._points:
+            snap.points = [(p.key, p.channel, p.location, p.rule, str(p.level), p.priority,
+                            str(p.state), str(p.mode)) for p in access.points()]
+        self._snapshot = snap
+
+    def collect(self) -> Iterator[Metric]:
+        if self._snapshot is None:
+            self.prepare()
+        snap, self._snapshot = self._snapshot, None
+        assert snap is not None
+        if self._points:
+            yield from self._point_families(snap)
+        yield from self._counts(snap)
+        yield from self._levels(snap)
+        yield from self._limits(snap)
+        if snap.stats is not None:
+            yield from self._engine(snap.stats, snap.live)
+
+    @staticmethod
+    def _engine(stats: dict[str, Any], live_points: int) -> Iterator[Metric]:
+        """The engine's own counters: what it ignored, held, moved and wrote (this runtime)."""
         evaluated = CounterMetricFamily(
             "cleanroom_alarm_readings_evaluated", "Readings the alarm engine took in (each "
             "at most once per channel and timestamp)")
@@ -102,105 +196,117 @@ class AlarmCollector(Collector):
         live = GaugeMetricFamily("cleanroom_alarm_points_live", "Alarm points the engine keeps "
                                  "as objects (active, pending, shelved...); the others are "
                                  "normal and idle")
-        live.add_metric((), float(len(service.engine.t.lives)))
+        live.add_metric((), float(live_points))
         yield from (pending, live)
 
-    def _points(self, access: AlarmAccess) -> Iterator[Metric]:
+    def _point_families(self, snap: _Snapshot) -> Iterator[Metric]:
+        """One series per alarm point and family (opt-in: http.metrics_alarm_points)."""
         fam = {
-            "state": GaugeMetricFamily(
+            "state": SeriesFamily(
                 "cleanroom_alarm_state", "ISA-18.2 state of an alarm point: 0 normal, 1 active "
                 "unacknowledged, 2 active acknowledged, 3 returned unacknowledged",
-                labels=ALARM_LABELS),
-            "active": GaugeMetricFamily(
+                ALARM_LABELS),
+            "active": SeriesFamily(
                 "cleanroom_alarm_active", "1 while the alarm condition of a point holds",
-                labels=ALARM_LABELS),
-            "unacked": GaugeMetricFamily(
+                ALARM_LABELS),
+            "unacked": SeriesFamily(
                 "cleanroom_alarm_unacknowledged", "1 while an alarm awaits acknowledgement",
-                labels=ALARM_LABELS),
-            "shelved": GaugeMetricFamily(
-                "cleanroom_alarm_shelved", "1 while a point is shelved", labels=ALARM_LABELS),
-            "suppressed": GaugeMetricFamily(
+                ALARM_LABELS),
+            "shelved": SeriesFamily(
+                "cleanroom_alarm_shelved", "1 while a point is shelved", ALARM_LABELS),
+            "suppressed": SeriesFamily(
                 "cleanroom_alarm_suppressed", "1 while a point is suppressed by maintenance "
-                "or out of service", labels=ALARM_LABELS),
+                "or out of service", ALARM_LABELS),
         }
-        active: Counter[str] = Counter()
-        unacked: Counter[str] = Counter()
-        for p in access.points():
-            state, mode = str(p.state), str(p.mode)
-            labels = (p.key, p.channel, p.location, p.rule, str(p.level), p.priority)
-            fam["state"].add_metric(labels, float(STATE_CODE.get(state, 0)))
-            fam["active"].add_metric(labels, 1.0 if state in ACTIVE_STATES else 0.0)
-            fam["unacked"].add_metric(labels, 1.0 if state in UNACKED_STATES else 0.0)
-            fam["shelved"].add_metric(labels, 1.0 if mode == "shelved" else 0.0)
-            fam["suppressed"].add_metric(
-                labels, 1.0 if mode in ("suppressed", "out_of_service") else 0.0)
-            if state in ACTIVE_STATES:
-                active[p.priority] += 1
-            if state in UNACKED_STATES:
-                unacked[p.priority] += 1
+        parts = self._point_parts
+        if len(parts) > MAX_POINT_PARTS:
+            parts.clear()
+        for key, channel, location, rule, level, priority, state, mode in snap.points:
+            labels = (key, channel, location, rule, level, priority)
+            part = parts.get(key)
+            if part is None:
+                part = parts[key] = label_part(ALARM_LABELS, labels)
+            fam["state"].add(part, labels, float(STATE_CODE.get(state, 0)))
+            fam["active"].add(part, labels, 1.0 if state in ACTIVE_STATES else 0.0)
+            fam["unacked"].add(part, labels, 1.0 if state in UNACKED_STATES else 0.0)
+            fam["shelved"].add(part, labels, 1.0 if mode == "shelved" else 0.0)
+            fam["suppressed"].add(
+                part, labels, 1.0 if mode in ("suppressed", "out_of_service") else 0.0)
         yield from fam.values()
-        counts = GaugeMetricFamily("cleanroom_alarms_active", "Alarms whose condition holds, "
-                                   "by priority", labels=("priority",))
-        waiting = GaugeMetricFamily("cleanroom_alarms_unacknowledged", "Alarms awaiting "
-                                    "acknowledgement, by priority", labels=("priority",))
-        for priority in Priority:
-            counts.add_metric((priority.value,), float(active[priority.value]))
-            waiting.add_metric((priority.value,), float(unacked[priority.value]))
-        yield counts
-        yield waiting
 
-    def _levels(self, access: AlarmAccess) -> Iterator[Metric]:
-        loaded = self._runtime.loaded
-        site = loaded.config.site.id
-        loc_level = GaugeMetricFamily(
+    def _counts(self, snap: _Snapshot) -> Iterator[Metric]:
+        for kind, text in COUNTS:
+            site = GaugeMetricFamily(f"cleanroom_alarms_{kind}", f"{text}, by priority",
+                                     labels=("priority",))
+            for priority in Priority:
+                site.add_metric((priority.value,), float(snap.by_priority[kind][priority.value]))
+            yield site
+        for kind, text in COUNTS:
+            per_location = GaugeMetricFamily(
+                f"cleanroom_location_alarms_{kind}", f"{text}, by location, level "
+                "(alert, action, health) and priority; absent where none",
+                labels=COUNT_LABELS)
+            for (location, level, prio), count in sorted(snap.by_location[kind].items()):
+                loc = self._series.by_location.get(location)
+                labels = loc.labels if loc is not None else (self._site, "", location, "")
+                per_location.add_metric((*labels, level, prio), float(count))
+            yield per_location
+
+    def _levels(self, snap: _Snapshot) -> Iterator[Metric]:
+        loc_level = SeriesFamily(
             "cleanroom_location_alarm_level", "Worst alarm level of a location: 0 normal, "
-            "1 alert, 2 action, 3 no data", labels=LOCATION_LABELS)
-        in_op = GaugeMetricFamily(
+            "1 alert, 2 action, 3 no data", LOCATION_LABELS)
+        in_op = SeriesFamily(
             "cleanroom_location_in_operation", "1 in operation, 0 at rest (the state decides "
-            "which limits apply)", labels=LOCATION_LABELS)
-        maint = GaugeMetricFamily("cleanroom_location_maintenance", "1 while a location is in "
-                                  "maintenance (its alarms are suppressed)",
-                                  labels=LOCATION_LABELS)
-        for name, (room, _loc) in loaded.locations.items():
-            labels = (site, room.name, name, room.grade)
-            loc_level.add_metric(labels, float(LEVEL_CODE[access.location_level(name)]))
-            in_op.add_metric(labels, 1.0 if access.location_state(name) == "in_operation"
-                             else 0.0)
-            maint.add_metric(labels, 1.0 if access.maintenance(name) else 0.0)
+            "which limits apply)", LOCATION_LABELS)
+        maint = SeriesFamily("cleanroom_location_maintenance", "1 while a location is in "
+                             "maintenance (its alarms are suppressed)", LOCATION_LABELS)
+        levels = snap.location_levels
+        for loc in self._series.locations:
+            loc_level.add(loc.part, loc.labels, float(LEVEL_CODE[levels.get(loc.name, "normal")]))
+            in_op.add(loc.part, loc.labels, 1.0 if snap.in_operation.get(loc.name) else 0.0)
+            maint.add(loc.part, loc.labels, 1.0 if snap.maintenance.get(loc.name) else 0.0)
         yield from (loc_level, in_op, maint)
-        ch_level = GaugeMetricFamily(
+        ch_level = SeriesFamily(
             "cleanroom_channel_alarm_level", "Worst alarm level of a channel: 0 normal, "
-            "1 alert, 2 action, 3 no data", labels=CHANNEL_LABELS)
-        for info in loaded.channels.values():
-            ch_labels = (info.site, info.room, info.location, info.grade, info.device, info.id,
-                         info.spec.quantity)
-            ch_level.add_metric(ch_labels, float(LEVEL_CODE[access.channel_level(info.id)]))
+            "1 alert, 2 action, 3 no data", CHANNEL_LABELS)
+        levels = snap.channel_levels
+        for ch in self._series.channels:
+            ch_level.add(ch.part, ch.labels, float(LEVEL_CODE[levels.get(ch.id, "normal")]))
         yield ch_level
 
-    def _limits(self, access: AlarmAccess) -> Iterator[Metric]:
-        families: dict[str, GaugeMetricFamily] = {}
-        for info in self._runtime.loaded.channels.values():
-            limits = access.limits(info.id)
-            base = base_unit(info.spec.unit)
-            if not limits or base is None:
-                continue
+    def _limits(self, snap: _Snapshot) -> Iterator[Metric]:
+        families: dict[str, SeriesFamily] = {}
+        channels = self._series.channels
+        for index, limits in snap.limits:
+            ch = channels[index]
+            base = ch.base
+            assert base is not None
             name = f"cleanroom_alarm_limit_{base.suffix}"
-            particles = base.suffix == PARTICLES
             family = families.get(name)
             if family is None:
-                extra = ("size_um",) if particles else ()
-                family = families[name] = GaugeMetricFamily(
+                family = families[name] = SeriesFamily(
                     name, f"Alarm limit in force, in {base.suffix.replace('_', ' ')}; level "
-                    "alert/action, bound high/low", labels=(*CHANNEL_LABELS, *extra, "level",
-                                                           "bound"))
-            labels: tuple[str, ...] = (info.site, info.room, info.location, info.grade,
-                                       info.device, info.id, info.spec.quantity)
-            if particles:
-                labels = (*labels, particle_size(info.spec.quantity))
-            for key in ("high_alert", "high_action", "low_alert", "low_action"):
+                    "alert/action, bound high/low", self._limit_labels(base.suffix))
+            for key in LIMIT_KEYS:
                 value: Any = limits.get(key)
                 if value is None:
                     continue
                 bound, level = key.split("_")
-                family.add_metric((*labels, level, bound), base.convert(float(value)))
+                part, labels = self._limit_part(index, level, bound)
+                family.add(part, labels, base.convert(float(value)))
         yield from families.values()
+
+    @staticmethod
+    def _limit_labels(suffix: str) -> tuple[str, ...]:
+        extra = ("size_um",) if suffix == PARTICLES else ()
+        return (*CHANNEL_LABELS, *extra, "level", "bound")
+
+    def _limit_part(self, index: int, level: str, bound: str) -> tuple[str, tuple[str, ...]]:
+        """A channel's limit series label part (value labels, then level and bound)."""
+        ch = self._series.channels[index]
+        labels = ch.value_labels if ch.base is not None and ch.base.suffix == PARTICLES \
+            else ch.labels
+        part = ch.value_part if labels is ch.value_labels else ch.part
+        full = (*labels, level, bound)
+        return f'{part},level="{level}",bound="{bound}"', full

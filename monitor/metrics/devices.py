@@ -24,15 +24,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor.drivers.base import POLL_BUCKETS, DeviceStatus, Driver
+
+from .encode import SeriesFamily, label_part
 
 DEVICE_LABELS = ("device", "connection", "driver", "location")
 _LE = (*(repr(bound) for bound in POLL_BUCKETS), "+Inf")
@@ -45,6 +42,7 @@ class _Device:
     """What one scrape exports of a device, copied on the event loop."""
 
     labels: Labels
+    part: str
     up: bool
     polls: int
     overruns: int
@@ -80,22 +78,24 @@ class DeviceCollector(Collector):
     def __init__(self, drivers: Callable[[], Sequence[Driver]], locations: dict[str, str]) -> None:
         self._drivers = drivers
         self._locations = locations  # device name -> location name
-        self._labels: dict[tuple[int, str], Labels] = {}
+        self._labels: dict[tuple[int, str], tuple[Labels, str]] = {}
         self._snapshot: tuple[list[_Device], dict[str, _Histogram]] | None = None
 
     def describe(self) -> list[Metric]:
         return []
 
-    def _device_labels(self, driver: Driver, status: DeviceStatus) -> Labels:
+    def _device_labels(self, driver: Driver, status: DeviceStatus) -> tuple[Labels, str]:
+        """A device's label values and their rendered part, made on its first scrape."""
         key = (id(driver), status.name)
-        labels = self._labels.get(key)
-        if labels is None:
+        found = self._labels.get(key)
+        if found is None:
             conn = driver.connection
-            labels = self._labels[key] = (
+            labels: Labels = (
                 status.name, str(getattr(conn, "name", "")), str(getattr(conn, "driver", "")),
                 self._locations.get(status.name, ""),
             )
-        return labels
+            found = self._labels[key] = (labels, label_part(DEVICE_LABELS, labels))
+        return found
 
     def prepare(self) -> None:
         """On the event loop: copy each device's status and sum the buckets per driver."""
@@ -103,9 +103,9 @@ class DeviceCollector(Collector):
         histograms: dict[str, _Histogram] = {}
         for driver in self._drivers():
             for status in driver.status.values():
-                labels = self._device_labels(driver, status)
+                labels, part = self._device_labels(driver, status)
                 devices.append(_Device(
-                    labels, status.available, status.polls, status.overruns,
+                    labels, part, status.available, status.polls, status.overruns,
                     sorted(status.errors.items()), status.last_success_ns, status.poll_seconds,
                 ))
                 if status.poll_count:
@@ -116,26 +116,24 @@ class DeviceCollector(Collector):
         self._snapshot = devices, histograms
 
     def collect(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily("cleanroom_device_up", "1 if the device answered its last poll",
-                               labels=DEVICE_LABELS)
-        polls = CounterMetricFamily("cleanroom_device_polls", "Polls of the device, successful "
-                                    "or not", labels=DEVICE_LABELS)
-        failures = CounterMetricFamily("cleanroom_device_poll_failures", "Failed polls of the "
-                                       "device (present from the start, for rate())",
-                                       labels=DEVICE_LABELS)
+        up = SeriesFamily("cleanroom_device_up", "1 if the device answered its last poll",
+                          DEVICE_LABELS)
+        polls = SeriesFamily("cleanroom_device_polls", "Polls of the device, successful or not",
+                             DEVICE_LABELS, "counter")
+        failures = SeriesFamily("cleanroom_device_poll_failures", "Failed polls of the device "
+                                "(present from the start, for rate())", DEVICE_LABELS, "counter")
         errors = CounterMetricFamily("cleanroom_device_poll_errors", "Failed polls of the "
                                      "device by kind (timeout, exception, disconnected...)",
                                      labels=(*DEVICE_LABELS, "kind"))
-        overruns = CounterMetricFamily("cleanroom_device_poll_overruns", "Poll ticks skipped "
-                                       "because the previous poll of the device still ran",
-                                       labels=DEVICE_LABELS)
-        success = GaugeMetricFamily("cleanroom_device_last_success_timestamp_seconds",
-                                    "UTC time of the device's last successful poll",
-                                    labels=DEVICE_LABELS)
-        seconds = CounterMetricFamily("cleanroom_device_poll_seconds", "Time spent polling the "
-                                      "device, retries and timeouts included; divided by the "
-                                      "increase of cleanroom_device_polls_total it is the "
-                                      "mean poll duration", labels=DEVICE_LABELS)
+        overruns = SeriesFamily("cleanroom_device_poll_overruns", "Poll ticks skipped because "
+                                "the previous poll of the device still ran", DEVICE_LABELS,
+                                "counter")
+        success = SeriesFamily("cleanroom_device_last_success_timestamp_seconds",
+                               "UTC time of the device's last successful poll", DEVICE_LABELS)
+        seconds = SeriesFamily("cleanroom_device_poll_seconds", "Time spent polling the "
+                               "device, retries and timeouts included; divided by the "
+                               "increase of cleanroom_device_polls_total it is the "
+                               "mean poll duration", DEVICE_LABELS, "counter")
         duration = HistogramMetricFamily("cleanroom_device_poll_duration_seconds",
                                          "Time one poll took, including retries, over every "
                                          "device of the driver", labels=("driver",))
@@ -145,16 +143,16 @@ class DeviceCollector(Collector):
         devices, histograms = self._snapshot
         self._snapshot = None
         for dev in devices:
-            labels = dev.labels
-            up.add_metric(labels, 1.0 if dev.up else 0.0)
-            polls.add_metric(labels, float(dev.polls))
-            overruns.add_metric(labels, float(dev.overruns))
-            failures.add_metric(labels, float(sum(count for _, count in dev.errors)))
+            labels, part = dev.labels, dev.part
+            up.add(part, labels, 1.0 if dev.up else 0.0)
+            polls.add(part, labels, float(dev.polls))
+            overruns.add(part, labels, float(dev.overruns))
+            failures.add(part, labels, float(sum(count for _, count in dev.errors)))
             for kind, count in dev.errors:
                 errors.add_metric((*labels, kind), float(count))
             if dev.last_success_ns is not None:
-                success.add_metric(labels, dev.last_success_ns * 1e-9)
-            seconds.add_metric(labels, dev.poll_seconds)
+                success.add(part, labels, dev.last_success_ns * 1e-9)
+            seconds.add(part, labels, dev.poll_seconds)
         for kind in sorted(histograms):
             hist = histograms[kind]
             duration.add_metric((kind,), hist.buckets(), hist.total)

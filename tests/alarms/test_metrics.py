@@ -72,10 +72,18 @@ def test_engine_counters_are_exported_and_pass_promtool(runtime: Runtime) -> Non
     assert value(samples, "cleanroom_alarm_events_written_total") == written
     assert value(samples, "cleanroom_alarm_events_pending") == 0
     assert value(samples, "cleanroom_alarm_points_live") == len(runtime.alarms.engine.t.lives)
-    assert value(samples, "cleanroom_alarm_active", point="th1/t:high_action", channel="th1/t",
-                 location="fill-1", rule="high_action", level="action", priority="high") == 1
-    body, _ = render(registry, None)
-    assert promtool_check_metrics(body.decode()) == []
+    assert value(samples, "cleanroom_location_alarms_active", site="plant-a", room="fill",
+                 location="fill-1", grade="B", level="action", priority="high") == 1
+    assert value(samples, "cleanroom_alarms_active", priority="high") == 1
+    # a series per alarm point only when asked for (http.metrics_alarm_points)
+    assert not [n for n, _ in samples if n == "cleanroom_alarm_active"]
+    per_point = scrape(runtime, build_registry(runtime, alarm_points=True))
+    assert value(per_point, "cleanroom_alarm_active", point="th1/t:high_action",
+                 channel="th1/t", location="fill-1", rule="high_action", level="action",
+                 priority="high") == 1
+    for checked in (registry, build_registry(runtime, alarm_points=True)):
+        body, _ = render(checked, None)
+        assert promtool_check_metrics(body.decode()) == []
 
 
 def test_a_clock_step_and_held_readings_are_counted(runtime: Runtime) -> None:

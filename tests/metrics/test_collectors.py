@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config import LoadedConfig
@@ -238,3 +240,74 @@ def test_openmetrics_is_served_when_asked(runtime: Runtime) -> None:
     body, content_type = render(registry, "application/openmetrics-text; version=1.0.0")
     assert content_type.startswith("application/openmetrics-text")
     assert body.decode().rstrip().endswith("# EOF")
+
+
+def test_fast_openmetrics_matches_the_library(runtime: Runtime) -> None:
+    from prometheus_client.openmetrics.exposition import generate_latest as om_latest
+    from prometheus_client.openmetrics.parser import (
+        text_string_to_metric_families as om_families,
+    )
+
+    registry = build_registry(runtime)
+    _ingest(runtime, [Reading(cid, 2.5, Quality.GOOD, T0) for cid in runtime.loaded.channels])
+    runtime.drivers[0].status["dp1"].record_failure("timeout", "x", 1.0)
+    registry.prepare()
+    body, content_type = render(registry, "application/openmetrics-text; version=1.0.0")
+    assert content_type.startswith("application/openmetrics-text; version=1.0.0")
+    registry.prepare()
+    theirs = om_latest(registry).decode()
+
+    def norm(text: str) -> set[tuple[object, ...]]:
+        return {(f.name, f.type, f.documentation, s.name, tuple(sorted(s.labels.items())),
+                 s.value) for f in om_families(text) for s in f.samples
+                if not s.name.startswith(("process_", "python_"))}
+
+    assert norm(body.decode()) == norm(theirs)
+
+
+def test_gzip_answer_is_the_same_text(runtime: Runtime) -> None:
+    import zlib
+
+    registry = build_registry(runtime)
+    _ingest(runtime, [Reading(cid, 3.0, Quality.GOOD, T0) for cid in runtime.loaded.channels])
+    registry.prepare()
+    plain, _ = render(registry, None)
+    registry.prepare()
+    packed, content_type = render(registry, None, gzip=True)
+    assert content_type.startswith("text/plain; version=0.0.4")
+    unpacked = zlib.decompress(packed, 31)
+    strip = lambda text: [ln for ln in text.decode().splitlines()  # noqa: E731
+                          if not ln.startswith("process_")]
+    assert strip(unpacked) == strip(plain)
+    assert len(packed) < len(plain) / 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.tuples(
+    st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12),
+    st.text(max_size=6),
+    st.floats(allow_nan=False) | st.sampled_from([float("inf"), float("-inf"), 0.0, -0.0,
+                                                  1e6, 123456789.0, 1e-9])),
+    min_size=1, max_size=8))
+def test_series_family_lines_parse_back(values: list[tuple[str, str, float]]) -> None:
+    """Label values of any text (quotes, backslashes, newlines) and any float survive both
+    formats as the library's parsers read them."""
+    from prometheus_client.openmetrics.parser import (
+        text_string_to_metric_families as om_families,
+    )
+
+    from monitor.metrics.encode import SeriesFamily, TextEncoder, label_part
+
+    family = SeriesFamily("x_reading", "help with \\ and \"quotes\"\nand a newline", ("a",),
+                          extra="q")
+    for i, (a, q, v) in enumerate(values):
+        labels = (f"{i}:{a}",)
+        family.add(label_part(("a",), labels), labels, v, q)
+    want = {(f"{i}:{a}", q, v) for i, (a, q, v) in enumerate(values)}
+    text = b"".join(TextEncoder().chunks([family])).decode()
+    (parsed,) = text_string_to_metric_families(text)
+    assert {(s.labels["a"], s.labels["q"], s.value) for s in parsed.samples} == want
+    om = b"".join(TextEncoder().chunks([family], openmetrics=True)).decode()
+    (parsed,) = om_families(om)
+    assert {(s.labels["a"], s.labels["q"], s.value) for s in parsed.samples} == want
+    assert {(s.labels["a"], s.labels["q"], s.value) for s in family.samples} == want

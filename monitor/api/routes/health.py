@@ -52,12 +52,18 @@ async def metrics(req: ApiRequest[NoQuery, None]) -> web.StreamResponse:
     # Collectors copy live state on the event loop (prepare), then the encoding, which takes
     # most of the time at thousands of channels, runs in a worker thread: polling goes on.
     # One scrape at a time, so that two scrapers never interleave prepare and collect.
+    # Prometheus asks for gzip: the text (25 MB at 2,000 devices) is compressed as it is
+    # encoded, ~30x, and never held whole.
+    gzip = "gzip" in req.request.headers.get("Accept-Encoding", "").lower()
     async with req.ctx.scrape_lock:
         req.ctx.registry.prepare()
         body, content_type = await asyncio.to_thread(render, req.ctx.registry,
-                                                     req.request.headers.get("Accept"))
+                                                     req.request.headers.get("Accept"), gzip)
     response = web.Response(body=body)
     response.headers["Content-Type"] = content_type
+    if gzip:
+        response.headers["Content-Encoding"] = "gzip"
+    response.headers["Vary"] = "Accept, Accept-Encoding"
     return response
 
 
