@@ -30,13 +30,29 @@ from bench.procs import farm
 FLAT_MB_PER_HOUR = 5.0
 
 
-def scrape_loop(port: int, every: float, stop: threading.Event, seconds: list[float]) -> None:
-    """Fetch /metrics every ``every`` seconds once the daemon answers, as Prometheus would."""
+#: what a Prometheus server (2.x, default scrape protocols) sends with each scrape
+PROMETHEUS_HEADERS = {
+    "Accept": "application/openmetrics-text;version=1.0.0;q=0.5,"
+              "application/openmetrics-text;version=0.0.1;q=0.4,"
+              "text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+    "Accept-Encoding": "gzip",
+    "X-Prometheus-Scrape-Timeout-Seconds": "10",
+}
+
+
+def scrape_loop(port: int, every: float, stop: threading.Event, seconds: list[float],
+                sizes: list[int] | None = None) -> None:
+    """Fetch /metrics every ``every`` seconds once the daemon answers, as Prometheus would
+    (its Accept and Accept-Encoding headers); ``sizes`` gets each answer's bytes."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
+                                     headers=PROMETHEUS_HEADERS)
     while not stop.wait(every):
         started = time.monotonic()
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60) as r:
-                r.read()
+            with urllib.request.urlopen(request, timeout=60) as r:
+                body = r.read()
+                if sizes is not None:
+                    sizes.append(len(body))
         except OSError:
             continue  # not started yet, or stopping
         seconds.append(time.monotonic() - started)
@@ -71,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     ports = free_ports(4)
     http_port = free_port()
     scrapes: list[float] = []
+    sizes: list[int] = []
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp, farm(ports):
         base = run_baseline(ports, devices, warmup=1.0, duration=3.0)
         config = write_config(Path(tmp) / "site.yaml",
@@ -78,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                                           http_port=http_port))
         stop = threading.Event()
         scraper = threading.Thread(target=scrape_loop, daemon=True,
-                                   args=(http_port, args.scrape_every, stop, scrapes))
+                                   args=(http_port, args.scrape_every, stop, scrapes, sizes))
         if args.scrape_every > 0:
             scraper.start()
         try:
@@ -103,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     if scrapes:
         result.add("/metrics scrapes during the run", len(scrapes), "")
         result.add("/metrics scrape time, max", max(scrapes), "s")
+        result.add("/metrics answer as sent (gzip), max", max(sizes) / 1e6, "MB")
     result.emit()
     return 0
 
