@@ -167,6 +167,14 @@ def _attach_extensions(runtime: Runtime, *, with_http: bool) -> None:
 
 def build_drivers(loaded: LoadedConfig, emit: Callable[..., None]) -> list[Driver]:
     load_builtin_drivers()
+    from monitor.drivers.modbus.build_cache import shared_construction
+
+    # devices of one profile share their decoders' compiled parts and read-plan layouts
+    with shared_construction():
+        return _build_drivers(loaded, emit)
+
+
+def _build_drivers(loaded: LoadedConfig, emit: Callable[..., None]) -> list[Driver]:
     cfg = loaded.config
     by_connection: dict[str, list[DeviceBinding]] = {}
     for device in cfg.devices:
@@ -177,6 +185,7 @@ def build_drivers(loaded: LoadedConfig, emit: Callable[..., None]) -> list[Drive
         )
         by_connection.setdefault(device.connection, []).append(binding)
     drivers = []
+    data_dir = Path(cfg.data_dir)
     for conn in cfg.connections:
         devices = by_connection.get(conn.name)
         if devices:
@@ -184,6 +193,6 @@ def build_drivers(loaded: LoadedConfig, emit: Callable[..., None]) -> list[Drive
             if hasattr(driver, "cursor_file"):
                 # particle-counter record cursors survive restarts: records filed while
                 # the daemon was down are read on start (the counter's own store-and-forward)
-                driver.cursor_file = Path(cfg.data_dir) / f"modbus-cursors-{conn.name}.json"
+                driver.cursor_file = data_dir / f"modbus-cursors-{conn.name}.json"
             drivers.append(driver)
     return drivers

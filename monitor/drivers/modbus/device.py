@@ -21,9 +21,10 @@ from monitor.config.devices import (
 from monitor.drivers.base import DeviceBinding, DeviceStatus
 from monitor.model import Quality, Reading, utc_now_ns
 
+from .build_cache import make_decoder, make_plan
 from .bus import Bus, BusError, prebuilt_request, registers_of
 from .decode import ChannelDecoder
-from .plan import ReadRequest, plan_reads, split
+from .plan import ReadRequest, split
 from .records import CounterReader, active_conditions, flow_lpm, is_record_channel
 from .schedule import DeviceSchedule, ticks
 
@@ -65,7 +66,7 @@ class DeviceRuntime:
 
         pc = profile.particle_counter
         polled = [c for c in binding.channels if pc is None or not is_record_channel(c)]
-        decoders = [ChannelDecoder(self.name, c) for c in polled]
+        decoders = [make_decoder(self.name, c) for c in polled]  # shared parts: build_cache
         hidden: list[ChannelSpec] = []
         self.status_bits = profile.status.bits if profile.status else []
         if profile.status is not None:
@@ -85,8 +86,8 @@ class DeviceRuntime:
             self.counter = CounterReader(self.name, pc, binding.channels, status)
         hidden_decs = [ChannelDecoder(self.name, h, hidden=True) for h in hidden]
         max_gap = cfg.max_gap if cfg.max_gap is not None else profile.max_gap
-        self.requests = plan_reads(decoders + hidden_decs, max_gap=max_gap,
-                                   max_registers=profile.max_registers)
+        self.requests = make_plan(decoders + hidden_decs, max_gap=max_gap,
+                                  max_registers=profile.max_registers)
         self.pdus: list[ModbusPDU] = [self._pdu(r) for r in self.requests]
         self.channel_ids = [f"{self.name}/{c.name}" for c in binding.channels]
 

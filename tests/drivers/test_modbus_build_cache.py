@@ -1,0 +1,74 @@
+"""Decoders and read plans shared between devices while drivers are built behave as fresh ones."""
+
+from __future__ import annotations
+
+import random
+
+from monitor.config.devices import ChannelSpec
+from monitor.drivers.modbus.build_cache import _Scope, make_decoder, make_plan, shared_construction
+from monitor.drivers.modbus.decode import ChannelDecoder, encode
+from monitor.drivers.modbus.plan import plan_reads
+
+SPECS = [
+    ChannelSpec(name="t", quantity="temperature", unit="degC", address=0, type="s16", scale=0.1,
+                range=(-40, 85)),
+    ChannelSpec(name="p", quantity="differential_pressure", unit="Pa", address=1, type="f32",
+                byte_order="CDAB"),
+    ChannelSpec(name="n", quantity="co2", unit="ppm", address=3, type="u32", byte_order="BADC",
+                nan_values=[0xFFFFFFFF]),
+    ChannelSpec(name="b", quantity="door", unit="1", address=5, type="u16", bit=3),
+    ChannelSpec(name="w", quantity="particles_0_5um", unit="particles/m3", address=30,
+                type="u64", byte_order="DCBA"),
+    ChannelSpec(name="c", quantity="status", unit="1", table="coil", address=7, type="bool"),
+]
+
+
+def _same(a: ChannelDecoder, b: ChannelDecoder) -> bool:
+    return all(getattr(a, s) == getattr(b, s) for s in ChannelDecoder.__slots__
+               if s != "assemble")
+
+
+def test_shared_decoders_decode_like_fresh_ones() -> None:
+    rng = random.Random(8)
+    with shared_construction():
+        shared = {dev: [make_decoder(dev, s) for s in SPECS] for dev in ("d1", "d2", "d3")}
+    for dev, decoders in shared.items():
+        for spec, dec in zip(SPECS, decoders, strict=True):
+            fresh = ChannelDecoder(dev, spec)
+            assert _same(dec, fresh)
+            assert dec.channel == f"{dev}/{spec.name}"
+            for _ in range(50):
+                value = rng.randrange(0, 1 << 16) if spec.type == "u16" else rng.uniform(-30, 80)
+                if spec.table == "coil":
+                    regs = [rng.randrange(2)]
+                else:
+                    regs = encode(int(value) if spec.type != "f32" else value, spec.type,
+                                  spec.byte_order)
+                assert dec.decode(regs, 0, 1) == fresh.decode(regs, 0, 1)
+    assert shared["d1"][0].sentinels is shared["d2"][0].sentinels  # shared, not copied
+    assert not _Scope.decoders  # nothing outlives the build
+    assert not _Scope.plans
+
+
+def test_shared_plans_match_fresh_plans_and_point_at_each_devices_decoders() -> None:
+    override = SPECS[1].model_copy(update={"address": 40})  # a device that moved a register
+    layouts = {"d1": SPECS, "d2": SPECS, "d3": [SPECS[0], override, *SPECS[2:]]}
+    with shared_construction():
+        built = {}
+        for dev, specs in layouts.items():
+            decs = [make_decoder(dev, s) for s in specs]
+            built[dev] = (decs, make_plan(decs, max_gap=4, max_registers=125))
+    for dev, (decs, plan) in built.items():
+        fresh = plan_reads(decs, max_gap=4, max_registers=125)
+        assert [(r.function_code, r.address, r.count, r.has_gap) for r in plan] == [
+            (r.function_code, r.address, r.count, r.has_gap) for r in fresh]
+        assert [[(o, d.channel) for o, d in r.channels] for r in plan] == [
+            [(o, d.channel) for o, d in r.channels] for r in fresh]
+        assert all(d.channel.startswith(f"{dev}/") for r in plan for _, d in r.channels)
+    assert built["d1"][1][0].channels is not built["d2"][1][0].channels
+
+
+def test_outside_a_build_nothing_is_cached() -> None:
+    dec = make_decoder("d", SPECS[0])
+    assert _same(dec, ChannelDecoder("d", SPECS[0]))
+    assert not _Scope.decoders
