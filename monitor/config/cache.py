@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import gc
 import glob
 import hashlib
 import io
@@ -44,7 +43,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from .loader import LoadedConfig, load_config
+from .loader import LoadedConfig, load_config, paused_gc
 
 log = logging.getLogger(__name__)
 
@@ -108,13 +107,8 @@ def read_cache(path: Path) -> LoadedConfig | None:
             if header.get("sha256") != sha256 or header.get("data_dir") != data_dir:
                 return None
             payload = stream.read()
-        enabled = gc.isenabled()
-        gc.disable()  # hundreds of thousands of objects, none of them garbage
-        try:
+        with paused_gc():  # hundreds of thousands of objects, none of them garbage
             config, channels, locations = pickle.loads(payload)
-        finally:
-            if enabled:
-                gc.enable()
     except FileNotFoundError:
         return None
     except Exception as err:  # corrupt, truncated, foreign, a secret that no longer resolves
