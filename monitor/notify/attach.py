@@ -9,18 +9,26 @@ configured it does nothing.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from monitor.config.notify import NotifyConfig
 
-from . import email, mqtt, webhook  # noqa: F401  (register the built-in notifiers)
 from .base import NOTIFIERS, Notifier
 from .dispatcher import Dispatcher
+
+#: built-in notifier kinds and the module that registers each; a module is imported only
+#: when a notifier of its kind is configured (aiosmtplib, aiohttp, aiomqtt: ~20 MB together)
+BUILTIN = {"email": "monitor.notify.email", "mqtt": "monitor.notify.mqtt",
+           "webhook": "monitor.notify.webhook"}
 
 
 def build_notifiers(config: NotifyConfig, *, site: str, alarms: Any = None
                     ) -> dict[str, Notifier]:
+    for kind in {n.kind for n in config.notifiers} - NOTIFIERS.keys():
+        if kind in BUILTIN:
+            importlib.import_module(BUILTIN[kind])
     active = _active_source(alarms)
     return {n.name: NOTIFIERS[n.kind](n, site=site, active=active)  # type: ignore[call-arg]
             for n in config.notifiers}
