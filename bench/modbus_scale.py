@@ -58,14 +58,17 @@ def run_daemon(config: Path, warmup: float, duration: float, *, profile: Path | 
 
 
 def measure(devices: int, warmup: float, duration: float, workdir: Path,
-            profile: Path | None) -> dict[str, Any]:
+            profile: Path | None, *, connection: dict[str, Any] | None = None,
+            ) -> dict[str, Any]:
     ports = free_ports(4)
     with farm(ports) as sim:
         sim_cpu0, sim_t0 = cpu_seconds(sim.pid), time.monotonic()
         base = run_baseline(ports, devices, warmup=3.0, duration=duration)
         data_dir = workdir / f"data-{devices}"
-        config = write_config(workdir / f"site-{devices}.yaml",
-                              modbus_site(data_dir, devices, ports, http_port=free_port()))
+        site = modbus_site(data_dir, devices, ports, http_port=free_port())
+        for conn in site["connections"]:
+            conn.update(connection or {})
+        config = write_config(workdir / f"site-{devices}.yaml", site)
         daemon = run_daemon(config, warmup, duration, profile=profile)
         sim_share = (cpu_seconds(sim.pid) - sim_cpu0) / (time.monotonic() - sim_t0)
     stored = count_readings(data_dir, *daemon["window_ns"])
@@ -124,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="cProfile the daemon at the largest N and print the top functions")
     parser.add_argument("--no-plot", action="store_true")
+    parser.add_argument("--start-jitter", help="every connection's start_jitter (e.g. 0s, 1s)")
     args = parser.parse_args(argv)
     sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else (
         QUICK_SIZES if args.quick else FULL_SIZES)
@@ -135,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         for n in sizes:
             profile = workdir / "daemon.prof" if args.profile and n == max(sizes) else None
-            row = measure(n, warmup, duration, workdir, profile)
+            connection = {"start_jitter": args.start_jitter} if args.start_jitter else None
+            row = measure(n, warmup, duration, workdir, profile, connection=connection)
             rows.append(row)
             print(f"N={n}: daemon {row['daemon_cpu_pct']:.1f} % vs baseline "
                   f"{row['baseline_cpu_pct']:.1f} %, ratio {row['ratio']:.2f}", flush=True)

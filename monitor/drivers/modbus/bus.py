@@ -33,6 +33,7 @@ from pymodbus.pdu import register_message as pdu_reg
 from monitor.config.devices import ModbusSerialConnection, ModbusTcpConnection
 from monitor.errors import DeviceTimeout, DriverError
 
+from .replies import shared_decoder
 from .schedule import RequestTimeout, TickClock, clock
 
 
@@ -91,6 +92,7 @@ class Bus:
         self.client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
         self._rx = b""  # what came back since the last request was sent
         self._expect_tid = 0
+        self._tid = 0  # transaction ids of the requests sent as prebuilt frames
         self._loop: asyncio.AbstractEventLoop | None = None
         self._clock: TickClock | None = None
         self.connects = 0
@@ -113,6 +115,7 @@ class Bus:
             )
         # the driver decides when a connection is beyond repair, not pymodbus' counter
         client.set_max_no_responses(1 << 30)
+        client.ctx.framer.decoder = shared_decoder()
         return client
 
     @property
@@ -185,8 +188,15 @@ class Bus:
             return BusError("wrong_unit", f"reply from unit {other}, expected {unit}")
         return BusError("garbled", f"unusable reply ({len(rx)} bytes, bad LRC or short)")
 
-    async def execute(self, request: ModbusPDU, timeout: float, retries: int) -> ModbusPDU:
+    async def execute(
+        self, request: ModbusPDU, timeout: float, retries: int, tail: bytes | None = None,
+    ) -> ModbusPDU:
         """Send ``request`` (caller holds ``lock``); retry timeouts; raise ``BusError``.
+
+        ``tail`` is ``request``'s Modbus TCP frame after the transaction id
+        (``replies.frame_tail``, built once per planned read): on a Modbus TCP
+        bus the frame is then written as ``tid + tail`` straight to the
+        transport, with the reply matching set up as ``pdu_send`` would.
 
         The exchange uses pymodbus' framer, transport and reply matching
         (``pdu_send``, ``callback_data``) but not ``TransactionManager.execute``:
@@ -201,6 +211,8 @@ class Bus:
             self._loop, self._clock = loop, clock()
         ticker = self._clock
         assert ticker is not None
+        if self.framer is not FramerType.SOCKET:
+            tail = None
         attempt = 0
         while True:
             client = self.client
@@ -213,9 +225,19 @@ class Bus:
             reply: asyncio.Future[ModbusPDU] = loop.create_future()
             ctx.recv_buffer = b""
             ctx.response_future = reply
-            request.transaction_id = ctx.getNextTID()
             try:
-                ctx.pdu_send(request)
+                if tail is None:
+                    request.transaction_id = ctx.getNextTID()
+                    ctx.pdu_send(request)
+                else:
+                    tid = self._tid = self._tid + 1 if self._tid < 65000 else 1
+                    request.transaction_id = ctx.request_transaction_id = self._expect_tid = tid
+                    ctx.request_dev_id = request.dev_id
+                    self._rx = b""
+                    transport = ctx.transport
+                    if transport is None:
+                        raise RequestTimeout  # not connected after all: classified below
+                    transport.write(tid.to_bytes(2, "big") + tail)  # type: ignore[attr-defined]
                 ticker.expire(reply, timeout)
                 response: ModbusPDU = await reply
             except RequestTimeout:

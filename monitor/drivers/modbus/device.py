@@ -26,6 +26,7 @@ from .bus import Bus, BusError, prebuilt_request, registers_of
 from .decode import ChannelDecoder
 from .plan import ReadRequest, split
 from .records import CounterReader, active_conditions, flow_lpm, is_record_channel
+from .replies import frame_tail
 from .schedule import DeviceSchedule, ticks
 
 _GIVE_UP = ("timeout", "connect", "disconnected")  # the device is not there: stop this poll
@@ -89,6 +90,7 @@ class DeviceRuntime:
         self.requests = make_plan(decoders + hidden_decs, max_gap=max_gap,
                                   max_registers=profile.max_registers)
         self.pdus: list[ModbusPDU] = [self._pdu(r) for r in self.requests]
+        self.tails: list[bytes] = [frame_tail(p) for p in self.pdus]
         self.channel_ids = [f"{self.name}/{c.name}" for c in binding.channels]
 
     def _pdu(self, req: ReadRequest) -> ModbusPDU:
@@ -113,8 +115,9 @@ class DeviceRuntime:
                 i += 1
                 continue
             try:
-                regs = registers_of(await bus.execute(self.pdus[i], timeout, retries),
-                                    req.function_code, req.count)
+                regs = registers_of(
+                    await bus.execute(self.pdus[i], timeout, retries, self.tails[i]),
+                    req.function_code, req.count)
             except BusError as err:
                 if err.kind == "exception" and err.code == 2 and req.has_gap:
                     self._split(i)  # the gap holds registers the device lacks: read the parts
@@ -163,7 +166,8 @@ class DeviceRuntime:
     def _split(self, i: int) -> None:
         parts = split(self.requests[i])
         self.requests[i : i + 1] = parts
-        self.pdus[i : i + 1] = [self._pdu(r) for r in parts]
+        self.pdus[i : i + 1] = pdus = [self._pdu(r) for r in parts]
+        self.tails[i : i + 1] = [frame_tail(p) for p in pdus]
 
     def _faults(self, word: int | None) -> tuple[Quality, str] | None:
         if word is None or not self.status_bits:

@@ -1,0 +1,103 @@
+"""The driver's fast paths give what pymodbus' own code and ``Reading(...)`` give.
+
+Replies decoded in one ``struct`` call must hold the registers pymodbus'
+built-in classes decode, and refuse what they refuse; a prebuilt Modbus TCP
+frame must be the bytes pymodbus' framer builds; readings made through
+``tuple.__new__`` must be whole, equal ``Reading(...)`` and immutable.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pymodbus.exceptions import ModbusIOException
+from pymodbus.framer import FramerSocket
+from pymodbus.pdu import DecodePDU
+from pymodbus.pdu import register_message as pdu_reg
+
+from monitor.config.devices import ChannelSpec, DataType
+from monitor.drivers.modbus.bus import Bus, prebuilt_request
+from monitor.drivers.modbus.decode import ChannelDecoder
+from monitor.drivers.modbus.replies import (
+    HoldingRegistersReply,
+    InputRegistersReply,
+    frame_tail,
+    shared_decoder,
+)
+from monitor.model import Quality, Reading, TimeSource
+from tests.fixtures.modbus_sim import tcp_connection
+
+
+@settings(max_examples=60, deadline=None)
+@given(registers=st.lists(st.integers(0, 0xFFFF), min_size=1, max_size=125),
+       fc=st.sampled_from([3, 4]), trailing=st.binary(max_size=3))
+def test_reply_registers_match_pymodbus(registers: list[int], fc: int, trailing: bytes) -> None:
+    data = bytes((2 * len(registers),)) + b"".join(r.to_bytes(2, "big") for r in registers)
+    builtin = (pdu_reg.ReadHoldingRegistersResponse() if fc == 3
+               else pdu_reg.ReadInputRegistersResponse())
+    builtin.decode(data + trailing)
+    fast = HoldingRegistersReply() if fc == 3 else InputRegistersReply()
+    fast.decode(data + trailing)
+    assert list(fast.registers) == list(builtin.registers) == registers
+    assert fast.function_code == fc
+    assert not fast.isError()
+    assert "registers" in str(fast)
+
+
+@pytest.mark.parametrize("data", [b"\x14\x00\x01", b"\x03\x00\x01\x02\x03", b"\x02\x00"])
+def test_short_or_odd_replies_are_refused(data: bytes) -> None:
+    with pytest.raises(ModbusIOException):
+        HoldingRegistersReply().decode(data)
+
+
+def test_shared_decoder_builds_the_fast_replies_and_keeps_the_others() -> None:
+    decoder = shared_decoder()
+    frame = bytes((3, 4)) + (1234).to_bytes(2, "big") + (7).to_bytes(2, "big")
+    reply = decoder.decode(frame)
+    assert isinstance(reply, HoldingRegistersReply)
+    assert list(reply.registers) == [1234, 7]
+    assert isinstance(decoder.decode(bytes((4, 2, 0, 9))), InputRegistersReply)
+    # the class table of pymodbus itself is not changed
+    assert DecodePDU.pdu_table[3][1] is pdu_reg.ReadHoldingRegistersResponse
+    error = decoder.decode(bytes((0x83, 2)))
+    assert error is not None
+    assert error.isError()
+
+
+async def test_every_bus_shares_the_decoder() -> None:
+    first, second = Bus(tcp_connection(5020)), Bus(tcp_connection(5021))
+    one, two = first._make_client(), second._make_client()
+    try:
+        assert one.ctx.framer.decoder is two.ctx.framer.decoder is shared_decoder()
+    finally:
+        one.close()
+        two.close()
+
+
+@pytest.mark.parametrize(("fc", "address", "count", "unit"),
+                         [(3, 0, 10, 1), (4, 513, 2, 247), (1, 7, 16, 3), (2, 0, 2000, 255)])
+def test_prebuilt_frame_is_what_the_framer_builds(fc: int, address: int, count: int,
+                                                  unit: int) -> None:
+    pdu = prebuilt_request(fc, address, count, unit)
+    for tid in (1, 258, 65000):
+        pdu.transaction_id = tid
+        built = FramerSocket(DecodePDU(False)).buildFrame(pdu)
+        assert tid.to_bytes(2, "big") + frame_tail(pdu) == built
+
+
+def test_fast_readings_are_whole_equal_and_immutable() -> None:
+    spec = ChannelSpec.model_validate({"name": "t", "quantity": "temperature", "unit": "degC",
+                                       "address": 0, "type": DataType.U16, "scale": 0.1,
+                                       "range": [0, 100]})
+    fast = ChannelDecoder("dev", spec).decode([215], 0, 17)
+    assert fast == Reading("dev/t", 21.5, Quality.GOOD, 17, 215.0)
+    assert len(fast) == len(Reading._fields)
+    assert (fast.device_ts_ns, fast.detail, fast.ts_source) == (None, None, TimeSource.DAEMON)
+    with pytest.raises(AttributeError):
+        fast.value = 0.0  # type: ignore[misc]
+    moved = fast._replace(detail="note")
+    assert (moved.detail, fast.detail) == ("note", None)
+    out = ChannelDecoder("dev", spec).decode([1001], 0, 17)
+    assert out.quality is Quality.OUT_OF_RANGE
+    assert out.detail == "above range"
