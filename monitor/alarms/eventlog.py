@@ -21,13 +21,12 @@ from typing import Any
 from monitor.errors import StoreError
 from monitor.integrity import (
     BrokenRow,
+    ChainedLog,
     ChainedTable,
-    ChainHead,
-    ChainProblem,
     ChainSpec,
-    HeadFile,
     Row,
     append_only_triggers,
+    span_filter,
 )
 
 from .events import AlarmEvent
@@ -94,8 +93,12 @@ SPEC = ChainSpec(chain="alarm_events", table="events", columns=(*_COPIED, "recor
                  record=_record, noun="the alarm event log", entry="alarm event", ts_column=None)
 
 
-class EventLog:
-    """One connection to the event log; thread-safe behind a lock."""
+class EventLog(ChainedLog):
+    """One connection to the event log; thread-safe behind a lock.
+
+    ``head``, ``publish_head`` and ``verify`` (chain, query columns, published
+    heads) come from ``ChainedLog``.
+    """
 
     chain_name = SPEC.chain
 
@@ -106,7 +109,6 @@ class EventLog:
             raise StoreError(f"{self.path}: no alarm event log here yet")
         self.table = ChainedTable(self.path, SPEC, head_path=self.data_dir / HEAD_NAME,
                                   schema=SCHEMA, readonly=readonly)
-        self.head_file: HeadFile = self.table.head_file
         self._conn = self.table.conn
         try:
             if not readonly:
@@ -117,9 +119,6 @@ class EventLog:
             raise StoreError(f"{self.path}: cannot open the alarm event log: {err}") from err
         self.log_id = str(row[0]) if row else "ro"
         self._data_version = self._pragma_data_version()
-
-    def close(self) -> None:
-        self.table.close()
 
     # --- writing -------------------------------------------------------------------------
 
@@ -146,15 +145,6 @@ class EventLog:
 
     # --- reading -------------------------------------------------------------------------
 
-    def head(self) -> tuple[int, str]:
-        return self.table.head()
-
-    def current_head(self) -> ChainHead:
-        return self.table.current_head()
-
-    def publish_head(self) -> ChainHead:
-        return self.table.publish_head()
-
     def changed_by_others(self) -> bool:
         """True when another connection committed since we last looked (cheap: a pragma)."""
         with self.table.lock:
@@ -170,16 +160,8 @@ class EventLog:
                from_ns: int | None = None, to_ns: int | None = None,
                limit: int | None = None) -> list[AlarmEvent]:
         """Events in seq order, filtered; ``to_ns`` is exclusive."""
-        where, params = ["seq > ?"], [after_seq]
-        if alarm_id is not None:
-            where.append("alarm_id = ?")
-            params.append(alarm_id)
-        if from_ns is not None:
-            where.append("ts_ns >= ?")
-            params.append(from_ns)
-        if to_ns is not None:
-            where.append("ts_ns < ?")
-            params.append(to_ns)
+        where, params = span_filter(after_seq=after_seq, from_ns=from_ns, to_ns=to_ns,
+                                    alarm_id=alarm_id)
         sql = f"SELECT record FROM events WHERE {' AND '.join(where)} ORDER BY seq"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
@@ -263,12 +245,6 @@ class EventLog:
             except sqlite3.Error as err:
                 raise StoreError(f"{self.path}: not written: {err}") from err
             return int(cursor.lastrowid or 0)
-
-    # --- verification --------------------------------------------------------------------
-
-    def verify(self, published: Sequence[ChainHead] = ()) -> ChainProblem | None:
-        """Recompute the chain, check the query columns and compare with the published heads."""
-        return self.table.verify(published)
 
 
 def _dump(record: dict[str, Any]) -> str:

@@ -16,20 +16,19 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from monitor.errors import StoreError
 from monitor.integrity import (
+    ChainedLog,
     ChainedTable,
-    ChainHead,
-    ChainProblem,
     ChainSpec,
-    HeadFile,
     Row,
     append_only_triggers,
+    span_filter,
 )
 from monitor.model import utc_now_ns
 
@@ -121,11 +120,12 @@ SPEC = ChainSpec(chain="audit", table="audit", columns=_COLUMNS, record=_record,
                  noun="the audit trail", entry="audit entry")
 
 
-class AuditTrail:
+class AuditTrail(ChainedLog):
     """``<data_dir>/audit.db`` and its head file ``<data_dir>/audit.head``.
 
     Thread-safe (one connection behind a lock); ``arecord`` runs the write in a
-    worker thread for callers on the event loop.
+    worker thread for callers on the event loop. ``head``, ``publish_head`` and
+    ``verify`` come from ``ChainedLog``.
     """
 
     chain_name = SPEC.chain
@@ -136,16 +136,6 @@ class AuditTrail:
         self.clock = clock
         self.table = ChainedTable(self.path, SPEC, head_path=self.data_dir / HEAD_NAME,
                                   schema=_SCHEMA, clock=clock)
-        self.head_file: HeadFile = self.table.head_file
-
-    def close(self) -> None:
-        self.table.close()
-
-    def __enter__(self) -> AuditTrail:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     # --- writing -------------------------------------------------------------------------
 
@@ -192,17 +182,6 @@ class AuditTrail:
 
     # --- reading -------------------------------------------------------------------------
 
-    def head(self) -> tuple[int, str]:
-        """(last seq, last hash); (0, GENESIS) for an empty trail."""
-        return self.table.head()
-
-    def current_head(self) -> ChainHead:
-        return self.table.current_head()
-
-    def publish_head(self) -> ChainHead:
-        """Refresh the head file from the database (for ``publish_heads``)."""
-        return self.table.publish_head()
-
     def get(self, seq: int) -> AuditEntry | None:
         rows = self.table.select("seq = ?", (seq,))
         return _entry(rows[0]) if rows else None
@@ -219,31 +198,10 @@ class AuditTrail:
         limit: int | None = None,
     ) -> list[AuditEntry]:
         """Entries in seq order, filtered; ``to_ns`` is exclusive."""
-        where: list[str] = ["seq > ?"]
-        params: list[Any] = [after_seq]
-        if from_ns is not None:
-            where.append("ts_ns >= ?")
-            params.append(from_ns)
-        if to_ns is not None:
-            where.append("ts_ns < ?")
-            params.append(to_ns)
-        if user is not None:
-            where.append("user = ?")
-            params.append(user)
-        if action is not None:
-            where.append("action = ?")
-            params.append(str(action))
+        where, params = span_filter(after_seq=after_seq, from_ns=from_ns, to_ns=to_ns,
+                                    user=user, action=None if action is None else str(action))
         if object_prefix is not None:
             where.append("substr(object, 1, ?) = ?")
             params.extend([len(object_prefix), object_prefix])
         rows = self.table.select(" AND ".join(where), tuple(params), limit=limit)
         return [_entry(row) for row in rows]
-
-    def verify(self, published: Sequence[ChainHead] = ()) -> ChainProblem | None:
-        """Recompute the whole chain and compare it with the head file (and ``published``).
-
-        Returns the first problem: an altered entry (its hash no longer matches), a
-        removed one (a hole in seq, or a broken link), one inserted out of order
-        (a broken link), or entries cut off the end (the head file is ahead).
-        """
-        return self.table.verify(published)

@@ -17,7 +17,7 @@ from .chain import (
     verify_chain,
 )
 from .headfile import ChainHead, HeadFile, check_against_head
-from .table import ChainedTable, ChainSpec, Row
+from .table import ChainedLog, ChainedTable, ChainSpec, Row, span_filter
 
 __all__ = [
     "GENESIS",
@@ -26,6 +26,7 @@ __all__ = [
     "ChainProblem",
     "ChainRow",
     "ChainSpec",
+    "ChainedLog",
     "ChainedTable",
     "HeadFile",
     "Row",
@@ -34,5 +35,6 @@ __all__ = [
     "chain_hash",
     "check_against_head",
     "head",
+    "span_filter",
     "verify_chain",
 ]

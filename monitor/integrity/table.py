@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from monitor.errors import StoreError
 from monitor.logs import log_event
@@ -259,3 +259,60 @@ class ChainedTable:
             log_event(log, logging.ERROR, f"{self.spec.noun} is behind its published head",
                       chain=self.spec.chain, db_seq=seq, head_seq=published.seq,
                       path=str(self.path))
+
+
+class ChainedLog:
+    """Base of a log kept in a ``ChainedTable``: what every chained log offers its callers.
+
+    A subclass sets ``chain_name`` and ``self.table`` and adds its own rows and queries.
+    It is a ``HeadSource`` for ``publish_heads``.
+    """
+
+    chain_name: str
+    table: ChainedTable
+
+    @property
+    def head_file(self) -> HeadFile:
+        return self.table.head_file
+
+    def close(self) -> None:
+        self.table.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def head(self) -> tuple[int, str]:
+        """(last seq, last hash); (0, GENESIS) when empty."""
+        return self.table.head()
+
+    def current_head(self) -> ChainHead:
+        return self.table.current_head()
+
+    def publish_head(self) -> ChainHead:
+        """Refresh the head file from the database (for ``publish_heads``)."""
+        return self.table.publish_head()
+
+    def verify(self, published: Sequence[ChainHead] = ()) -> ChainProblem | None:
+        """Recompute the chain; compare it with the head file and any ``published`` heads."""
+        return self.table.verify(published)
+
+
+def span_filter(*, after_seq: int = 0, from_ns: int | None = None, to_ns: int | None = None,
+                **equal: Any) -> tuple[list[str], list[Any]]:
+    """WHERE terms and parameters: seq after ``after_seq``, ``from_ns <= ts_ns < to_ns``, and
+    ``column = value`` for each of ``equal`` that is not None (column names come from code)."""
+    where, params = ["seq > ?"], [after_seq]
+    if from_ns is not None:
+        where.append("ts_ns >= ?")
+        params.append(from_ns)
+    if to_ns is not None:
+        where.append("ts_ns < ?")
+        params.append(to_ns)
+    for column, value in equal.items():
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    return where, params

@@ -9,13 +9,13 @@ is the fold of its events (``workflow.ReviewState``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from monitor.audit.timefmt import iso_utc
-from monitor.integrity import ChainedTable, ChainHead, ChainProblem, ChainSpec, HeadFile, Row
+from monitor.integrity import ChainedLog, ChainedTable, ChainSpec, Row
 from monitor.model import utc_now_ns
 
 DB_NAME = "qa.db"
@@ -81,7 +81,10 @@ SPEC = ChainSpec(chain="qa_review", table="review_events", columns=_COLUMNS, rec
                  noun="the review log", entry="review event")
 
 
-class ReviewLog:
+class ReviewLog(ChainedLog):
+    """``qa.db`` and ``qa.head``; ``head``, ``publish_head`` and ``verify`` come from
+    ``ChainedLog``."""
+
     chain_name = SPEC.chain
 
     def __init__(self, data_dir: str | Path, *, clock: Callable[[], int] = utc_now_ns) -> None:
@@ -89,16 +92,6 @@ class ReviewLog:
         self.clock = clock
         self.table = ChainedTable(self.path, SPEC, head_path=Path(data_dir) / HEAD_NAME,
                                   schema=_SCHEMA, clock=clock)
-        self.head_file: HeadFile = self.table.head_file
-
-    def close(self) -> None:
-        self.table.close()
-
-    def __enter__(self) -> ReviewLog:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     def append(self, excursion_id: str, kind: str, user: str, data: dict[str, Any], *,
                signature: dict[str, Any] | None = None,
@@ -127,16 +120,3 @@ class ReviewLog:
         return [_event(r) for r in self.table.conn.execute(
             f"SELECT {', '.join((*_COLUMNS, 'prev_hash', 'hash'))} FROM review_events "
             "WHERE excursion_id = ? ORDER BY seq", (excursion_id,))]
-
-    def head(self) -> tuple[int, str]:
-        return self.table.head()
-
-    def current_head(self) -> ChainHead:
-        return self.table.current_head()
-
-    def publish_head(self) -> ChainHead:
-        return self.table.publish_head()
-
-    def verify(self, published: Sequence[ChainHead] = ()) -> ChainProblem | None:
-        """Recompute the chain; compare it with ``qa.head`` and any ``published`` heads."""
-        return self.table.verify(published)
