@@ -29,8 +29,10 @@ from monitor.model import Quality, Reading, utc_now_ns
 from monitor.storage import gaps as gapmod
 from monitor.storage.base import ReadingStore
 from monitor.storage.rows import (
+    NULL,
     Row,
     SeriesKey,
+    check_null_binding,
     insert_rows,
     resolve_series,
     rows_per_statement,
@@ -98,6 +100,11 @@ class EmbeddedStore(ReadingStore):
         self._route: dict[str, tuple[int, str]] = {}
         self._maybe_keys = False  # the buffer may hold rows of series not yet in the database
         self._offline: dict[int, int] = {}  # series id -> id of its open "device offline" gap
+        try:
+            check_null_binding(self._conn)
+        except StoreError:
+            self._conn.close()
+            raise
         self._per_statement = rows_per_statement(self._conn)
         self._flush_lock = asyncio.Lock()
         self._closed = False
@@ -154,29 +161,46 @@ class EmbeddedStore(ReadingStore):
         state_of = self.state_of
         # A poll's readings share a location: ask for its state once per run of them.
         last_location: str | None = None
-        state: str | None = None
-        for r in readings:
-            series, location = route.get(r.channel) or self._route_new(r.channel)
-            value, raw, quality, detail = r.value, r.raw, r.quality.value, r.detail
-            if not (value is None or (type(value) is float and math.isfinite(value))) or not (
-                raw is None or (type(raw) is float and math.isfinite(raw))
-            ):
-                value, why_v = _clean_number(value)
-                raw, why_r = _clean_number(raw)
-                if why_v or why_r:
-                    quality = Quality.INVALID.value
-                    detail = "; ".join(x for x in (why_v, why_r, r.detail) if x)
-                    self.invalid += 1
-            if location is not last_location and state_of is not None:
-                state = state_of(location)
+        state: str | float = NULL
+        for reading in readings:
+            channel, value, quality, ts_ns, raw, device_ts, detail = reading
+            series, location = route.get(channel) or self._route_new(channel)
+            if location is not last_location:
                 last_location = location
-            buf.append((series, r.ts_ns, value, raw, quality, state, r.device_ts_ns, detail))
+                if state_of is not None:
+                    known = state_of(location)
+                    state = NULL if known is None else known
+            # finite floats, the usual case, in a few bytecodes: x - x is 0.0 only if x is finite
+            if type(value) is float and type(raw) is float and not (value - value or raw - raw):
+                buf.append((
+                    series, ts_ns, value, raw, quality._value_, state,
+                    NULL if device_ts is None else device_ts, NULL if detail is None else detail,
+                ))
+            else:
+                buf.append(self._checked_row(series, state, reading))
         self.accepted += len(readings)
         if len(buf) > self.memory_limit:
             excess = len(buf) - self.memory_limit
             del buf[:excess]
             self.dropped += excess
             log.error("memory bound reached while the disk is failing; dropped %d readings", excess)
+
+    def _checked_row(self, series: int | SeriesKey, state: str | float, reading: Reading) -> Row:
+        """The row of a reading without two finite floats: ``NULL`` for a missing value,
+        and quality ``invalid`` with the reason in ``detail`` if a value is not a finite
+        number (NaN, infinite, not a number at all)."""
+        _, value, quality, ts_ns, raw, device_ts, detail = reading
+        clean_value, why_v = _clean_number(value)
+        clean_raw, why_r = _clean_number(raw)
+        if why_v or why_r:
+            quality = Quality.INVALID
+            detail = "; ".join(x for x in (why_v, why_r, detail) if x)
+            self.invalid += 1
+        return (
+            series, ts_ns, NULL if clean_value is None else clean_value,
+            NULL if clean_raw is None else clean_raw, quality._value_, state,
+            NULL if device_ts is None else device_ts, NULL if detail is None else detail,
+        )
 
     def _route_new(self, channel: str) -> tuple[int | SeriesKey, str]:
         """A channel's first readings: its series id, or its key until the series is committed."""

@@ -123,7 +123,8 @@ def track_offline(
             result = dict(open_gaps)
         if is_error:
             channel, location = tags(series)
-            gap = Gap("channel", channel, location, row[1], None, DEVICE_OFFLINE, row[7])
+            detail = row[7] if type(row[7]) is str else None  # NULL is a NaN in a buffered row
+            gap = Gap("channel", channel, location, row[1], None, DEVICE_OFFLINE, detail)
             result[series] = _insert(conn, gap, now_ns)
         else:
             conn.execute(

@@ -108,11 +108,17 @@ def _rows(path: Path) -> list[tuple[object, ...]]:
         return conn.execute("SELECT * FROM readings ORDER BY id").fetchall()
 
 
-async def test_a_version_1_file_gets_the_bucket_index_with_every_reading_unchanged(
-    tmp_path: Path,
+@pytest.mark.parametrize(("version", "old_index", "old_sql"), [
+    (1, "readings_series_ts", "CREATE INDEX readings_series_ts ON readings (series, ts_ns)"),
+    (2, "readings_bucket",
+     "CREATE INDEX readings_bucket ON readings (ts_ns / 10000000000, series)"),
+])
+async def test_an_older_file_gets_the_bucket_index_with_every_reading_unchanged(
+    tmp_path: Path, version: int, old_index: str, old_sql: str,
 ) -> None:
-    """Schema 1 indexed readings by (series, ts_ns); opening such a file rebuilds the index
-    and nothing else: the same rows, byte for byte, then readings are added after them."""
+    """Schema 1 indexed readings by (series, ts_ns), an early schema 2 build by 10-second
+    buckets; opening such a file rebuilds the index and nothing else: the same rows, byte
+    for byte, then readings are added after them."""
     from monitor.storage.history import History
 
     path = tmp_path / "readings.db"
@@ -123,16 +129,19 @@ async def test_a_version_1_file_gets_the_bucket_index_with_every_reading_unchang
     store.append([Reading("dev/c0", None, Quality.COMM_ERROR, now + 41 * 10**9,
                           detail="timeout")])
     await store.close()
-    with sqlite3.connect(path) as conn:  # the layout version 1 wrote
+    with sqlite3.connect(path) as conn:  # the layout the older version wrote
         conn.execute("DROP INDEX readings_bucket")
-        conn.execute("CREATE INDEX readings_series_ts ON readings (series, ts_ns)")
-        conn.execute("PRAGMA user_version=1")
+        conn.execute(old_sql)
+        conn.execute(f"PRAGMA user_version={version}")
     before = _rows(path)
-    assert _indexes(path) == {"readings_series_ts"}
+    assert _indexes(path) == {old_index}
 
     reopened = EmbeddedStore(path, {})
     assert _version(path) == 2
     assert _indexes(path) == {"readings_bucket"}
+    with sqlite3.connect(path) as conn:
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'readings_bucket'")
+        assert "(ts_ns / 5000000000, series)" in sql.fetchone()[0]
     assert _rows(path) == before
     reopened.append([Reading("dev/c1", 7.0, Quality.GOOD, now + 50 * 10**9)])
     await reopened.close()
