@@ -129,8 +129,8 @@ class ChainedTable:
                         seq += 1
                         if len(values) != len(spec.columns) or values[0] != seq:
                             raise StoreError(
-                                f"{self.path}: {spec.entry} {values[0]} does not follow the "
-                                f"log's last entry {seq - 1}: another process wrote to the log")
+                                f"{self.path}: {spec.entry} numbered {values[0]} where {seq} "
+                                f"is due: rows must continue the chain, column by column")
                         digest = chain_hash(prev, spec.record(values))
                         sealed.append((*values, prev, digest))
                         prev = digest

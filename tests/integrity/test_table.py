@@ -136,10 +136,12 @@ def test_a_failed_append_writes_nothing(table: ChainedTable) -> None:
 
     with pytest.raises(StoreError, match="already closed"):
         table.append(refuse)
-    with pytest.raises(StoreError, match="does not follow"):  # a hole inside the batch
+    with pytest.raises(StoreError, match="note numbered 11 where 10 is due"):  # a hole
         table.append(lambda seq: [(seq, 1, "a"), (seq + 2, 2, "b")])
-    with pytest.raises(StoreError, match="does not follow"):  # not continuing the chain
+    with pytest.raises(StoreError, match="note numbered 8 where 9 is due"):  # not continuing
         table.append(lambda seq: [(seq - 1, 1, "a")])
+    with pytest.raises(StoreError, match="where 9 is due"):  # a column missing
+        table.append(lambda seq: [(seq, 1)])
     assert (table.head(), table.head_file.read()) == before
     assert table.verify() is None
 
