@@ -222,16 +222,15 @@ class AlarmCollector(Collector):
         if len(parts) > MAX_POINT_PARTS:
             parts.clear()
         for key, channel, location, rule, level, priority, state, mode in snap.points:
-            labels = (key, channel, location, rule, level, priority)
             part = parts.get(key)
             if part is None:
-                part = parts[key] = label_part(ALARM_LABELS, labels)
-            fam["state"].add(part, labels, float(STATE_CODE.get(state, 0)))
-            fam["active"].add(part, labels, 1.0 if state in ACTIVE_STATES else 0.0)
-            fam["unacked"].add(part, labels, 1.0 if state in UNACKED_STATES else 0.0)
-            fam["shelved"].add(part, labels, 1.0 if mode == "shelved" else 0.0)
-            fam["suppressed"].add(
-                part, labels, 1.0 if mode in ("suppressed", "out_of_service") else 0.0)
+                part = parts[key] = label_part(ALARM_LABELS,
+                                               (key, channel, location, rule, level, priority))
+            fam["state"].add(part, float(STATE_CODE.get(state, 0)))
+            fam["active"].add(part, 1.0 if state in ACTIVE_STATES else 0.0)
+            fam["unacked"].add(part, 1.0 if state in UNACKED_STATES else 0.0)
+            fam["shelved"].add(part, 1.0 if mode == "shelved" else 0.0)
+            fam["suppressed"].add(part, 1.0 if mode in ("suppressed", "out_of_service") else 0.0)
         yield from fam.values()
 
     def _counts(self, snap: _Snapshot) -> Iterator[Metric]:
@@ -263,16 +262,16 @@ class AlarmCollector(Collector):
                              "maintenance (its alarms are suppressed)", LOCATION_LABELS)
         levels = snap.location_levels
         for loc in self._series.locations:
-            loc_level.add(loc.part, loc.labels, float(LEVEL_CODE[levels.get(loc.name, "normal")]))
-            in_op.add(loc.part, loc.labels, 1.0 if snap.in_operation.get(loc.name) else 0.0)
-            maint.add(loc.part, loc.labels, 1.0 if snap.maintenance.get(loc.name) else 0.0)
+            loc_level.add(loc.part, float(LEVEL_CODE[levels.get(loc.name, "normal")]))
+            in_op.add(loc.part, 1.0 if snap.in_operation.get(loc.name) else 0.0)
+            maint.add(loc.part, 1.0 if snap.maintenance.get(loc.name) else 0.0)
         yield from (loc_level, in_op, maint)
         ch_level = SeriesFamily(
             "cleanroom_channel_alarm_level", "Worst alarm level of a channel: 0 normal, "
             "1 alert, 2 action, 3 no data", CHANNEL_LABELS)
         levels = snap.channel_levels
         for ch in self._series.channels:
-            ch_level.add(ch.part, ch.labels, float(LEVEL_CODE[levels.get(ch.id, "normal")]))
+            ch_level.add(ch.part, float(LEVEL_CODE[levels.get(ch.id, "normal")]))
         yield ch_level
 
     def _limits(self, snap: _Snapshot) -> Iterator[Metric]:
@@ -293,8 +292,7 @@ class AlarmCollector(Collector):
                 if value is None:
                     continue
                 bound, level = key.split("_")
-                part, labels = self._limit_part(index, level, bound)
-                family.add(part, labels, base.convert(float(value)))
+                family.add(self._limit_part(index, level, bound), base.convert(float(value)))
         yield from families.values()
 
     @staticmethod
@@ -302,11 +300,8 @@ class AlarmCollector(Collector):
         extra = ("size_um",) if suffix == PARTICLES else ()
         return (*CHANNEL_LABELS, *extra, "level", "bound")
 
-    def _limit_part(self, index: int, level: str, bound: str) -> tuple[str, tuple[str, ...]]:
-        """A channel's limit series label part (value labels, then level and bound)."""
+    def _limit_part(self, index: int, level: str, bound: str) -> str:
+        """A channel's limit series label part: its value labels, then level and bound."""
         ch = self._series.channels[index]
-        labels = ch.value_labels if ch.base is not None and ch.base.suffix == PARTICLES \
-            else ch.labels
-        part = ch.value_part if labels is ch.value_labels else ch.part
-        full = (*labels, level, bound)
-        return f'{part},level="{level}",bound="{bound}"', full
+        part = ch.value_part if ch.base is not None and ch.base.suffix == PARTICLES else ch.part
+        return f'{part},level="{level}",bound="{bound}"'

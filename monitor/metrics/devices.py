@@ -144,15 +144,15 @@ class DeviceCollector(Collector):
         self._snapshot = None
         for dev in devices:
             labels, part = dev.labels, dev.part
-            up.add(part, labels, 1.0 if dev.up else 0.0)
-            polls.add(part, labels, float(dev.polls))
-            overruns.add(part, labels, float(dev.overruns))
-            failures.add(part, labels, float(sum(count for _, count in dev.errors)))
+            up.add(part, 1.0 if dev.up else 0.0)
+            polls.add(part, float(dev.polls))
+            overruns.add(part, float(dev.overruns))
+            failures.add(part, float(sum(count for _, count in dev.errors)))
             for kind, count in dev.errors:
                 errors.add_metric((*labels, kind), float(count))
             if dev.last_success_ns is not None:
-                success.add(part, labels, dev.last_success_ns * 1e-9)
-            seconds.add(part, labels, dev.poll_seconds)
+                success.add(part, dev.last_success_ns * 1e-9)
+            seconds.add(part, dev.poll_seconds)
         for kind in sorted(histograms):
             hist = histograms[kind]
             duration.add_metric((kind,), hist.buckets(), hist.total)

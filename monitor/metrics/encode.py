@@ -18,6 +18,7 @@ Both formats are checked against the library's own encoders in the tests
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -59,11 +60,11 @@ def _help(text: str, openmetrics: bool) -> str:
 class SeriesFamily(Metric):
     """A gauge or counter family whose series' label parts are rendered strings.
 
-    ``add(part, values, value)`` takes the pre-rendered ``part`` (from
-    ``label_part``) and, for the library's encoders and parsers only, the
-    label values it was made from. ``extra`` names a last label whose value
-    varies per scrape (e.g. a channel's quality); its values are escaped as
-    they are added (they are few distinct strings).
+    ``add(part, value)`` takes the pre-rendered ``part`` (from ``label_part``,
+    with the family's ``labelnames`` in order). ``extra`` names a last label
+    whose value varies per scrape (e.g. a channel's quality); its values are
+    escaped as they are added (they are few distinct strings). ``samples``,
+    for the library's encoders and tests only, parses the parts back.
     """
 
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str],
@@ -73,7 +74,6 @@ class SeriesFamily(Metric):
         self.extra = extra
         self._parts: list[str] = []
         self._values: list[float] = []
-        self._label_values: list[Sequence[str]] = []
         self._extras: list[str] = []
 
     # The library sets ``samples`` in Metric.__init__; here they are made only if asked for
@@ -84,9 +84,9 @@ class SeriesFamily(Metric):
         names = (*self.labelnames, self.extra) if self.extra else self.labelnames
         out = []
         for i, value in enumerate(self._values):
-            label_values = tuple(self._label_values[i])
+            label_values = [_unescape(v) for v in _VALUE.findall(self._parts[i])]
             if self.extra:
-                label_values = (*label_values, _unescape(self._extras[i]))
+                label_values.append(_unescape(self._extras[i]))
             out.append(Sample(sample_name, dict(zip(names, label_values, strict=True)), value))
         return out
 
@@ -99,10 +99,8 @@ class SeriesFamily(Metric):
     def sample_name(self) -> str:
         return self.name + "_total" if self.type == "counter" else self.name
 
-    def add(self, part: str, label_values: Sequence[str], value: float,
-            extra: str | None = None) -> None:
+    def add(self, part: str, value: float, extra: str | None = None) -> None:
         self._parts.append(part)
-        self._label_values.append(label_values)
         self._values.append(value)
         if self.extra:
             self._extras.append(escape(extra or ""))
@@ -129,8 +127,12 @@ class SeriesFamily(Metric):
                            for p, v in zip(parts[i:i + size], values[i:i + size], strict=True)])
 
 
+_VALUE = re.compile(r'="((?:[^"\\]|\\.)*)"')
+_UNESCAPE = re.compile(r"\\(.)")
+
+
 def _unescape(value: str) -> str:
-    return value.replace(r"\"", '"').replace(r"\n", "\n").replace(r"\\", "\\")
+    return _UNESCAPE.sub(lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
 
 
 class TextEncoder:

@@ -34,18 +34,16 @@ def particle_size(quantity: str) -> str:
 class ChannelSeries:
     """What every per-channel family needs of a channel, computed once.
 
-    ``part`` renders ``labels``; ``value_part``/``value_labels`` add the
-    label that the channel's value family carries besides them (``size_um``
-    for particle counts, ``unit`` for a unit without a base unit), and are
-    ``part``/``labels`` themselves otherwise.
+    ``part`` renders the CHANNEL_LABELS; ``value_part`` adds the label that
+    the channel's value family carries besides them (``size_um`` for particle
+    counts, ``unit`` for a unit without a base unit) and is ``part`` itself
+    otherwise. No label values are kept: ~40 bytes less per channel.
     """
 
     id: str
-    labels: tuple[str, ...]
     part: str
     family: str
     base: BaseUnit | None
-    value_labels: tuple[str, ...]
     value_part: str
 
 
@@ -62,15 +60,13 @@ def channel_series(info: ChannelInfo) -> ChannelSeries:
               info.spec.quantity)
     part = label_part(CHANNEL_LABELS, labels)
     family = f"cleanroom_reading_{base.suffix}" if base else "cleanroom_reading"
-    value_labels: tuple[str, ...] = labels
     value_part = part
     if base is None:
-        value_labels = (*labels, info.spec.unit)
-        value_part = label_part((*CHANNEL_LABELS, "unit"), value_labels)
+        value_part = label_part((*CHANNEL_LABELS, "unit"), (*labels, info.spec.unit))
     elif base.suffix == PARTICLES:
-        value_labels = (*labels, particle_size(info.spec.quantity))
-        value_part = label_part((*CHANNEL_LABELS, "size_um"), value_labels)
-    return ChannelSeries(info.id, labels, part, family, base, value_labels, value_part)
+        value_part = label_part((*CHANNEL_LABELS, "size_um"),
+                                (*labels, particle_size(info.spec.quantity)))
+    return ChannelSeries(info.id, part, family, base, value_part)
 
 
 class SiteSeries:
@@ -78,7 +74,6 @@ class SiteSeries:
 
     def __init__(self, loaded: LoadedConfig) -> None:
         self.channels = [channel_series(info) for info in loaded.channels.values()]
-        self.by_channel = {c.id: c for c in self.channels}
         site = loaded.config.site.id
         self.locations = []
         for name, (room, _loc) in loaded.locations.items():

@@ -86,22 +86,21 @@ class ReadingCollector(Collector):
             cid = ch.id
             good_ns = last_good.get(cid)
             if good_ns is not None:
-                good.add(ch.part, ch.labels, good_ns * NS)
+                good.add(ch.part, good_ns * NS)
             reading = latest.get(cid)
             if reading is None:
                 continue
-            ts.add(ch.part, ch.labels, reading.ts_ns * NS)
+            ts.add(ch.part, reading.ts_ns * NS)
             # one series per channel (not one per possible quality): 10,000 channels stay
             # 10,000 series; a quality change ends the old series like any vanished one
-            quality.add(ch.part, ch.labels, 1.0, reading.quality.value)
+            quality.add(ch.part, 1.0, reading.quality.value)
             value = reading.value
             if value is None:
                 continue
             family = values.get(ch.family)
             if family is None:
                 family = values[ch.family] = self._family(ch)
-            family.add(ch.value_part, ch.value_labels,
-                       value if ch.base is None else ch.base.convert(value))
+            family.add(ch.value_part, value if ch.base is None else ch.base.convert(value))
         yield from values.values()
         yield ts
         yield good

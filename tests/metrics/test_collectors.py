@@ -302,7 +302,7 @@ def test_series_family_lines_parse_back(values: list[tuple[str, str, float]]) ->
                           extra="q")
     for i, (a, q, v) in enumerate(values):
         labels = (f"{i}:{a}",)
-        family.add(label_part(("a",), labels), labels, v, q)
+        family.add(label_part(("a",), labels), v, q)
     want = {(f"{i}:{a}", q, v) for i, (a, q, v) in enumerate(values)}
     text = b"".join(TextEncoder().chunks([family])).decode()
     (parsed,) = text_string_to_metric_families(text)
