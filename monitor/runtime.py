@@ -170,7 +170,7 @@ def build_drivers(loaded: LoadedConfig, emit: Callable[..., None]) -> list[Drive
     from monitor.drivers.modbus.build_cache import shared_construction
 
     # devices of one profile share their decoders' compiled parts and read-plan layouts
-    with shared_construction():
+    with shared_construction(loaded.channels):
         return _build_drivers(loaded, emit)
 
 

@@ -276,10 +276,13 @@ def _index(config: Config, path: Path, sha256: str, text: str) -> LoadedConfig:
         for loc in room.locations:
             locations[loc.name] = (room, loc)
     channels: dict[str, ChannelInfo] = {}
+    # the limits already hold each limited channel's id: one string object, not two (1 MB)
+    ids = {lim.channel: lim.channel for lims in config.alarms.limits.values() for lim in lims}
     for device in config.devices:
         room, _ = locations[device.location]
         for spec in resolve_channels(device, config.profiles[device.profile]):
             cid = f"{device.name}/{spec.name}"
+            cid = ids.get(cid, cid)
             channels[cid] = ChannelInfo(
                 id=cid,
                 device=device.name,

@@ -72,3 +72,12 @@ def test_outside_a_build_nothing_is_cached() -> None:
     dec = make_decoder("d", SPECS[0])
     assert _same(dec, ChannelDecoder("d", SPECS[0]))
     assert not _Scope.decoders
+
+
+def test_decoders_keep_the_configs_own_channel_id_strings() -> None:
+    ids = {"".join(["d7/", spec.name]): None for spec in SPECS}  # built, not interned literals
+    with shared_construction(ids):
+        make_decoder("d6", SPECS[0])  # the template
+        decs = [make_decoder("d7", s) for s in SPECS]
+    canonical = {cid: cid for cid in ids}
+    assert all(d.channel is canonical[d.channel] for d in decs)

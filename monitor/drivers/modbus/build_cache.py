@@ -14,7 +14,7 @@ The cache is dropped when the scope closes: nothing outlives a build.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from monitor.config.devices import ChannelSpec
@@ -29,6 +29,7 @@ PlanKey = tuple[int, int, tuple[tuple[object, int, int], ...]]
 
 class _Scope:
     depth = 0
+    channel_ids: dict[str, str] = {}  # noqa: RUF012
     decoders: dict[tuple[int, bool], tuple[ChannelSpec, ChannelDecoder]] = {}  # noqa: RUF012
     plans: dict[PlanKey, Layout] = {}  # noqa: RUF012
 
@@ -47,8 +48,14 @@ _copy = _copier([s for s in ChannelDecoder.__slots__ if s not in ("channel", "hi
 
 
 @contextmanager
-def shared_construction() -> Iterator[None]:
-    """Share decoders' compiled parts and read-plan layouts until the block ends."""
+def shared_construction(channel_ids: Iterable[str] | None = None) -> Iterator[None]:
+    """Share decoders' compiled parts and read-plan layouts until the block ends.
+
+    ``channel_ids`` (e.g. the loaded config's ``channels``) lets each
+    decoder keep the config's own id string instead of a copy of it.
+    """
+    if channel_ids is not None and not _Scope.depth:
+        _Scope.channel_ids = {cid: cid for cid in channel_ids}
     _Scope.depth += 1
     try:
         yield
@@ -57,6 +64,7 @@ def shared_construction() -> Iterator[None]:
         if _Scope.depth == 0:
             _Scope.decoders.clear()
             _Scope.plans.clear()
+            _Scope.channel_ids = {}
 
 
 def make_decoder(device: str, spec: ChannelSpec, *, hidden: bool = False) -> ChannelDecoder:
@@ -68,11 +76,13 @@ def make_decoder(device: str, spec: ChannelSpec, *, hidden: bool = False) -> Cha
     if entry is None:  # the template pins its spec, so the id is not reused meanwhile
         entry = spec, ChannelDecoder(device, spec, hidden=hidden)
         _Scope.decoders[key] = entry
+        entry[1].channel = _Scope.channel_ids.get(entry[1].channel, entry[1].channel)
         return entry[1]
     dec = ChannelDecoder.__new__(ChannelDecoder)
     _copy(entry[1], dec)
     dec.hidden = hidden
-    dec.channel = f"{device}/{spec.name}"
+    channel = f"{device}/{spec.name}"
+    dec.channel = _Scope.channel_ids.get(channel, channel)
     return dec
 
 
