@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="cProfile the daemon at the largest N and print the top functions")
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument("--start-jitter", help="every connection's start_jitter (e.g. 0s, 1s)")
+    parser.add_argument("--start-phases", type=int, help="every connection's start_phases")
     args = parser.parse_args(argv)
     sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else (
         QUICK_SIZES if args.quick else FULL_SIZES)
@@ -139,7 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         for n in sizes:
             profile = workdir / "daemon.prof" if args.profile and n == max(sizes) else None
-            connection = {"start_jitter": args.start_jitter} if args.start_jitter else None
+            connection: dict[str, Any] = {}
+            if args.start_jitter:
+                connection["start_jitter"] = args.start_jitter
+            if args.start_phases:
+                connection["start_phases"] = args.start_phases
             row = measure(n, warmup, duration, workdir, profile, connection=connection)
             rows.append(row)
             print(f"N={n}: daemon {row['daemon_cpu_pct']:.1f} % vs baseline "

@@ -241,6 +241,11 @@ class ModbusTcpConnection(ConfigModel):
     start_jitter: Duration = Field(
         1.0, description="Spread of first poll times; polls still fire on a 50 ms grid"
     )
+    start_phases: int | None = Field(
+        None, ge=1, le=1000,
+        description="First polls at this many offsets spread evenly over start_jitter "
+        "(fewer wake-ups); default: any 50 ms step",
+    )
 
 
 class ModbusSerialConnection(ConfigModel):
@@ -257,6 +262,7 @@ class ModbusSerialConnection(ConfigModel):
     keep_open: bool = True
     backoff_max: Duration = 60.0
     start_jitter: Duration = 1.0
+    start_phases: int | None = Field(None, ge=1, le=1000)
 
 
 class MqttConnection(ConfigModel):

@@ -10,7 +10,9 @@ import random
 import weakref
 
 import pytest
+from pydantic import ValidationError
 
+from monitor.config.devices import ModbusTcpConnection
 from monitor.drivers.modbus import ModbusDriver
 from monitor.drivers.modbus.schedule import (
     GRID,
@@ -180,3 +182,25 @@ def test_the_clock_of_a_closed_loop_is_let_go() -> None:
     gc.collect()
     assert loop_ref() is None
     assert ticker_ref() is None
+
+
+def test_start_phases_are_few_offsets_spread_evenly_over_the_jitter() -> None:
+    rng = random.Random(3)
+    base = current_tick(1000.0) + 1
+    starts = {first_tick(1000.0, 1.0, 20, rng, phases=4) - base for _ in range(400)}
+    assert starts == {0, 5, 10, 15}
+    starts = {first_tick(1000.0, 1.0, 20, rng, phases=3) - base for _ in range(400)}
+    assert starts == {0, 6, 13}
+    # more phases than steps, or none: every step of the window, as without phases
+    assert {first_tick(1000.0, 0.5, 20, rng, phases=50) - base for _ in range(400)} == set(
+        range(10))
+    assert first_tick(1000.0, 0.0, 20, rng, phases=4) == base
+
+
+def test_start_phases_are_read_from_the_connection() -> None:
+    conn = ModbusTcpConnection.model_validate(
+        {"name": "gw", "driver": "modbus_tcp", "host": "127.0.0.1", "start_phases": 4})
+    assert conn.start_phases == 4
+    with pytest.raises(ValidationError):
+        ModbusTcpConnection.model_validate(
+            {"name": "gw", "driver": "modbus_tcp", "host": "127.0.0.1", "start_phases": 0})

@@ -72,7 +72,8 @@ class ModbusDriver(Driver):
         cfg = self.connection
         runtimes = self.runtimes
         interval = min(d.interval_ticks for d in runtimes)
-        start = first_tick(loop.time(), cfg.start_jitter, interval, self.rng)
+        start = first_tick(loop.time(), cfg.start_jitter, interval, self.rng,
+                           cfg.start_phases)
         backoff_max = ticks(cfg.backoff_max)
         for dev in runtimes:
             dev.start(start, backoff_max)

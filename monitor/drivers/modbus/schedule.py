@@ -4,7 +4,8 @@ Every poll time is an absolute tick number ``k`` meaning ``k * GRID`` seconds
 of the event loop's monotonic clock, never "now + interval", so a schedule
 cannot drift. Start times are spread by a random whole number of grid steps
 (``start_jitter``) so that a site does not hit every gateway at the same
-instant after a restart.
+instant after a restart; ``start_phases`` limits those offsets to a few spread
+evenly over the window, so that more polls share each wake-up.
 
 At thousands of devices the wake-ups cost more than the Modbus exchange: a
 timer per device per poll is a ``TimerHandle``, a heap push and pop with
@@ -42,9 +43,25 @@ def current_tick(loop_time: float) -> int:
     return math.floor(loop_time / GRID + 1e-6)
 
 
-def first_tick(loop_time: float, jitter: float, interval_ticks: int, rng: random.Random) -> int:
+def first_tick(
+    loop_time: float, jitter: float, interval_ticks: int, rng: random.Random,
+    phases: int | None = None,
+) -> int:
+    """The first poll: a random whole step within ``jitter`` (and within one interval).
+
+    With ``phases``, only that many offsets spread evenly over the window are
+    used: every connection whose first poll falls on the same phase wakes with
+    the others at one tick, so a second costs ``phases`` wake-ups instead of up
+    to 20, while no phase carries more than about its share of the devices.
+    """
     spread = min(ticks(jitter) if jitter > 0 else 0, interval_ticks)
-    return math.ceil(loop_time / GRID) + 1 + (rng.randrange(spread) if spread > 1 else 0)
+    offset = 0
+    if spread > 1:
+        if phases is not None and phases < spread:
+            offset = rng.randrange(phases) * spread // phases
+        else:
+            offset = rng.randrange(spread)
+    return math.ceil(loop_time / GRID) + 1 + offset
 
 
 class RequestTimeout(TimeoutError):
