@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "monitor.cli.audit",  # audit
     "monitor.cli.excursions",  # excursions
     "monitor.cli.report",  # report
+    "monitor.cli.outbox",  # outbox
 )
 
 

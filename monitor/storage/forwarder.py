@@ -35,6 +35,7 @@ from monitor.config.storage import SinkCommon
 from monitor.model import utc_now_ns
 from monitor.storage.embedded import EmbeddedStore
 from monitor.storage.outbox import Batch, CursorState, Outbox
+from monitor.storage.resender import Resender
 from monitor.storage.transport import Rejected, Transport, Unavailable
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,9 @@ class Forwarder:
         self._rng = rng or random.Random()
         self._clock = clock
         self.outbox = Outbox(store.path, self.name, start_at=store.last_committed_id)
+        # Requests of `cleanroom-monitor outbox resend`, queued in readings.db.
+        self.resender = Resender(store.path, self.outbox, transport, settings, rng=self._rng,
+                                 clock=clock)
         self._wake = asyncio.Event()
         store.add_waker(self._wake)
         self._prefetch: tuple[tuple[int, int, int], asyncio.Task[Batch]] | None = None
@@ -135,6 +139,7 @@ class Forwarder:
                     await asyncio.sleep(self.settings.retry_max)
         finally:
             self._drop_prefetch()
+            self.resender.close()
             await self.transport.close()
 
     async def step(self) -> None:
@@ -150,6 +155,8 @@ class Forwarder:
             log.info("sink %s: catching up %d readings", self.name, last - s.head)
         sent = await self._send_live(last)
         sent = await self._send_backlog() or sent
+        if self.available:
+            sent = await self.resender.step() or sent
         if not sent:
             await self._wait()
 

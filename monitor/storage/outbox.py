@@ -29,12 +29,40 @@ from pathlib import Path
 
 from monitor.errors import StoreError
 from monitor.storage.lineproto import TAG_NAMES, OutboxRow, encode, series_prefix
-from monitor.storage.schema import reader
+from monitor.storage.schema import APPLICATION_ID
 
 _FETCH = (
     "SELECT id, series, ts_ns, value, raw, quality, state, device_ts_ns, detail "
     "FROM readings WHERE id > ? AND id <= ? ORDER BY id LIMIT ?"
 )
+
+
+def open_reader(path: Path) -> sqlite3.Connection:
+    """A connection for cursors and queries while another connection of this process writes.
+
+    Unlike ``schema.reader`` it never opens the file outside SQLite: closing any
+    descriptor of the file drops every POSIX lock the process holds on it, after
+    which another process closing its connection takes itself for the last one
+    and deletes the WAL under the daemon (its later commits are then invisible
+    to other processes, and lost at the next start). SQLite itself refuses a
+    file that is not a database.
+    """
+    if not path.exists():
+        raise StoreError(f"{path}: no readings database (has the service ever run here?)")
+    try:
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    except sqlite3.Error as err:
+        raise StoreError(f"{path}: cannot open the readings database: {err}") from err
+    try:
+        conn.execute("PRAGMA busy_timeout=10000").fetchall()
+        if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+            raise StoreError(f"{path}: not a cleanroom-monitor readings database")
+    except BaseException as err:
+        conn.close()
+        if isinstance(err, sqlite3.DatabaseError):
+            raise StoreError(f"{path}: cannot read the readings database: {err}") from err
+        raise
+    return conn
 
 
 @dataclass(frozen=True)
@@ -92,11 +120,11 @@ class Outbox:
         self.sink = sink
         self.path = path
         self._lock = threading.Lock()
-        self._conn = reader(path)
+        self._conn = open_reader(path)
         # Losing the last cursor update on power loss only re-sends a batch, which the
         # server overwrites (same series and timestamp): NORMAL is enough here.
         self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._stats = reader(path)  # for scrape-time queries from the event loop thread
+        self._stats = open_reader(path)  # for scrape-time queries from the event loop thread
         self._prefix: dict[int, str] = {}
         self.state = self._load(start_at)
 
