@@ -29,6 +29,7 @@ log = logging.getLogger("monitor.service")
 
 STOP_TIMEOUT = 4.0  # systemd's TimeoutStopSec is longer; we promise exit within 5 s
 GC_FREEZE_DELAY = 2.0  # after a start, off the path to the first poll
+HTTP_DEFER_MAX = 1.0  # the HTTP API is attached after the first reading, or after this
 
 
 class Service:
@@ -109,17 +110,40 @@ class Service:
         if gc.isenabled():
             gc.disable()
             self._gc_paused = True
-        runtime = build_runtime(loaded, with_http=self.with_http)
+        runtime = build_runtime(loaded, with_http=self.with_http, defer_http=True)
         runtime.extras["service"] = self
         if self.on_runtime is not None:
             self.on_runtime(runtime)
         await runtime.start(group)
+        if runtime.deferred:
+            await self._attach_deferred(runtime)
         self.runtime = runtime
         loop = asyncio.get_running_loop()
         loop.call_later(GC_FREEZE_DELAY, self._freeze_built_objects)
         if not loaded.from_cache:
             loop.call_later(GC_FREEZE_DELAY, _save_cache_in_thread, loaded)
         return runtime
+
+    async def _attach_deferred(self, runtime: Runtime) -> None:
+        """The HTTP API is built once the first reading arrived (or HTTP_DEFER_MAX passed).
+
+        Polling is what a monitoring start is for; the API's ~0.3 s of building at
+        2,000 devices comes after the first poll instead of before it. The service is
+        ready (and tells systemd so) only once the API is up.
+        """
+        first = asyncio.Event()
+
+        def on_readings(_readings: object) -> None:
+            first.set()
+
+        listeners = runtime.pipeline.reading_listeners
+        listeners.append(on_readings)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(first.wait(), HTTP_DEFER_MAX)
+        finally:
+            listeners.remove(on_readings)
+        runtime.attach_deferred()
 
     async def _stop_runtime(self) -> None:
         runtime = self.runtime
