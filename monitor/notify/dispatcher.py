@@ -6,6 +6,16 @@ network. Each notifier's worker delivers its queue in order; a failed attempt
 is counted, logged and retried with capped exponential backoff, so a dead
 SMTP server delays only the e-mails. Every attempt is logged with the
 notifier, the notification id, the attempt number and the outcome.
+
+A notifier's library may swallow a cancellation: on Python 3.11
+``asyncio.wait_for`` returns the result instead of raising CancelledError when
+the awaited future completes in the same loop iteration as the cancel
+(CPython gh-86296, fixed in 3.12), and aiosmtplib waits for every SMTP reply
+that way. The worker would then go on waiting for work as if never cancelled
+and the daemon's shutdown would hang with the queued notifications never
+given their last attempt. So the workers compare their task's pending
+cancel requests (``Task.cancelling()``) before and after each delivery and
+re-raise a cancellation that went missing.
 """
 
 from __future__ import annotations
@@ -151,6 +161,7 @@ class Dispatcher:
             self.check_escalations()
 
     async def _worker(self, lane: Lane) -> None:
+        asked = _cancel_requests()
         while True:
             while not lane.queue:
                 lane.wakeup.clear()
@@ -159,6 +170,8 @@ class Dispatcher:
             await self._deliver(lane, item)
             if lane.queue and lane.queue[0] is item:
                 lane.queue.popleft()
+            # after the pop: a delivered item must not be sent again by close()
+            _raise_if_cancel_swallowed(asked, lane.name)
 
     async def _deliver(self, lane: Lane, item: Notification, *, attempts: int | None = None
                        ) -> bool:
@@ -167,6 +180,7 @@ class Dispatcher:
         limit = retry.max_attempts if attempts is None else attempts
         delay = retry.initial
         notifier = lane.notifier
+        asked = _cancel_requests()
         for attempt in range(1, limit + 1):
             lane.attempts += 1
             started = time.monotonic()
@@ -193,6 +207,9 @@ class Dispatcher:
                     log_event(log, logging.ERROR, "notification given up", notifier=lane.name,
                               notification=item.id, attempts=attempt, permanent=permanent)
                     return False
+                # a cancel the library turned into an error: stop, do not retry; the item
+                # stays queued for close()'s last attempt
+                _raise_if_cancel_swallowed(asked, lane.name)
                 await self.sleep(delay * random.uniform(0.9, 1.1))
                 delay = min(delay * 2, retry.max)
                 continue
@@ -206,11 +223,15 @@ class Dispatcher:
 
     async def close(self, grace: float = 1.5) -> None:
         """At shutdown: one last attempt for what is queued, within ``grace``, then close."""
+        asked = _cancel_requests()
         try:
             async with asyncio.timeout(grace):
                 for lane in self.lanes.values():
                     while lane.queue:
                         await self._deliver(lane, lane.queue.popleft(), attempts=1)
+                        # the grace timeout's own cancel may be swallowed too: re-raised
+                        # here, asyncio.timeout turns it into TimeoutError
+                        _raise_if_cancel_swallowed(asked, lane.name)
         except TimeoutError:
             pass
         for lane in self.lanes.values():
@@ -230,6 +251,23 @@ class Dispatcher:
                        "failures": lane.notifier.failures, "attempts": lane.attempts,
                        "given_up": lane.given_up, "dropped": lane.dropped}
                 for name, lane in self.lanes.items()}
+
+
+def _cancel_requests() -> int:
+    task = asyncio.current_task()
+    return task.cancelling() if task is not None else 0
+
+
+def _raise_if_cancel_swallowed(asked: int, notifier: str) -> None:
+    """Re-raise a cancel request that arrived since ``asked`` was read and went missing.
+
+    Reaching this line with more pending requests than before means a notifier's
+    library caught the CancelledError (see the module docstring).
+    """
+    if _cancel_requests() > asked:
+        log_event(log, logging.WARNING, "cancellation swallowed by a notifier, re-raised",
+                  notifier=notifier)
+        raise asyncio.CancelledError
 
 
 def _describe(err: BaseException) -> str:
