@@ -10,6 +10,8 @@ fault rules and, while they hold state, the rules themselves
 
 from __future__ import annotations
 
+import math
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -20,14 +22,17 @@ if TYPE_CHECKING:
     from .location import LocationTracker
 
 NS = 1_000_000_000
+INF = math.inf
+MAX = sys.float_info.max  # a band within [-MAX, MAX] lets no NaN or infinity through
 
 
 class DeviceRt:
-    __slots__ = ("comm", "comm_spec", "fault", "fault_n", "fault_spec", "index", "location",
-                 "name")
+    __slots__ = ("channels", "comm", "comm_spec", "fault", "fault_n", "fault_spec", "index",
+                 "location", "name")
 
     def __init__(self, name: str, location: str, index: int = 0) -> None:
         self.name, self.location, self.index = name, location, index
+        self.channels: list[ChannelRt] = []
         self.comm: FlagRule | None = None  # live only while it holds state
         self.fault: FlagRule | None = None
         self.comm_spec: FlagSpec | None = None  # None: health rules off for this device
@@ -43,13 +48,27 @@ class DoorInput:
 
 
 class ChannelRt:
-    __slots__ = ("device", "doors", "faulted", "id", "index", "inputs", "last_good_ts",
-                 "last_ts", "live", "loc", "poll_ns", "rs", "seq", "stale", "stale_ns",
+    """One channel's rules and health state.
+
+    ``lo``/``hi`` is the channel's *fast band*: a good float reading within it
+    changes nothing but the channel's last-seen times, so the engine handles
+    it without calling anything (``EngineCore._ingest``). It is the quiet band
+    of the channel's rules in the location's current state while nothing of the
+    channel holds state (no live rule, stale or communication point, no fault,
+    every door contact closed, no location input), and empty otherwise;
+    ``refresh`` recomputes it, and is called wherever one of those changes.
+    """
+
+    __slots__ = ("device", "doors", "faulted", "hi", "id", "index", "inputs", "last_good_ts",
+                 "last_ts", "live", "lo", "loc", "poll_ns", "rs", "seq", "stale", "stale_ns",
                  "stale_spec", "step_ns", "suppressors")
 
     def __init__(self, cid: str, device: DeviceRt, loc: LocationRt, stale_ns: int,
                  poll_ns: int = NS, *, step_ns: int = 5 * NS, index: int = 0) -> None:
         self.id, self.device, self.loc, self.stale_ns = cid, device, loc, stale_ns
+        device.channels.append(self)
+        loc.channels.append(self)
+        self.lo, self.hi = INF, -INF  # empty until the engine starts (``refresh``)
         self.poll_ns = poll_ns
         # going back further than this is a step of the clock, not a reordered sample
         self.step_ns = step_ns
@@ -66,6 +85,24 @@ class ChannelRt:
         self.faulted = False
         self.inputs: tuple[LocationTracker, ...] = ()
         self.doors: tuple[DoorInput, ...] = ()
+
+    def refresh(self) -> None:
+        """Recompute the fast band (see the class docstring)."""
+        if (self.live is not None or self.stale is not None or self.faulted or self.inputs
+                or self.device.comm is not None):
+            self.lo, self.hi = INF, -INF
+            return
+        lo, hi = self.rs.band[self.loc.state_idx]
+        for d in self.doors:  # a closed contact stays closed while its value is 0
+            if d.door.is_open or d.zero_means_open:
+                self.lo, self.hi = INF, -INF
+                return
+            lo, hi = max(lo, 0.0), min(hi, 0.0)
+        self.lo, self.hi = max(lo, -MAX), min(hi, MAX)
+
+    def mute(self) -> None:
+        """Empty the fast band: every reading takes the full path (``refresh`` undoes it)."""
+        self.lo, self.hi = INF, -INF
 
     @property
     def rules(self) -> tuple[Condition, ...]:

@@ -29,12 +29,20 @@ MAX_SAMPLES = 10
 class LocationRt:
     """A location's live state, shared by every rule there (limits are indexed by it)."""
 
-    __slots__ = ("name", "state", "state_idx")
+    __slots__ = ("channels", "name", "state", "state_idx")
 
     def __init__(self, name: str, state: str) -> None:
         self.name = name
         self.state = state
         self.state_idx = 0 if state == "at_rest" else 1
+        self.channels: list[Any] = []  # its ChannelRt, whose fast bands depend on the state
+
+    def set_state(self, state: str) -> None:
+        """Change the state in force; the limits of every channel here change with it."""
+        self.state = state
+        self.state_idx = 0 if state == "at_rest" else 1
+        for ch in self.channels:
+            ch.refresh()
 
 
 class DoorRt:
@@ -118,6 +126,7 @@ class Condition:
                 return
             if self.pending_on is None:
                 self._begin(ts, value)
+                em.timers[self] = None  # the tick matures it (see EngineCore.tick)
             else:
                 pk = self.pk
                 if value is not None and (pk is None or (value - pk) * self.point.sign > 0):
@@ -134,6 +143,7 @@ class Condition:
             if self.active:
                 if self.pending_off is None:
                     self.pending_off = ts
+                    em.timers[self] = None
                 if self.pending_off + self.off_ns <= ts:
                     self._deactivate(em, self.pending_off + self.off_ns)
 
@@ -324,7 +334,8 @@ class RateRule(Condition):
     def sample(self, em: Emitter, ts: int, v: float) -> None:
         if self.point.oos:
             return
-        self.advance(em, ts, False)
+        if self.pending_on is not None or self.pending_off is not None:
+            self.advance(em, ts, False)
         size, buf_t = self.size, self.buf_t
         head, tail = self.head, self.tail
         oldest_allowed = ts - self.per_ns

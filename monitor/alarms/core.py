@@ -1,10 +1,19 @@
 """The pure alarm core: readings and time in, events out. No I/O, no clock of its own.
 
-``evaluate`` is on the hot path (every batch a driver emits): one dict lookup
-per reading, a duplicate/out-of-order check, the health bookkeeping and the
-channel's precomputed rules. Nothing is allocated for a reading that changes
-nothing. ``tick(now)`` matures delays, detects stale data and expires
-shelving, maintenance and manual location states.
+``evaluate`` is on the hot path (every batch a driver emits). A good reading
+within its channel's *fast band* (``ChannelRt``: within the innermost limits
+while nothing of the channel holds state) costs one dict lookup, the
+duplicate/out-of-order check and two comparisons, and only updates the
+channel's last-seen times; every other reading takes the full path: health
+bookkeeping, then the channel's rules. ``tick(now)`` matures delays, detects
+stale data and expires shelving, maintenance and manual location states; it
+looks only at the conditions whose delay is running (``timers``), the
+channels that may have gone stale (``StaleScan``), the locations whose state
+time may change, and the points' shelving once the earliest expiry is due.
+
+``EngineCore(..., fast=False)`` takes the full path for every reading and
+looks at everything at every tick, as the engine did before these shortcuts;
+the property tests check that both give the same events.
 
 Bad input never moves a value alarm: a reading whose quality is not good, or
 whose value is None, NaN, ±inf or not a number, is not compared with any
@@ -29,6 +38,7 @@ from monitor.model import Quality, Reading
 from .channels import ChannelRt
 from .events import AlarmEvent, EventKind
 from .location import LocationTracker
+from .stale import StaleScan
 from .states import AlarmPoint
 from .table import Tables
 from .timebase import CLOCK_POINT, TICK_STEP_NS, ClockWatch, reanchor
@@ -41,6 +51,7 @@ COMM_ERROR = Quality.COMM_ERROR
 MAINTENANCE = Quality.MAINTENANCE
 FAULTS = frozenset({Quality.DEVICE_FAULT, Quality.OUT_OF_RANGE})
 NUMBERS = (float, int, bool)
+NEVER = float("inf")
 
 
 @dataclass
@@ -54,13 +65,15 @@ class Counters:
     clock_steps: int = 0  # steps of the host clock seen; timers moved with each
     held: int = 0  # readings that went back, held until a clock step was confirmed
     restamped: int = 0  # stamped before a step, delivered after it: moved by the step
+    full: int = 0  # evaluated on the full path (the rest: within their channel's fast band)
 
 
 class EngineCore:
     """State of every alarm point of one configuration. Single-threaded."""
 
     def __init__(self, tables: Tables, config: AlarmsConfig, *, start_ns: int,
-                 id_prefix: str = "", next_seq: int = 1, next_alarm_id: int = 1) -> None:
+                 id_prefix: str = "", next_seq: int = 1, next_alarm_id: int = 1,
+                 fast: bool = True) -> None:
         self.t = tables
         self.config = config
         self.id_prefix = id_prefix
@@ -77,10 +90,19 @@ class EngineCore:
                                      if c.stale_spec is not None)
         for ch in tables.channels.values():
             ch.last_good_ts = start_ns
+            ch.refresh()
         devices = {ch.device.name for ch in tables.channels.values()}
         self.clock = ClockWatch(quorum_devices=min(2, len(devices)))
         self._flushing = False
         self.stepped_at: int | None = None  # new time of the last clock step
+        self.fast = fast
+        #: conditions whose on- or off-delay may be running (``Condition.update`` adds them)
+        self.timers: dict[Any, None] = {}
+        self._stale_scan = StaleScan(self._stale_channels)
+        self._scheduled = tuple(tr for tr in tables.trackers.values() if tr.windows)
+        self._shelf_due: float = -NEVER  # earliest shelving expiry (a lower bound)
+        if not fast:
+            self._ingest = self._ingest_full  # type: ignore[method-assign]
 
     # --- event creation (the Emitter protocol) ---------------------------------------------
 
@@ -125,6 +147,32 @@ class EngineCore:
         return self.drain()
 
     def _ingest(self, readings: Iterable[Reading]) -> None:
+        get = self._channels.get
+        good, flt, num = GOOD, float, int
+        n = 0
+        for r in readings:
+            ch = get(r.channel)
+            if ch is None:
+                self.counters.unknown_channel += 1
+                continue
+            ts = r.ts_ns
+            if ts <= ch.last_ts:
+                if ch.last_ts - ts < ch.step_ns or not self._went_back(ch, r):
+                    self.counters.out_of_order += 1
+                continue
+            ch.last_ts = ts
+            n += 1
+            v = r.value
+            if r.quality is good and (v.__class__ is flt or v.__class__ is num) and (
+                ch.lo <= v <= ch.hi
+            ):
+                ch.last_good_ts = ts  # within its fast band: nothing else can change
+                continue
+            self._full(ch, r, ts, v)
+        self.counters.evaluated += n
+
+    def _ingest_full(self, readings: Iterable[Reading]) -> None:
+        """``_ingest`` without the fast band: every reading takes the full path."""
         channels = self._channels
         counters = self.counters
         n = 0
@@ -140,24 +188,29 @@ class EngineCore:
                 continue
             ch.last_ts = ts
             n += 1
-            q = r.quality
-            v = r.value
-            if q is GOOD:
-                if v.__class__ in NUMBERS and v - v == 0:  # finite: NaN and inf fail
-                    self._good(ch, ts, float(v))
-                    continue
-                counters.bad_value += 1
-                q = Quality.INVALID
-            else:
-                if q is MAINTENANCE and self.maintenance and v.__class__ in NUMBERS and (
-                    v - v == 0 and self._maintained(ch, ts)
-                ):  # marked by maintenance mode: evaluated, its alarms recorded suppressed
-                    counters.maintenance += 1
-                    self._good(ch, ts, float(v))
-                    continue
-                counters.not_good += 1
-            self._not_good(ch, ts, q, r.detail)
+            self._full(ch, r, ts, r.value)
         counters.evaluated += n
+
+    def _full(self, ch: ChannelRt, r: Reading, ts: int, v: Any) -> None:
+        """The full path of one accepted reading: quality, health, rules, inputs, doors."""
+        counters = self.counters
+        counters.full += 1
+        q = r.quality
+        if q is GOOD:
+            if v.__class__ in NUMBERS and v - v == 0:  # finite: NaN and inf fail
+                self._good(ch, ts, float(v))
+                return
+            counters.bad_value += 1
+            q = Quality.INVALID
+        else:
+            if q is MAINTENANCE and self.maintenance and v.__class__ in NUMBERS and (
+                v - v == 0 and self._maintained(ch, ts)
+            ):  # marked by maintenance mode: evaluated, its alarms recorded suppressed
+                counters.maintenance += 1
+                self._good(ch, ts, float(v))
+                return
+            counters.not_good += 1
+        self._not_good(ch, ts, q, r.detail)
 
     def _good(self, ch: ChannelRt, ts: int, v: float) -> None:
         ch.last_good_ts = ts
@@ -183,23 +236,36 @@ class EngineCore:
         if ch.doors:
             for d in ch.doors:
                 is_open = (v == 0) if d.zero_means_open else (v != 0)
-                if d.door.update(ts, is_open) and d.held is not None:
-                    d.held.set(self, ts, is_open, None)
+                if d.door.update(ts, is_open):
+                    ch.refresh()
+                    if d.held is not None:
+                        d.held.set(self, ts, is_open, None)
 
     def _rules(self, ch: ChannelRt, ts: int, v: float) -> None:
         """Sample the channel's rules in order; an idle one is made live when ``v`` would start
         its condition (the door check is the one ``ValueRule.sample`` makes)."""
         rs = ch.rs
+        live = ch.live
         idx = ch.loc.state_idx
-        for i in range(len(rs.specs)):
-            live = ch.live
+        if live is not None:
+            lo, hi = rs.value_band[idx]
+            if lo <= v <= hi:  # no idle value rule wakes: sample the live ones and rate rules
+                doored = rs.doored
+                for i, found in enumerate(live):
+                    if found is not None:
+                        found.sample(self, ts, v)
+                    elif not doored[i]:
+                        self.t.wake(ch, i).sample(self, ts, v)  # a rate rule sees every sample
+                return
+        for i, (lo, hi) in enumerate(rs.wake[idx]):
             rule = None if live is None else live[i]
             if rule is None:
-                if not rs.wakes(i, idx, v) or (rs.doored[i] and ch.suppressors and any(
+                if lo <= v <= hi or (rs.doored[i] and ch.suppressors and any(
                     ts < door.suppress_until for door in ch.suppressors
                 )):
                     continue
                 rule = self.t.wake(ch, i)
+                live = ch.live
             rule.sample(self, ts, v)
 
     def _not_good(self, ch: ChannelRt, ts: int, q: Quality, detail: str | None) -> None:
@@ -224,6 +290,7 @@ class EngineCore:
 
     def _fault(self, ch: ChannelRt, ts: int, faulted: bool, detail: str | None) -> None:
         ch.faulted = faulted
+        ch.refresh()
         dev = ch.device
         dev.fault_n += 1 if faulted else -1
         rule = dev.fault
@@ -249,6 +316,15 @@ class EngineCore:
                     self.counters.out_of_order += len(clock.take_held())
                 clock.tick_gap = gap if 0 < gap < TICK_STEP_NS else 0
         self.now_ns = max(self.now_ns, now_ns)
+        if self.fast:
+            self._tick_fast(now_ns)
+        else:
+            self._tick_full(now_ns)
+        self.t.sweep()
+        return self.drain()
+
+    def _tick_full(self, now_ns: int) -> None:
+        """Every stale channel, live condition, live point and location, in that order."""
         for ch in self._stale_channels:
             self._check_stale(ch, now_ns)
         for cond in self.t.live_conditions():
@@ -256,12 +332,39 @@ class EngineCore:
                 not cond.point.oos
             ):
                 cond.advance(self, now_ns, True)
+        self.timers.clear()
         self._expire(now_ns)
         for tracker in self.t.trackers.values():
             if tracker.due(now_ns):
                 self.apply_location(tracker, now_ns, SYSTEM, None)
-        self.t.sweep()
-        return self.drain()
+
+    def _tick_fast(self, now_ns: int) -> None:
+        """What ``_tick_full`` does, looking only where something can be due (same order)."""
+        t = self.t
+        if t.stale_woken:
+            self._stale_scan.reset()
+        self._stale_scan.run(now_ns, self._check_stale)
+        t.stale_woken = False
+        if self.timers:
+            running = [c for c in self.timers
+                       if c.pending_on is not None or c.pending_off is not None]
+            running.sort(key=_point_order)
+            for cond in running:
+                if not cond.point.oos:
+                    cond.advance(self, now_ns, True)
+            self.timers = {c: None for c in running
+                           if c.pending_on is not None or c.pending_off is not None}
+        if now_ns >= self._shelf_due or self.maintenance:
+            self._expire(now_ns)
+        watch = t.tracker_watch
+        if watch or self._scheduled:
+            trackers = sorted({*self._scheduled, *watch}, key=_tracker_index) if watch else (
+                self._scheduled)
+            for tracker in trackers:
+                if tracker.due(now_ns):
+                    self.apply_location(tracker, now_ns, SYSTEM, None)
+            for tracker in [tr for tr in watch if not tr.timed()]:
+                del watch[tracker]
 
     # --- clock steps (see timebase) --------------------------------------------------------
 
@@ -293,6 +396,8 @@ class EngineCore:
         self.counters.clock_steps += 1
         self.stepped_at = at
         moved = reanchor(self.t, self.maintenance, step, exact=exact)
+        self._stale_scan.reset()
+        self._shelf_due = -NEVER
         self.now_ns += step
         self.clock.begin_grace(step, at)
         held = self.clock.take_held()
@@ -327,10 +432,16 @@ class EngineCore:
                 self.t.wake_stale(ch).set(self, became, True, (ch.stale_ns + spec.on_ns) / NS)
 
     def _expire(self, now: int) -> None:
-        for point in self.t.live_points():
-            until = point.shelved_until
-            if until is not None and until <= now:
-                point.unshelve(self, until, SYSTEM, "shelving expired")
+        if now >= self._shelf_due or not self.fast:
+            earliest = NEVER
+            for point in self.t.live_points():
+                until = point.shelved_until
+                if until is not None:
+                    if until <= now:
+                        point.unshelve(self, until, SYSTEM, "shelving expired")
+                    elif until < earliest:
+                        earliest = until
+            self._shelf_due = earliest
         for target, until in list(self.maintenance.items()):
             if until is not None and until <= now:
                 self.end_maintenance(target, until, SYSTEM, "maintenance period expired")
@@ -362,8 +473,7 @@ class EngineCore:
             tracker.source = source
             return
         previous = rt.state
-        rt.state = state
-        rt.state_idx = 0 if state == "at_rest" else 1
+        rt.set_state(state)
         tracker.source = source
         manual = tracker.manual
         details: dict[str, Any] = {"source": source, "previous": None if initial else previous}
@@ -407,3 +517,11 @@ class EngineCore:
     def active(self) -> list[AlarmView]:
         """Alarms not in normal state, and shelved or out-of-service points."""
         return active_views([*self.t.live_points(), *self.t.idle_in_maintenance()])
+
+
+def _point_order(cond: Any) -> int:
+    return cond.point.order  # type: ignore[no-any-return]
+
+
+def _tracker_index(tracker: LocationTracker) -> int:
+    return tracker.index

@@ -67,6 +67,7 @@ class AlarmEngine(EngineCore):
             raise AlarmError(
                 f"shelving is limited to {self.max_shelve_ns / 1e9 / 3600:g} h (alarms.max_shelve)")
         self.find(ref).shelve(self, ts_ns, user, reason, until_ns)
+        self._shelf_due = min(self._shelf_due, until_ns)
         return self.drain()
 
     def unshelve(self, ref: int | str, user: str, reason: str, ts_ns: int) -> list[AlarmEvent]:

@@ -55,25 +55,59 @@ class Manual:
 
 
 class LocationTracker:
-    """Decides the state of one location; the engine applies and records the changes."""
+    """Decides the state of one location; the engine applies and records the changes.
 
-    def __init__(self, rt: LocationRt, config: StateConfig, timezone: str) -> None:
+    ``watch`` (shared by the trackers of one configuration) holds every tracker
+    that has a manual state or a clean-up period running, so that the engine's
+    tick need not ask the others, which time alone cannot change, except
+    those with a schedule.
+    """
+
+    def __init__(self, rt: LocationRt, config: StateConfig, timezone: str, *, index: int = 0,
+                 watch: dict[LocationTracker, None] | None = None) -> None:
         self.rt = rt
+        self.index = index  # its place in the configuration
+        self.watch: dict[LocationTracker, None] = {} if watch is None else watch
+        self._manual: Manual | None = None
+        self._rest_pending: int | None = None
         self.default = str(config.default)
         self.windows = tuple(Window.from_config(w) for w in config.schedule)
         self.tz = ZoneInfo(timezone)
         self.input_channel = config.input
         self.input_zero_means_operation = config.input_in_operation_when == "zero"
         self.input_state: str | None = None
-        self.manual: Manual | None = None
         self.source = "default"
         self.next_check_ns = 0  # schedules are re-read once a minute
         self.clean_up_ns = int(config.clean_up * NS)
-        self.rest_pending_since: int | None = None  # operations ended, clean-up running
 
     @property
     def name(self) -> str:
         return self.rt.name
+
+    @property
+    def manual(self) -> Manual | None:
+        return self._manual
+
+    @manual.setter
+    def manual(self, value: Manual | None) -> None:
+        self._manual = value
+        if value is not None:
+            self.watch[self] = None
+
+    @property
+    def rest_pending_since(self) -> int | None:
+        """When operations ended, while the clean-up period runs."""
+        return self._rest_pending
+
+    @rest_pending_since.setter
+    def rest_pending_since(self, value: int | None) -> None:
+        self._rest_pending = value
+        if value is not None:
+            self.watch[self] = None
+
+    def timed(self) -> bool:
+        """True when ``due`` may ever say so: a schedule, a manual state, a clean-up running."""
+        return bool(self.windows) or self._manual is not None or self._rest_pending is not None
 
     def schedule_state(self, now_ns: int) -> str | None:
         if not self.windows:

@@ -146,8 +146,7 @@ def _location(engine: AlarmEngine, event: AlarmEvent, report: RestoreReport) -> 
         return
     report.locations_logged.add(tracker.name)
     details = dict(event.details or {})
-    tracker.rt.state = event.location_state
-    tracker.rt.state_idx = 0 if event.location_state == "at_rest" else 1
+    tracker.rt.set_state(event.location_state)
     tracker.source = str(details.get("source", "default"))
     if tracker.source == "manual":
         tracker.manual = Manual(event.location_state, details.get("until_ns"),

@@ -65,7 +65,8 @@ def build_tables(loaded: LoadedConfig) -> Tables:
     for name, (_room, loc) in loaded.locations.items():
         rt = LocationRt(name, str(loc.state.default))
         t.locations[name] = rt
-        t.trackers[name] = LocationTracker(rt, loc.state, cfg.site.timezone)
+        t.trackers[name] = LocationTracker(rt, loc.state, cfg.site.timezone,
+                                           index=len(t.trackers), watch=t.tracker_watch)
     enabled = {d.name: d for d in cfg.devices if d.enabled}
     for device in enabled.values():
         dev = DeviceRt(device.name, device.location, len(t.devices))

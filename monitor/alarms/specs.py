@@ -120,18 +120,19 @@ RuleSpec = ValueSpec | RateSpec
 class RuleSet:
     """A channel's rules in order, and per location state the band no idle rule reacts to."""
 
-    __slots__ = ("band", "doored", "specs")
+    __slots__ = ("band", "doored", "specs", "value_band", "wake")
 
     def __init__(self, specs: Sequence[RuleSpec]) -> None:
         self.specs: tuple[RuleSpec, ...] = tuple(specs)
-        bands = []
-        for idx in range(len(STATES)):
-            lo, hi = -INF, INF
-            for spec in self.specs:
-                s_lo, s_hi = spec.band(idx)
-                lo, hi = max(lo, s_lo), min(hi, s_hi)
-            bands.append((lo, hi))
-        self.band: tuple[tuple[float, float], ...] = tuple(bands)
+        self.band: tuple[tuple[float, float], ...] = tuple(
+            _meet(self.specs, idx) for idx in range(len(STATES)))
+        #: per state, the band no idle *value* rule reacts to (a rate rule is always live)
+        self.value_band: tuple[tuple[float, float], ...] = tuple(
+            _meet([s for s in self.specs if isinstance(s, ValueSpec)], idx)
+            for idx in range(len(STATES)))
+        #: per state, per rule: the band of values that leave that rule idle
+        self.wake: tuple[tuple[tuple[float, float], ...], ...] = tuple(
+            tuple(spec.band(idx) for spec in self.specs) for idx in range(len(STATES)))
         self.doored = tuple(isinstance(s, ValueSpec) for s in self.specs)
 
     def wakes(self, i: int, state_idx: int, v: float) -> bool:
@@ -144,6 +145,15 @@ class RuleSet:
             if spec.rule == rule:
                 found = i
         return found
+
+
+def _meet(specs: Sequence[RuleSpec], idx: int) -> tuple[float, float]:
+    """The values none of ``specs`` reacts to while idle, in state ``idx``."""
+    lo, hi = -INF, INF
+    for spec in specs:
+        s_lo, s_hi = spec.band(idx)
+        lo, hi = max(lo, s_lo), min(hi, s_hi)
+    return lo, hi
 
 
 EMPTY = RuleSet(())

@@ -55,6 +55,7 @@ class Emitter(Protocol):
     """What a point needs from the engine: time-ordered event creation and alarm ids."""
 
     peak_interval_ns: int
+    timers: dict[Any, None]  # conditions whose delay may be running, for the tick
 
     def emit(self, src: AlarmPoint | None, ts_ns: int, kind: EventKind, **fields: Any) -> None:
         ...

@@ -54,13 +54,16 @@ class Tables:
         self.devices: dict[str, DeviceRt] = {}
         self.locations: dict[str, LocationRt] = {}
         self.trackers: dict[str, LocationTracker] = {}
+        self.tracker_watch: dict[LocationTracker, None] = {}  # see LocationTracker
         self.maintenance: dict[str, int | None] = {}  # target -> until (None: open-ended)
         self.checked: dict[str, str] = {}  # points of periodic checks -> their device
         self.system: dict[str, FlagRule] = {}  # system conditions (monitor.alarms.system)
         self.lives: dict[str, AlarmPoint] = {}  # every live point (pinned ones included)
         self.conds: dict[str, Condition] = {}  # their conditions (a log-only point has none)
         self.pinned: set[str] = set()
-        self.refs: dict[str, tuple[ChannelRt | DeviceRt, int]] = {}  # lazily made ones
+        #: lazily made points that ``sweep`` may drop (a rate rule's window is state: never)
+        self.refs: dict[str, tuple[ChannelRt | DeviceRt, int]] = {}
+        self.stale_woken = False  # a stale point was made live: the tick looks at every channel
         self.points = PointMap(self)
         self.conditions = ConditionMap(self)
         self._pinned_order: list[str] = []
@@ -162,19 +165,25 @@ class Tables:
         if isinstance(owner, DeviceRt):
             if slot == COMM:
                 owner.comm = cond
+                for ch in owner.channels:
+                    ch.refresh()
             else:
                 owner.fault = cond
         elif slot == STALE:
             owner.stale = cond
+            owner.refresh()
+            self.stale_woken = True
         else:
             if isinstance(cond, ValueRule):
                 cond.doors = owner.suppressors
             if owner.live is None:
                 owner.live = [None] * len(owner.rs.specs)
             owner.live[slot] = cond
+            owner.refresh()
         self.lives[key] = point
         self.conds[key] = cond
-        self.refs[key] = (owner, slot)
+        if not isinstance(cond, RateRule):
+            self.refs[key] = (owner, slot)
         self._sorted = None
         return cond  # type: ignore[no-any-return]
 
@@ -187,16 +196,20 @@ class Tables:
             if isinstance(owner, DeviceRt):
                 if slot == COMM:
                     owner.comm = None
+                    for ch in owner.channels:
+                        ch.refresh()
                 else:
                     owner.fault = None
             elif slot == STALE:
                 owner.stale = None
+                owner.refresh()
             else:
                 live = owner.live
                 assert live is not None
                 live[slot] = None
                 if not any(live):
                     owner.live = None
+                    owner.refresh()
         if idle:
             self._sorted = None
         return len(idle)
@@ -359,12 +372,13 @@ def _order(point: AlarmPoint) -> int:
 
 
 def _idle(point: AlarmPoint, cond: Condition) -> bool:
-    """True when ``point`` and ``cond`` hold nothing that a freshly made pair would not."""
+    """True when ``point`` and ``cond`` hold nothing that a freshly made pair would not.
+
+    (A rate rule's window of samples is state: it is never in ``refs``.)
+    """
     if point.state is not NORMAL or point.oos or point.shelved_until is not None:
         return False
     if cond.active or cond.pending_on is not None or cond.pending_off is not None:
         return False
-    if isinstance(cond, RateRule):
-        return False  # its window of samples is state
     return not (isinstance(cond, ValueRule) and cond.bits)
 

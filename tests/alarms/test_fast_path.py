@@ -1,0 +1,254 @@
+"""The engine's shortcuts give the same events as the full path, and are taken where they should.
+
+``EngineCore(fast=True)`` (the default) lets a good reading within its
+channel's fast band skip the state machine and lets the tick look only where
+something can be due; ``fast=False`` takes the full path for every reading and
+looks at everything at every tick. A hypothesis property drives both (and an
+engine that keeps every point, as before points were made on demand) with
+random readings near every limit, bad values, health problems, doors, a
+location input with a clean-up period and a schedule, clock steps and
+operator actions, and asks for the same events, states and counters.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from monitor.alarms.engine import AlarmEngine
+from monitor.alarms.rules import build_tables
+from monitor.config import LoadedConfig
+from monitor.errors import AlarmError
+from monitor.model import Quality, Reading
+
+from .site import BASE, T0, at, site
+
+RULES = [
+    {"channel": "th1/t", "high_alert": 24, "high_action": 25, "low_alert": 16, "low_action": 15,
+     "deadband": 0.5, "on_delay": "2s", "off_delay": "1s",
+     "rate_of_change": {"max_change": 2, "per": "5s"}},
+    {"channel": "th1/rh", "high_alert": 55, "high_action": 60, "latch_alert": True},
+    {"channel": "pc1/p50", "high_action": "preset", "consecutive": 2, "window": 3},
+    {"channel": "dp1/dp", "low_alert": 12, "low_action": 10, "on_delay": "3s", "deadband": 0.5},
+]
+ALARMS: dict[str, Any] = {
+    "limits": {"fill-1": RULES},
+    "doors": [{"channel": "dp1/door", "suppress_for": "4s", "settle": "2s",
+               "held_open_after": "6s"}],
+    "health": {"stale_after_intervals": 3, "stale_delay": "2s", "comm_fail_delay": "2s",
+               "fault_delay": "1s"},
+    "preset_alert_fraction": 0.5,
+    "require_signature_for_action": False,
+}
+NAN, INF = math.nan, math.inf
+VALUES: dict[str, list[Any]] = {
+    "th1/t": [20.0, 20.0, 20, 14.0, 15.0, 15.2, 15.5, 16.0, 23.6, 24.0, 24.2, 24.5, 25.0, 25.5,
+              30.0, NAN, INF, None, True],
+    "th1/rh": [40.0, 40.0, 55.0, 56.0, 60.0, 61.0, -INF],
+    "pc1/p05": [100.0, 100.0, 1_760.0, 1_761.0, 3_520.0, 3_521.0, 400_000.0, 176_001.0],
+    "pc1/p50": [0.0, 0.0, 14.5, 15.0, 29.0, 30.0, 3_000.0],
+    "dp1/dp": [15.0, 15.0, 8.0, 10.0, 11.0, 12.0, 12.4, 12.5, 13.0],
+    "dp1/door": [0.0, 0.0, 0.0, -0.0, 1.0, 0],
+    "plc1/running": [0.0, 1.0, 1.0],
+}
+CHANNELS = sorted(VALUES)
+QUALITIES = [Quality.GOOD] * 10 + [Quality.COMM_ERROR, Quality.DEVICE_FAULT,
+                                    Quality.OUT_OF_RANGE, Quality.MAINTENANCE, Quality.INVALID]
+KEYS = ["th1/t:high_action", "th1/t:high_alert", "th1/t:low_alert", "th1/t:rate_of_change",
+        "th1/rh:high_alert", "pc1/p50:high_action", "dp1/dp:low_action", "th1/t:stale",
+        "th1:comm_failure", "pc1:device_fault", "pc1/p05:high_action", "dp1/door:door_held_open"]
+
+
+def gmp_site(tmp_path: Path) -> LoadedConfig:
+    """The base site plus a "production running" contact driving fill-1's state."""
+    profiles = copy.deepcopy(BASE["profiles"])
+    profiles["plc"] = {"kind": "generic", "family": "generic", "source": "generic",
+                       "channels": [{"name": "running", "quantity": "status", "unit": "1",
+                                     "address": 0}]}
+    devices = [*copy.deepcopy(BASE["devices"]),
+               {"name": "plc1", "connection": "gw", "location": "fill-1", "profile": "plc",
+                "unit_id": 4, "poll_interval": "1s"}]
+    rooms = [{"name": "fill", "grade": "B", "locations": [{"name": "fill-1", "state": {
+        "default": "at_rest", "input": "plc1/running", "clean_up": "5s",
+        "schedule": [{"days": ["fri"], "start": "08:01", "end": "08:03",
+                      "state": "in_operation"}]}}]}]
+    return site(tmp_path, alarms=ALARMS, rooms=rooms, profiles=profiles, devices=devices)
+
+
+def engines(loaded: LoadedConfig) -> tuple[AlarmEngine, AlarmEngine, AlarmEngine]:
+    """(fast, full path, full path keeping every point)."""
+    fast = AlarmEngine(build_tables(loaded), loaded.config.alarms, start_ns=T0, id_prefix="t-")
+    full = AlarmEngine(build_tables(loaded), loaded.config.alarms, start_ns=T0, id_prefix="t-",
+                       fast=False)
+    tables = build_tables(loaded)
+    list(tables.points.values())
+    tables.sweep = lambda: 0  # type: ignore[method-assign]
+    kept = AlarmEngine(tables, loaded.config.alarms, start_ns=T0, id_prefix="t-", fast=False)
+    return fast, full, kept
+
+
+reading = st.tuples(st.sampled_from(CHANNELS), st.integers(0, 18), st.sampled_from(QUALITIES))
+mostly_normal = st.tuples(st.one_of(st.just(0), st.just(0), st.just(0), st.integers(0, 18)),
+                          st.one_of(st.just(Quality.GOOD), st.just(Quality.GOOD),
+                                    st.sampled_from(QUALITIES)))
+steps = st.lists(st.one_of(
+    st.tuples(st.just("second"), st.lists(mostly_normal, min_size=len(CHANNELS),
+                                          max_size=len(CHANNELS)), st.booleans()),
+    st.tuples(st.just("second"), st.lists(mostly_normal, min_size=len(CHANNELS),
+                                          max_size=len(CHANNELS)), st.booleans()),
+    st.tuples(st.just("read"), reading, st.integers(-1, 3)),
+    st.tuples(st.just("read"), reading, st.integers(-1, 3)),
+    st.tuples(st.just("batch"), st.lists(reading, min_size=1, max_size=7), st.integers(0, 2)),
+    st.tuples(st.just("batch"), st.lists(reading, min_size=1, max_size=7), st.integers(0, 2)),
+    st.tuples(st.just("quiet"), st.integers(1, 12)),
+    st.tuples(st.just("tick"), st.integers(0, 4)),
+    st.tuples(st.just("back"), st.sampled_from([7, 30])),
+    st.tuples(st.sampled_from(["ack", "shelve", "unshelve", "oos_on", "oos_off"]),
+              st.sampled_from(KEYS)),
+    st.tuples(st.sampled_from(["maint_on", "maint_off"]),
+              st.sampled_from(["th1", "fill-1", "dp1/dp"])),
+    st.tuples(st.just("state"), st.sampled_from(["at_rest", "in_operation", "auto"])),
+), min_size=5, max_size=70)
+
+
+def _reading(spec: tuple[str, int, Quality], ts: int) -> Reading:
+    channel, i, quality = spec
+    values = VALUES[channel]
+    return Reading(channel, values[i % len(values)], quality, ts,
+                   detail=None if quality is Quality.GOOD else "x")
+
+
+def drive(engine: AlarmEngine, plan: list[tuple[Any, ...]]) -> list[Any]:
+    """Run the plan; every event (as JSON) and every refusal, in order."""
+    out: list[Any] = []
+    now = 0.0
+    for s in plan:
+        op = s[0]
+        try:
+            if op == "read":
+                now += s[2]
+                out += engine.evaluate([_reading(s[1], at(now))])
+            elif op == "batch":
+                now += s[2]
+                out += engine.evaluate([_reading(r, at(now)) for r in s[1]])
+            elif op == "second":  # a poll of every channel, mostly in limits; maybe a tick
+                now += 1
+                out += engine.evaluate([_reading((c, i, q), at(now))
+                                        for c, (i, q) in zip(CHANNELS, s[1], strict=True)])
+                if s[2]:
+                    out += engine.tick(at(now + 0.5))
+            elif op == "quiet":  # seconds of every channel in limits, ticked: the common case
+                for _ in range(s[1]):
+                    now += 1
+                    out += engine.evaluate([Reading(c, VALUES[c][0], Quality.GOOD, at(now))
+                                            for c in CHANNELS])
+                    out += engine.tick(at(now + 0.5))
+            elif op == "tick":
+                now += s[1]
+                out += engine.tick(at(now))
+            elif op == "back":  # the host clock steps back (seen by the tick)
+                now -= s[1]
+                out += engine.tick(at(now))
+            elif op == "ack":
+                out += engine.acknowledge(s[1], "ann", "seen", at(now))
+            elif op == "shelve":
+                out += engine.shelve(s[1], "ann", "r", at(now), at(now + 7))
+            elif op == "unshelve":
+                out += engine.unshelve(s[1], "ann", "r", at(now))
+            elif op in ("oos_on", "oos_off"):
+                out += engine.set_out_of_service(s[1], op == "oos_on", "eng", "r", at(now))
+            elif op in ("maint_on", "maint_off"):
+                out += engine.set_maintenance(s[1], op == "maint_on", user="eng", reason="r",
+                                              ts_ns=at(now), until_ns=None)
+            else:
+                out += engine.set_location_state("fill-1", s[1], user="qa", reason="r",
+                                                 ts_ns=at(now), until_ns=at(now + 9))
+        except AlarmError as err:
+            out.append(f"refused: {err}")
+    return [e if isinstance(e, str) else e.to_json() for e in out]
+
+
+def counters(engine: AlarmEngine) -> dict[str, int]:
+    c = dataclasses.asdict(engine.counters)
+    del c["full"]
+    return c
+
+
+def states(engine: AlarmEngine) -> list[tuple[str, str, str]]:
+    return [(p.key, str(p.state), str(p.mode)) for p in engine.t.point_rows()]
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(plan=steps)
+def test_fast_path_gives_the_events_of_the_full_path(tmp_path: Path,
+                                                     plan: list[tuple[Any, ...]]) -> None:
+    loaded = gmp_site(tmp_path)
+    fast, full, kept = engines(loaded)
+    got, want, kept_want = drive(fast, plan), drive(full, plan), drive(kept, plan)
+    assert got == want
+    assert got == kept_want
+    assert states(fast) == states(full) == states(kept)
+    assert [v.to_json() for v in fast.active()] == [v.to_json() for v in full.active()]
+    assert counters(fast) == counters(full) == counters(kept)
+    assert full.counters.full == full.counters.evaluated
+    for ch in fast.t.channels.values():  # last-seen times kept by the fast path as by the full
+        other = full.t.channels[ch.id]
+        assert (ch.last_ts, ch.last_good_ts) == (other.last_ts, other.last_good_ts)
+
+
+def test_readings_within_limits_skip_the_state_machine(tmp_path: Path) -> None:
+    fast, full, _ = engines(gmp_site(tmp_path))
+    plan: list[tuple[Any, ...]] = [("quiet", 10)]
+    assert drive(fast, plan) == drive(full, plan)
+    # every reading of the 10 s was in limits; th1/t's rate-of-change rule is always live and
+    # the location input's every value is applied: those two take the full path
+    assert fast.counters.evaluated == 70
+    assert fast.counters.full == 20
+    t, dp, door, plc = (fast.t.channels[c] for c in ("th1/t", "dp1/dp", "dp1/door",
+                                                      "plc1/running"))
+    assert t.lo > t.hi
+    assert plc.lo > plc.hi
+    assert (dp.lo, dp.hi) == (12.0, sys.float_info.max)  # low alert 12: no NaN, no infinity
+    assert (door.lo, door.hi) == (0.0, 0.0)  # closed while 0
+    fast.evaluate([Reading("dp1/dp", 11.9, Quality.GOOD, at(11))])  # below the alert limit
+    assert fast.counters.full == 21
+    assert dp.lo > dp.hi  # its rule is live (on-delay running) until it is idle again
+    fast.evaluate([Reading("dp1/dp", 15.0, Quality.GOOD, at(12))])
+    assert fast.counters.full == 22
+    fast.tick(at(12.5))  # idle: dropped, the band is back
+    assert (dp.lo, dp.hi) == (12.0, sys.float_info.max)
+    fast.evaluate([Reading("dp1/door", 1.0, Quality.GOOD, at(13))])  # the door opens
+    assert door.lo > door.hi
+    for i, bad in enumerate((NAN, INF, -INF, None, "12")):  # never within a band
+        before = fast.counters.bad_value
+        fast.evaluate([Reading("pc1/p05", bad, Quality.GOOD, at(14 + i))])
+        assert fast.counters.bad_value == before + 1
+
+
+def test_the_tick_looks_only_where_something_can_be_due(tmp_path: Path) -> None:
+    """At 2,000 devices (bench.configs), readings every second: a channel is looked at for
+    stale data about once in its stale time less a poll, not every second."""
+    from bench.configs import modbus_site, write_config
+    from monitor.config import load_config
+
+    doc = modbus_site(tmp_path / "data", 2000, [1502])
+    loaded = load_config(write_config(tmp_path / "big.yaml", doc))
+    engine = AlarmEngine(build_tables(loaded), loaded.config.alarms, start_ns=T0)
+    ids = list(loaded.channels)
+    for s in range(1, 31):
+        engine.evaluate([Reading(c, 50.0, Quality.GOOD, at(s)) for c in ids])
+        assert engine.tick(at(s + 0.5)) == []
+    scan = engine._stale_scan
+    assert engine.counters.full == 0
+    # stale after 5 intervals (5 s): each channel scanned every ~4 s, not 30 times
+    assert scan.scanned <= len(ids) * 9
+    assert engine.timers == {}
+    assert not engine.t.refs  # no point made on demand
