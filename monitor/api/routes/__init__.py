@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from monitor.api.routing import Route
 
-from . import alarms, health, readings, session
+from . import alarms, health, qa, readings, session, users
 
 ROUTES: tuple[Route, ...] = (
-    *health.ROUTES, *session.ROUTES, *readings.ROUTES, *alarms.ROUTES,
+    *health.ROUTES, *session.ROUTES, *readings.ROUTES, *alarms.ROUTES, *qa.ROUTES,
+    *users.ROUTES,
 )
