@@ -90,7 +90,7 @@ def _record(values: Row) -> dict[str, Any]:
 
 
 SPEC = ChainSpec(chain="alarm_events", table="events", columns=(*_COPIED, "record"),
-                 record=_record, noun="the alarm event log", entry="alarm event", ts_column=None)
+                 record=_record, noun="the alarm event log", entry="alarm events", ts_column=None)
 
 
 class EventLog(ChainedLog):
