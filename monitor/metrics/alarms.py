@@ -56,6 +56,7 @@ COUNT_LABELS = (*LOCATION_LABELS, "level", "priority")
 STATE_CODE = {"normal": 0, "active_unack": 1, "active_ack": 2, "rtn_unack": 3}
 LEVEL_CODE = {"normal": 0, "alert": 1, "action": 2, "no_data": 3}
 LIMIT_KEYS = ("high_alert", "high_action", "low_alert", "low_action")
+_LIMIT_LABELS = {key: 'level="{1}",bound="{0}"'.format(*key.split("_")) for key in LIMIT_KEYS}
 COUNTS = (
     ("active", "Alarms whose condition holds (acknowledged or not)"),
     ("unacknowledged", "Alarms awaiting acknowledgement (active, or returned to normal)"),
@@ -91,7 +92,7 @@ class _Snapshot:
     channel_levels: dict[str, str] = field(default_factory=dict)
     in_operation: dict[str, bool] = field(default_factory=dict)
     maintenance: dict[str, bool] = field(default_factory=dict)
-    limits: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    engine: Any = None  # read in collect() for the limits only: see _limits
     points: list[tuple[str, str, str, str, str, str, str, str]] = field(default_factory=list)
 
 
@@ -128,12 +129,7 @@ class AlarmCollector(Collector):
         for loc in self._series.locations:
             snap.in_operation[loc.name] = access.location_state(loc.name) == "in_operation"
             snap.maintenance[loc.name] = access.maintenance(loc.name)
-        if service is not None:
-            for index, ch in enumerate(self._series.channels):
-                if ch.base is not None:
-                    limits = access.limits(ch.id)
-                    if limits:
-                        snap.limits.append((index, limits))
+        snap.engine = service.engine if service is not None else None
         if self._points:
             snap.points = [(p.key, p.channel, p.location, p.rule, str(p.level), p.priority,
                             str(p.state), str(p.mode)) for p in access.points()]
@@ -275,33 +271,49 @@ class AlarmCollector(Collector):
         yield ch_level
 
     def _limits(self, snap: _Snapshot) -> Iterator[Metric]:
+        """The limits in force of every channel, in its value family's unit.
+
+        Read here, possibly in a worker thread, rather than in ``prepare``: 20,000
+        channels' limits take ~0.3 s, too long to hold the event loop. What is read
+        cannot be torn: the engine's limit mappings are fixed for the runtime (one
+        per location state) and a location's state is one attribute; a state
+        changed during the scrape shows its new limits, as the next scrape would.
+        Later value rules of a channel override earlier ones (as AlarmAccess.limits).
+        """
+        if snap.engine is None:
+            return
+        tables = snap.engine.t.channels
         families: dict[str, SeriesFamily] = {}
-        channels = self._series.channels
-        for index, limits in snap.limits:
-            ch = channels[index]
+        for ch in self._series.channels:
             base = ch.base
-            assert base is not None
+            if base is None:
+                continue
+            rt = tables.get(ch.id)
+            if rt is None:
+                continue
+            in_force = rt.limits_in_force()
+            if not in_force:
+                continue
+            found: dict[str, float] = {}
+            for values in in_force:
+                for key in LIMIT_KEYS:
+                    value = values.get(key)
+                    if value is not None:
+                        found[key] = float(value)
+            if not found:
+                continue
             name = f"cleanroom_alarm_limit_{base.suffix}"
             family = families.get(name)
             if family is None:
                 family = families[name] = SeriesFamily(
                     name, f"Alarm limit in force, in {base.suffix.replace('_', ' ')}; level "
                     "alert/action, bound high/low", self._limit_labels(base.suffix))
-            for key in LIMIT_KEYS:
-                value: Any = limits.get(key)
-                if value is None:
-                    continue
-                bound, level = key.split("_")
-                family.add(self._limit_part(index, level, bound), base.convert(float(value)))
+            part = ch.value_part if base.suffix == PARTICLES else ch.part
+            for key, value in found.items():
+                family.add(f'{part},{_LIMIT_LABELS[key]}', base.convert(value))
         yield from families.values()
 
     @staticmethod
     def _limit_labels(suffix: str) -> tuple[str, ...]:
         extra = ("size_um",) if suffix == PARTICLES else ()
         return (*CHANNEL_LABELS, *extra, "level", "bound")
-
-    def _limit_part(self, index: int, level: str, bound: str) -> str:
-        """A channel's limit series label part: its value labels, then level and bound."""
-        ch = self._series.channels[index]
-        part = ch.value_part if ch.base is not None and ch.base.suffix == PARTICLES else ch.part
-        return f'{part},level="{level}",bound="{bound}"'

@@ -75,6 +75,9 @@ def test_engine_counters_are_exported_and_pass_promtool(runtime: Runtime) -> Non
     assert value(samples, "cleanroom_location_alarms_active", site="plant-a", room="fill",
                  location="fill-1", grade="B", level="action", priority="high") == 1
     assert value(samples, "cleanroom_alarms_active", priority="high") == 1
+    limit = [v for (n, lbl), v in samples.items() if n == "cleanroom_alarm_limit_celsius"
+             and {("channel", "th1/t"), ("level", "action"), ("bound", "high")} <= lbl]
+    assert limit == [25.0]
     # a series per alarm point only when asked for (http.metrics_alarm_points)
     assert not [n for n, _ in samples if n == "cleanroom_alarm_active"]
     per_point = scrape(runtime, build_registry(runtime, alarm_points=True))
