@@ -89,6 +89,8 @@ class Bus:
             else FramerType.ASCII if config.driver == "modbus_ascii"
             else FramerType.SOCKET
         )
+        self.is_socket = self.framer is FramerType.SOCKET  # bound once: an enum member's class
+        # look-up is a descriptor call in Python 3.11, and execute asks on every request
         self.client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
         self._rx = b""  # what came back since the last request was sent
         self._expect_tid = 0
@@ -211,7 +213,7 @@ class Bus:
             self._loop, self._clock = loop, clock()
         ticker = self._clock
         assert ticker is not None
-        if self.framer is not FramerType.SOCKET:
+        if not self.is_socket:
             tail = None
         attempt = 0
         while True:

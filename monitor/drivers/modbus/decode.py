@@ -82,8 +82,8 @@ class ChannelDecoder:
     """Turns a channel's registers into a ``Reading``; all parameters fixed at build time."""
 
     __slots__ = (
-        "address", "assemble", "bit", "channel", "hi", "hidden", "is_bits", "is_float", "lo",
-        "name", "offset", "scale", "sentinels", "sign_bit", "spec", "table", "width",
+        "address", "assemble", "bit", "channel", "direct", "hi", "hidden", "is_bits", "is_float",
+        "lo", "name", "offset", "scale", "sentinels", "sign_bit", "spec", "table", "width",
     )
 
     def __init__(self, device: str, spec: ChannelSpec, *, hidden: bool = False) -> None:
@@ -99,6 +99,8 @@ class ChannelDecoder:
         self.is_bits = spec.table in (RegisterTable.COIL, RegisterTable.DISCRETE)
         self.is_float = spec.type is DataType.F32
         self.assemble = assembler(self.width, spec.byte_order)
+        # one register in wire order (most channels) is read in place, without the call
+        self.direct = self.width == 1 and spec.byte_order in (ByteOrder.ABCD, ByteOrder.CDAB)
         self.sign_bit = {DataType.S16: 1 << 15, DataType.S32: 1 << 31}.get(spec.type, 0)
         self.bit = spec.bit
         self.scale = spec.scale
@@ -112,7 +114,7 @@ class ChannelDecoder:
         if self.is_bits:
             value = 1.0 if regs[index] else 0.0
             return new_reading(Reading, (self.channel, value, _GOOD, ts_ns, value, None, None))
-        pattern = self.assemble(regs, index)
+        pattern = regs[index] if self.direct else self.assemble(regs, index)
         if pattern in self.sentinels:
             return Reading(self.channel, None, _INVALID, ts_ns, float(pattern),
                            detail=f"sentinel value {pattern:#x}")
