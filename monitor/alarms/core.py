@@ -41,7 +41,7 @@ from .location import LocationTracker
 from .stale import StaleScan
 from .states import AlarmPoint
 from .table import Tables
-from .timebase import CLOCK_POINT, TICK_STEP_NS, ClockWatch, reanchor
+from .timebase import CLOCK_POINT, EXACT_STEP_NS, TICK_STEP_NS, ClockWatch, reanchor
 from .views import AlarmView, active_views
 
 NS = 1_000_000_000
@@ -374,7 +374,14 @@ class EngineCore:
         From the first observation on, only this pairing decides what is a step;
         the events of a step go out with the next ``evaluate`` or ``tick``.
         """
-        step = self.clock.observe(wall_ns, mono_ns)
+        clock = self.clock
+        last = clock.offset
+        if last is not None and clock.grace is None and not clock.held and (
+            -EXACT_STEP_NS < wall_ns - mono_ns - last < EXACT_STEP_NS
+        ):  # no step, nothing held, no grace to end: what ``ClockWatch.observe`` would do
+            clock.offset = wall_ns - mono_ns
+            return
+        step = clock.observe(wall_ns, mono_ns)
         if self.clock.held:  # held before the monotonic clock was known: it did not step
             self.counters.out_of_order += len(self.clock.take_held())
         if step:

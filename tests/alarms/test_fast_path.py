@@ -252,3 +252,60 @@ def test_the_tick_looks_only_where_something_can_be_due(tmp_path: Path) -> None:
     assert scan.scanned <= len(ids) * 9
     assert engine.timers == {}
     assert not engine.t.refs  # no point made on demand
+
+
+def _both(loaded: LoadedConfig, plan: list[tuple[Any, ...]]) -> list[Any]:
+    fast, full, kept = engines(loaded)
+    got = drive(fast, plan)
+    assert got == drive(full, plan) == drive(kept, plan)
+    return got
+
+
+def _raised(events: list[Any]) -> list[tuple[str, int]]:
+    return [(e["point"], e["ts_ns"]) for e in events
+            if isinstance(e, dict) and e["kind"] == "raised"]
+
+
+def test_a_band_follows_the_location_state(tmp_path: Path) -> None:
+    """In operation the particle band is 100x wider; back at rest it narrows at once."""
+    plan: list[tuple[Any, ...]] = [
+        ("state", "in_operation"),
+        ("read", ("pc1/p05", 7, Quality.GOOD), 1),  # 176,001: above the in-operation alert
+        ("read", ("pc1/p05", 0, Quality.GOOD), 1),
+        ("tick", 1),  # the alert rule idle again: dropped, the band is the in-operation one
+        ("read", ("pc1/p05", 5, Quality.GOOD), 1),  # 3,521: fine in operation
+        ("state", "at_rest"),
+        ("read", ("pc1/p05", 5, Quality.GOOD), 1),  # 3,521: above both at-rest limits
+    ]
+    got = _both(gmp_site(tmp_path), plan)
+    assert [p for p, _ in _raised(got)] == ["pc1/p05:high_alert", "pc1/p05:high_alert",
+                                             "pc1/p05:high_action"]
+
+
+def test_a_reading_stamped_before_the_start_counts_for_stale_data(tmp_path: Path) -> None:
+    """A channel's first reading may be older than the engine's start: its stale time is
+    counted from that reading, not from the start, even if a tick saw the channel unread."""
+    alarms = {**ALARMS, "limits": {}, "doors": []}
+    loaded = site(tmp_path, alarms=alarms)
+    fast, full, _ = engines(loaded)
+    out: dict[str, list[Any]] = {"fast": [], "full": []}
+    for name, engine in (("fast", fast), ("full", full)):
+        events = out[name]
+        events += engine.tick(at(0.5))
+        events += engine.evaluate([Reading("th1/t", 20.0, Quality.GOOD, at(-2.5))])
+        for k in range(1, 40):
+            events += engine.tick(at(0.5 + k / 4))
+    assert [e.to_json() for e in out["fast"]] == [e.to_json() for e in out["full"]]
+    raised = {e.point: e.ts_ns for e in out["fast"] if e.kind == "raised"}
+    assert raised["th1/t:stale"] == at(-2.5 + 3 + 2)  # 3 intervals, then the 2 s delay
+    assert raised["th1/rh:stale"] == at(0 + 3 + 2)  # never read: counted from the start
+
+
+def test_stale_data_after_a_clock_step_back(tmp_path: Path) -> None:
+    """Every channel's last good time moves with a step; the scan bounds move with it."""
+    plan: list[tuple[Any, ...]] = [("quiet", 6), ("back", 30), ("quiet", 3),
+                                   ("read", ("th1/t", 0, Quality.GOOD), 1)]
+    plan += [("tick", 1)] * 8
+    got = _both(gmp_site(tmp_path), plan)
+    assert any(isinstance(e, dict) and e["kind"] == "clock_step" for e in got)
+    assert {p for p, _ in _raised(got)} >= {"pc1/p05:stale", "th1/rh:stale"}
