@@ -53,20 +53,19 @@ class _Device:
 
 @dataclass(slots=True)
 class _Histogram:
-    """Poll durations of every device of one driver kind."""
+    """Poll durations of every device of one driver kind: each device's bucket counts are
+    copied on the event loop (one C-level copy each) and summed when encoding."""
 
-    counts: list[int]
+    devices: list[tuple[int, ...]]
     total: float = 0.0
 
     def add(self, status: DeviceStatus) -> None:
-        counts = self.counts
-        for index, count in enumerate(status.poll_buckets):
-            counts[index] += count
+        self.devices.append(tuple(status.poll_buckets))
         self.total += status.poll_seconds
 
     def buckets(self) -> list[tuple[str, float]]:
         out, running = [], 0
-        for le, count in zip(_LE, self.counts, strict=True):
+        for le, count in zip(_LE, map(sum, zip(*self.devices, strict=True)), strict=True):
             running += count
             out.append((le, float(running)))
         return out
@@ -111,7 +110,7 @@ class DeviceCollector(Collector):
                 if status.poll_count:
                     hist = histograms.get(labels[2])
                     if hist is None:
-                        hist = histograms[labels[2]] = _Histogram([0] * len(_LE))
+                        hist = histograms[labels[2]] = _Histogram([])
                     hist.add(status)
         self._snapshot = devices, histograms
 
