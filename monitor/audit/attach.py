@@ -36,8 +36,8 @@ def attach(runtime: Any, *, interval: float = HEAD_INTERVAL) -> AuditTrail:
         "users", UserStore(config.data_dir, trail, config.users))
     extras.setdefault("signer", Signer(users, trail))
     sources: list[HeadSource] = runtime.extras.setdefault("chain_head_sources", [])
-    review: ReviewLog = extras.get("qa_review") or extras.setdefault(
-        "qa_review", ReviewLog(config.data_dir))
+    review: ReviewLog = extras.get("review_log") or extras.setdefault(
+        "review_log", ReviewLog(config.data_dir))
     sources[:0] = [trail, review]
     sinks: list[HeadSink] = runtime.extras.setdefault("chain_head_sinks", [])
 
