@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import json
 import math
 import pstats
@@ -114,6 +115,7 @@ class _Bench:
 
 async def _run(args: argparse.Namespace, path: Path) -> dict[str, Any]:
     bench = _Bench(args, path)
+    gc.freeze()  # as the daemon does with what its start built (monitor/service.py)
     try:
         if args.prefill:
             await bench.feed(args.prefill, measure=False)

@@ -29,7 +29,9 @@ from monitor.model import Quality, Reading, utc_now_ns
 from monitor.storage import gaps as gapmod
 from monitor.storage.base import ReadingStore
 from monitor.storage.rows import (
+    COLUMNS,
     NULL,
+    Params,
     Row,
     SeriesKey,
     check_null_binding,
@@ -92,7 +94,7 @@ class EmbeddedStore(ReadingStore):
         self.site = site
         self._conn = open_database(self.path, synchronous=synchronous)
         self._lock = threading.Lock()  # one writer connection, used from worker threads
-        self._buffer: list[Row] = []
+        self._buffer: Params = []  # COLUMNS values per reading (monitor.storage.rows)
         self._keys: dict[str, SeriesKey] = {}
         self._series: dict[SeriesKey, int] = {}  # every series in the database
         self._tags: dict[int, tuple[str, str]] = {}  # series id -> (channel, location)
@@ -172,16 +174,16 @@ class EmbeddedStore(ReadingStore):
                     state = NULL if known is None else known
             # finite floats, the usual case, in a few bytecodes: x - x is 0.0 only if x is finite
             if type(value) is float and type(raw) is float and not (value - value or raw - raw):
-                buf.append((
+                buf += (
                     series, ts_ns, value, raw, quality._value_, state,
                     NULL if device_ts is None else device_ts, NULL if detail is None else detail,
-                ))
+                )
             else:
-                buf.append(self._checked_row(series, state, reading))
+                buf += self._checked_row(series, state, reading)
         self.accepted += len(readings)
-        if len(buf) > self.memory_limit:
-            excess = len(buf) - self.memory_limit
-            del buf[:excess]
+        if len(buf) > self.memory_limit * COLUMNS:
+            excess = len(buf) // COLUMNS - self.memory_limit
+            del buf[:excess * COLUMNS]
             self.dropped += excess
             log.error("memory bound reached while the disk is failing; dropped %d readings", excess)
 
@@ -228,7 +230,7 @@ class EmbeddedStore(ReadingStore):
     @property
     def pending(self) -> int:
         """Readings accepted but not yet on disk."""
-        return len(self._buffer)
+        return len(self._buffer) // COLUMNS
 
     # ------------------------------------------------------------------ commit
     def add_waker(self, event: asyncio.Event) -> None:
@@ -238,7 +240,7 @@ class EmbeddedStore(ReadingStore):
     async def flush(self) -> None:
         async with self._flush_lock:
             while self._buffer:
-                batch = self._buffer[:COMMIT_CHUNK]
+                batch = self._buffer[:COMMIT_CHUNK * COLUMNS]
                 task = asyncio.ensure_future(
                     asyncio.to_thread(self._commit, batch, self._maybe_keys)
                 )
@@ -269,12 +271,13 @@ class EmbeddedStore(ReadingStore):
         if self.disk_problem is None:
             log.error(
                 "readings database %s: %s (%s); keeping %d readings in memory",
-                self.path, kind, err, len(self._buffer),
+                self.path, kind, err, self.pending,
             )
         self.disk_problem = f"{kind}: {err}"
 
-    def _commit(self, rows: list[Row], resolve: bool = True) -> None:
-        """Commit ``rows`` in one transaction; ``resolve``: some may name a new series by key."""
+    def _commit(self, params: Params, resolve: bool = True) -> None:
+        """Commit the rows in ``params`` (a copy of the buffer's head) in one transaction;
+        ``resolve``: some may name a new series by key (replaced in ``params``)."""
         start = time.perf_counter()
         with self._lock:
             conn = self._conn
@@ -282,12 +285,14 @@ class EmbeddedStore(ReadingStore):
             try:
                 new_series: dict[SeriesKey, int] = {}
                 if resolve:
-                    rows = resolve_series(conn, rows, self._series, new_series, self._tags)
-                insert_rows(conn, rows, self._per_statement)
+                    resolve_series(conn, params, self._series, new_series, self._tags)
+                insert_rows(conn, params, self._per_statement)
                 offline = gapmod.track_offline(
-                    conn, rows, self._offline, self.clock(), self._tags.__getitem__
+                    conn, params, self._offline, self.clock(), self._tags.__getitem__
                 )
-                last = rows[-1][1] if rows else self.clock()
+                # ts_ns of the last row
+                last = params[1 - COLUMNS] if params else self.clock()
+                assert isinstance(last, int)
                 _set_meta(conn, last_alive_ns=str(max(self.clock(), last)), running="1")
                 conn.execute("COMMIT")
             except BaseException:
@@ -297,7 +302,7 @@ class EmbeddedStore(ReadingStore):
             self._series.update(new_series)
             self._offline = offline
             self.last_committed_id = conn.execute("SELECT max(id) FROM readings").fetchone()[0]
-        self.committed += len(rows)
+        self.committed += len(params) // COLUMNS
         self.last_commit_seconds = time.perf_counter() - start
         self._last_write = time.monotonic()
 
@@ -372,7 +377,7 @@ class EmbeddedStore(ReadingStore):
         finally:
             self._closed = True
             if self._buffer:
-                log.error("%d readings could not be written at stop", len(self._buffer))
+                log.error("%d readings could not be written at stop", self.pending)
             await asyncio.to_thread(self._close_db)
 
     def _close_db(self) -> None:

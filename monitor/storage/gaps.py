@@ -20,16 +20,15 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
+from monitor.storage.rows import COLUMNS
 from monitor.storage.schema import BUCKET_SQL
 
 DAEMON_STOPPED = "daemon_stopped"
 DAEMON_CRASHED = "daemon_crashed"
 DEVICE_OFFLINE = "device_offline"
 _COMM_ERROR = "comm_error"
-_quality = itemgetter(4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,24 +97,26 @@ def _insert(conn: sqlite3.Connection, gap: Gap, now_ns: int) -> int:
 
 def track_offline(
     conn: sqlite3.Connection,
-    rows: Sequence[Any],
+    params: Sequence[Any],
     open_gaps: dict[int, int],
     now_ns: int,
     tags: Callable[[int], tuple[str, str]],
 ) -> dict[int, int]:
     """Open/close ``device_offline`` gaps for a committed batch; returns the new open set.
 
-    ``rows`` are embedded-store rows: ``(series id, ts_ns, value, raw, quality, ...)``;
-    ``tags(series id)`` gives its channel and location; ``open_gaps`` maps a
-    series id to its open gap's id. The caller's transaction covers the
-    changes, and it adopts the returned dict only after the commit succeeded.
+    ``params`` are the embedded store's buffered rows, eight values each, one
+    after the other: ``series id, ts_ns, value, raw, quality, state,
+    device_ts_ns, detail`` (``monitor.storage.rows``); ``tags(series id)``
+    gives its channel and location; ``open_gaps`` maps a series id to its open
+    gap's id. The caller's transaction covers the changes, and it adopts the
+    returned dict only after the commit succeeded.
     """
-    if not open_gaps and _COMM_ERROR not in map(_quality, rows):
+    if not open_gaps and _COMM_ERROR not in params[4::COLUMNS]:
         return open_gaps  # the usual batch: every device answered, none was offline
     result: dict[int, int] | None = None
-    for row in rows:
-        is_error = row[4] == _COMM_ERROR
-        series = row[0]
+    for i in range(0, len(params), COLUMNS):
+        is_error = params[i + 4] == _COMM_ERROR
+        series = params[i]
         current = open_gaps if result is None else result
         if is_error == (series in current):
             continue
@@ -123,13 +124,14 @@ def track_offline(
             result = dict(open_gaps)
         if is_error:
             channel, location = tags(series)
-            detail = row[7] if type(row[7]) is str else None  # NULL is a NaN in a buffered row
-            gap = Gap("channel", channel, location, row[1], None, DEVICE_OFFLINE, detail)
+            detail = params[i + 7]
+            gap = Gap("channel", channel, location, params[i + 1], None, DEVICE_OFFLINE,
+                      detail if type(detail) is str else None)  # NULL is a NaN when buffered
             result[series] = _insert(conn, gap, now_ns)
         else:
             conn.execute(
                 "UPDATE gaps SET end_ns = max(start_ns, ?) WHERE id = ?",
-                (row[1], result.pop(series)),
+                (params[i + 1], result.pop(series)),
             )
     return open_gaps if result is None else result
 

@@ -172,3 +172,25 @@ async def test_missing_values_are_stored_as_null_never_as_a_number(tmp_path: Pat
     assert [(g.subject, g.detail) for g in gaps if g.scope == "channel"] == [
         ("dev/a", None), ("dev/b", "timeout")
     ]
+
+
+async def test_the_memory_bound_drops_the_oldest_readings_whole(tmp_path: Path) -> None:
+    """The buffer is a flat parameter list: the bound counts readings, drops the oldest
+    ones with all their values, and what is kept is committed intact."""
+    path = tmp_path / "readings.db"
+    store = EmbeddedStore(path, {}, memory_limit=5)
+    now = utc_now_ns()
+    store.append([Reading("dev/a", float(i), Quality.GOOD, now + i, float(-i)) for i in range(4)])
+    store.append([Reading("dev/b", float(i), Quality.GOOD, now + i, float(-i),
+                          now + 100 + i, f"d{i}") for i in range(4, 8)])
+    assert (store.pending, store.dropped, store.accepted) == (5, 3, 8)
+    await store.close()
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT s.channel, r.ts_ns - ?, r.value, r.raw, r.device_ts_ns - ?, r.detail "
+            "FROM readings r JOIN series s ON s.id = r.series ORDER BY r.id", (now, now),
+        ).fetchall()
+    assert rows == [("dev/a", 3, 3.0, -3.0, None, None)] + [
+        ("dev/b", i, float(i), float(-i), 100 + i, f"d{i}") for i in range(4, 8)
+    ]
+    assert store.committed == 5
