@@ -12,7 +12,7 @@ from typing import Any
 
 from monitor.integrity import ChainProblem
 
-from .core import Counters
+from .base import Counters
 from .engine import AlarmEngine
 from .eventlog import EventLog
 from .events import AlarmEvent

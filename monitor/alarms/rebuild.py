@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .core import SYSTEM
+from .base import SYSTEM
 from .engine import AlarmEngine
 from .events import AlarmEvent, AlarmState, EventKind, Level, Mode
 from .location import Manual
