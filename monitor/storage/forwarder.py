@@ -73,7 +73,7 @@ class Forwarder:
         self.batches = 0
         self.send_errors = 0  # failed requests (each retry counts)
         self.errors_by_kind: dict[str, int] = {}
-        self.quarantined = self.outbox.quarantined_count()
+        self.quarantined = self.resender.pending_quarantined()  # not re-sent since (gauge)
         self.skipped = 0  # readings skipped at the outbox bound
         self.catch_ups = 0  # times the sink switched to catch-up (backlog + live) mode
         self.available = True
@@ -157,6 +157,7 @@ class Forwarder:
         sent = await self._send_backlog() or sent
         if self.available:
             sent = await self.resender.step() or sent
+            self.quarantined += self.resender.take_quarantine_change()
         if not sent:
             await self._wait()
 

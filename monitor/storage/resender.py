@@ -22,7 +22,7 @@ from monitor.config.storage import SinkCommon
 from monitor.model import utc_now_ns
 from monitor.storage.lineproto import OutboxRow
 from monitor.storage.outbox import Outbox
-from monitor.storage.resend import Item, Request, ResendQueue
+from monitor.storage.resend import Item, Kind, Request, ResendQueue
 from monitor.storage.transport import Rejected, Transport, Unavailable
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class Resender:
         self._next_check = 0.0
         self._attempt = 0
         self.resent = 0  # readings delivered by resend requests (counter)
+        self._quarantine_change = 0  # points newly quarantined minus quarantined ones delivered
 
     async def step(self) -> bool:
         """Send one batch of the oldest pending request; True if something was sent."""
@@ -82,8 +83,21 @@ class Resender:
         self._attempt = 0
         await asyncio.to_thread(self.queue.record, request, runs, progress=items[-1].id,
                                 rejected=rejected, error=error, now_ns=self._clock())
-        self.resent += sum(len(r) for r in runs)
+        delivered = sum(len(r) for r in runs)
+        self.resent += delivered
+        if request.selection.kind is Kind.QUARANTINED:
+            self._quarantine_change -= delivered
+        else:  # a skipped reading the server refuses is quarantined now
+            self._quarantine_change += rejected
         return True
+
+    def pending_quarantined(self) -> int:
+        """Quarantined points of this sink not re-sent since: the forwarder's gauge at start."""
+        return len(self.queue.quarantined(self.sink))
+
+    def take_quarantine_change(self) -> int:
+        change, self._quarantine_change = self._quarantine_change, 0
+        return change
 
     async def _deliver(
         self, request: Request, items: list[Item]

@@ -55,6 +55,7 @@ async def test_quarantined_points_are_resent_once_after_the_fix(
         assert first.status == 1, first.out + first.err
         assert "1 still rejected" in first.out
         assert "conflict" in first.out
+        assert daemon.forwarder.quarantined == 3  # still refused: still quarantined
 
         # The fix: the conflicting field type goes with the measurement.
         influxdb.query('DROP MEASUREMENT "reading"', db=influxdb.database)
@@ -62,6 +63,8 @@ async def test_quarantined_points_are_resent_once_after_the_fix(
                              reason="field type conflict removed (DEV-1)")
         assert fixed.status == 0, fixed.out + fixed.err
         assert "3 sent, 0 still rejected" in fixed.out
+        await wait_until(lambda: daemon.forwarder.quarantined == 0, 5, "the gauge to drop")
+        assert not any("quarantined" in p for p in daemon.forwarder.health())
 
         again = await resend(config, "influx1", "--quarantined", "--wait", "5")
         assert again.status == 1
