@@ -31,6 +31,12 @@ def count_readings(data_dir: Path, ts0_ns: int | None = None, ts1_ns: int | None
             params.append(ts1_ns)
         if where:
             sql += " WHERE " + " AND ".join(where)
-        return int(conn.execute(sql, params).fetchone()[0])
+        try:
+            return int(conn.execute(sql, params).fetchone()[0])
+        except sqlite3.OperationalError as err:
+            # The daemon creates the file before its tables: nothing committed yet.
+            if "no such table" in str(err):
+                return 0
+            raise
     finally:
         conn.close()
