@@ -45,13 +45,15 @@ def review_of(ctx: ApiContext) -> ExcursionReview:
         source = AlarmLogSource(data_dir)
     except MonitorError as err:
         raise ApiError(503, "alarms_unavailable", str(err)) from err
-    log = ReviewLog(data_dir)
+    shared = ctx.runtime.extras.get("review_log")  # the one whose head the daemon publishes
+    log = shared if isinstance(shared, ReviewLog) else ReviewLog(data_dir)
     review = ExcursionReview(source, log, ctx.signer, ctx.audit)
     ctx.extras[REVIEW] = review
 
     async def close() -> None:
         source.close()
-        log.close()
+        if log is not shared:
+            log.close()
 
     ctx.runtime.closers.append(close)
     return review
