@@ -256,8 +256,8 @@ class SystemHealthConfig(ConfigModel):
 
 
 class AlarmsConfig(ConfigModel):
-    health: HealthConfig = HealthConfig()
-    system: SystemHealthConfig = SystemHealthConfig()
+    health: HealthConfig = HealthConfig.model_construct()
+    system: SystemHealthConfig = SystemHealthConfig.model_construct()
     limits: dict[Name, list[LimitConfig]] = Field(
         default_factory=dict, description="Per location name: the channel limits in force there"
     )
@@ -278,8 +278,8 @@ class AlarmsConfig(ConfigModel):
     peak_event_interval: Duration = Field(
         60.0, description="Least time between two peak records of one excursion"
     )
-    calibration: CalibrationAlarmConfig = CalibrationAlarmConfig()
-    clock: ClockConfig = ClockConfig()
+    calibration: CalibrationAlarmConfig = CalibrationAlarmConfig.model_construct()
+    clock: ClockConfig = ClockConfig.model_construct()
 
 
 def check_alarm_references(config: Config) -> Iterator[tuple[Loc, str]]:

@@ -10,7 +10,10 @@ _FIELDS_SETS: dict[tuple[type, frozenset[str]], set[str]] = {}
 
 
 class ConfigModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: validators are built on the first validation, not on import, so that a
+    # start from the config cache (monitor/config/cache.py) never builds them (~0.1-0.3 s).
+    # Default sections are made with model_construct() for the same reason.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     @model_validator(mode="after")
     def _share_fields_set(self) -> Self:

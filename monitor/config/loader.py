@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -26,7 +26,9 @@ from .devices import ChannelSpec, DeviceConfig, MqttConnection, ProfileConfig
 from .mqtt import device_problems as mqtt_device_problems
 from .root import Config
 from .site import LocationConfig, RoomConfig, Standard
-from .yaml_source import Loc, SourceMap, YamlSyntaxError, load_yaml
+
+if TYPE_CHECKING:
+    from .yaml_source import Loc, SourceMap
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,9 @@ def load_config(path: str | Path) -> LoadedConfig:
 
 
 def _load(path: Path) -> LoadedConfig:
+    # imported here: a start from the config cache never needs the YAML reader (ruamel)
+    from .yaml_source import SourceMap, YamlSyntaxError, load_yaml
+
     source = SourceMap()
     try:
         text = path.read_text(encoding="utf-8")
@@ -162,6 +167,8 @@ def _merge_includes(
     path: Path, raw: dict[str, Any], source: SourceMap, problems: list[str], digest: Any
 ) -> None:
     """Profiles from ``include:`` files are merged into ``profiles`` (the main file wins)."""
+    from .yaml_source import SourceMap, YamlSyntaxError, load_yaml
+
     includes = raw.get("include") or []
     if not isinstance(includes, list):
         return  # pydantic reports the type error

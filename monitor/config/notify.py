@@ -169,7 +169,7 @@ class RouteConfig(ConfigModel):
 class NotifyConfig(ConfigModel):
     notifiers: list[NotifierConfig] = Field(default_factory=list)
     routes: list[RouteConfig] = Field(default_factory=list)
-    retry: RetryConfig = RetryConfig()
+    retry: RetryConfig = RetryConfig.model_construct()
     queue_size: int = Field(10_000, ge=10, description="Per notifier; oldest dropped beyond it")
     escalation_check: Duration = Field(5.0, description="How often escalations are checked")
 

@@ -25,7 +25,7 @@ class LogConfig(ConfigModel):
 class Config(ConfigModel):
     """Root of ``cleanroom-monitor.yaml``."""
 
-    site: SiteConfig = SiteConfig()
+    site: SiteConfig = SiteConfig.model_construct()
     standard: Standard = Field(
         Standard.EU_GMP_ANNEX1, description="Default regulation for rooms that name none"
     )
@@ -35,14 +35,16 @@ class Config(ConfigModel):
     include: list[str] = Field(
         default_factory=list, description="Profile files (globs relative to this file)"
     )
-    log: LogConfig = LogConfig()
+    log: LogConfig = LogConfig.model_construct()
     watchdog_interval: Duration = 10.0
     profiles: dict[Name, ProfileConfig] = Field(default_factory=dict)
     connections: list[Connection] = Field(default_factory=list)
     devices: list[DeviceConfig] = Field(default_factory=list)
     rooms: list[RoomConfig] = Field(default_factory=list)
-    alarms: AlarmsConfig = AlarmsConfig()
-    storage: StorageConfig = StorageConfig()
-    http: HttpConfig = HttpConfig()
-    notify: NotifyConfig = NotifyConfig()
-    users: UserPolicy = Field(UserPolicy(), description="Password and lockout rules (11.300)")
+    alarms: AlarmsConfig = AlarmsConfig.model_construct()
+    storage: StorageConfig = StorageConfig.model_construct()
+    http: HttpConfig = HttpConfig.model_construct()
+    notify: NotifyConfig = NotifyConfig.model_construct()
+    users: UserPolicy = Field(
+        UserPolicy.model_construct(), description="Password and lockout rules (11.300)"
+    )

@@ -68,7 +68,7 @@ class StateConfig(ConfigModel):
 class LocationConfig(ConfigModel):
     name: Name
     description: str = ""
-    state: StateConfig = StateConfig()
+    state: StateConfig = StateConfig.model_construct()
 
 
 class RoomConfig(ConfigModel):

@@ -69,7 +69,7 @@ Sink = Annotated[InfluxV2Sink | InfluxV1Sink, Field(discriminator="type")]
 
 
 class StorageConfig(ConfigModel):
-    embedded: EmbeddedStoreConfig = EmbeddedStoreConfig()
+    embedded: EmbeddedStoreConfig = EmbeddedStoreConfig.model_construct()
     sinks: list[Sink] = Field(default_factory=list)
 
     @model_validator(mode="after")
