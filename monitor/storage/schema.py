@@ -21,7 +21,6 @@ from monitor.errors import StoreError
 APPLICATION_ID = 0x434D5244  # "CMRD": marks the file as a cleanroom-monitor readings database
 SCHEMA_VERSION = 2
 log = logging.getLogger(__name__)
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 #: Readings are indexed by (time bucket, series), not (series, time). A commit holds one
 #: reading of most of the site's series; under a (series, ts_ns) index each of them lands
@@ -109,21 +108,34 @@ CREATE TABLE IF NOT EXISTS sink_skips (
 
 
 def _check_header(path: Path) -> bool:
-    """True if ``path`` holds data; raise if that data is not a SQLite database."""
+    """True if ``path`` holds data; raise if that data is not a SQLite database.
+
+    The file is never opened outside SQLite: closing any descriptor of it drops
+    every POSIX lock this process holds on it (SQLite's included), after which
+    another process closing its connection takes itself for the last one and
+    deletes the WAL under the daemon. SQLite itself tells a foreign file apart.
+    """
     try:
-        with path.open("rb") as f:
-            head = f.read(len(_SQLITE_MAGIC))
+        size = path.stat().st_size
     except FileNotFoundError:
         return False
     except OSError as err:
         raise StoreError(f"{path}: cannot read the readings database: {err.strerror}") from err
-    if not head:
+    if size == 0:
         return False
-    if head != _SQLITE_MAGIC:
-        raise StoreError(
-            f"{path}: not a SQLite database (corrupt or foreign file); refusing to start. "
-            "The file was left untouched: move it aside or restore it from backup."
-        )
+    try:
+        probe = sqlite3.connect(path)
+        try:
+            probe.execute("PRAGMA schema_version").fetchone()
+        finally:
+            probe.close()
+    except sqlite3.DatabaseError as err:
+        if getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB:
+            raise StoreError(
+                f"{path}: not a SQLite database (corrupt or foreign file); refusing to start. "
+                "The file was left untouched: move it aside or restore it from backup."
+            ) from err
+        raise StoreError(f"{path}: cannot read the readings database: {err}") from err
     return True
 
 
