@@ -102,7 +102,7 @@ def render(registry: CollectorRegistry, accept: str | None,
     return body, (content_type if openmetrics else CONTENT_TYPE_PLAIN_0_0_4)
 
 
-GZIP_LEVEL = 1  # the text is mostly repeated labels: 1 compresses ~15x at a fraction of 6's CPU
+GZIP_LEVEL = 1  # the text is mostly repeated labels: level 1 already compresses it ~30x
 
 
 def _gzip(chunks: Iterable[bytes]) -> bytes:

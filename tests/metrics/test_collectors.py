@@ -311,3 +311,12 @@ def test_series_family_lines_parse_back(values: list[tuple[str, str, float]]) ->
     (parsed,) = om_families(om)
     assert {(s.labels["a"], s.labels["q"], s.value) for s in parsed.samples} == want
     assert {(s.labels["a"], s.labels["q"], s.value) for s in family.samples} == want
+
+
+@pytest.mark.parametrize(("header", "gzip"), [
+    ("gzip", True), ("gzip, deflate", True), ("br, gzip;q=1.0", True), ("gzip;q=0.5", True),
+    ("*", True), ("deflate, gzip;q=0", False), ("identity", False), ("", False)])
+def test_scrape_is_gzipped_only_when_the_scraper_accepts_it(header: str, gzip: bool) -> None:
+    from monitor.api.routes.health import accepts_gzip
+
+    assert accepts_gzip(header) is gzip

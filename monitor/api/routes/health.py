@@ -45,6 +45,19 @@ async def readyz(req: ApiRequest[NoQuery, None]) -> web.StreamResponse:
     return ok({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
 
+def accepts_gzip(header: str) -> bool:
+    """``Accept-Encoding`` lists gzip (or ``*``) without ``q=0``."""
+    for entry in header.lower().split(","):
+        token, _, params = entry.strip().partition(";")
+        if token.strip() in ("gzip", "*"):
+            q = params.strip().removeprefix("q=")
+            try:
+                return not params.strip() or float(q) > 0
+            except ValueError:
+                return True
+    return False
+
+
 async def metrics(req: ApiRequest[NoQuery, None]) -> web.StreamResponse:
     if not req.ctx.http.open_metrics and (
             req.principal is None or not req.principal.user.has(Permission.VIEW)):
@@ -54,7 +67,7 @@ async def metrics(req: ApiRequest[NoQuery, None]) -> web.StreamResponse:
     # One scrape at a time, so that two scrapers never interleave prepare and collect.
     # Prometheus asks for gzip: the text (25 MB at 2,000 devices) is compressed as it is
     # encoded, ~30x, and never held whole.
-    gzip = "gzip" in req.request.headers.get("Accept-Encoding", "").lower()
+    gzip = accepts_gzip(req.request.headers.get("Accept-Encoding", ""))
     async with req.ctx.scrape_lock:
         req.ctx.registry.prepare()
         body, content_type = await asyncio.to_thread(render, req.ctx.registry,
