@@ -42,7 +42,7 @@ def test_reply_registers_match_pymodbus(registers: list[int], fc: int, trailing:
     assert list(fast.registers) == list(builtin.registers) == registers
     assert fast.function_code == fc
     assert not fast.isError()
-    assert "registers" in str(fast)
+    assert str(fast) == type(fast).__name__
 
 
 @pytest.mark.parametrize("data", [b"\x14\x00\x01", b"\x03\x00\x01\x02\x03", b"\x02\x00"])

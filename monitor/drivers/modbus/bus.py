@@ -252,7 +252,7 @@ class Bus:
                 self.close()
                 raise BusError("garbled", f"unusable reply: {err!r}") from err
             else:
-                if response.isError():
+                if response.function_code > 0x80:  # response.isError(), without the call
                     code = getattr(response, "exception_code", 0)
                     raise BusError(
                         "exception",

@@ -50,8 +50,7 @@ class HoldingRegistersReply(pdu_reg.ReadHoldingRegistersResponse):
         _decode_registers(self, data)
 
     def __str__(self) -> str:
-        return (f"{type(self).__name__}(dev_id={self.dev_id}, "
-                f"transaction_id={self.transaction_id}, {len(self.registers)} registers)")
+        return type(self).__name__  # the registers are in pymodbus' frame dump at debug level
 
 
 class InputRegistersReply(pdu_reg.ReadInputRegistersResponse):
@@ -61,8 +60,7 @@ class InputRegistersReply(pdu_reg.ReadInputRegistersResponse):
         _decode_registers(self, data)
 
     def __str__(self) -> str:
-        return (f"{type(self).__name__}(dev_id={self.dev_id}, "
-                f"transaction_id={self.transaction_id}, {len(self.registers)} registers)")
+        return type(self).__name__  # the registers are in pymodbus' frame dump at debug level
 
 
 @cache
