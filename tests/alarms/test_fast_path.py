@@ -66,7 +66,7 @@ KEYS = ["th1/t:high_action", "th1/t:high_alert", "th1/t:low_alert", "th1/t:rate_
         "th1:comm_failure", "pc1:device_fault", "pc1/p05:high_action", "dp1/door:door_held_open"]
 
 
-def gmp_site(tmp_path: Path) -> LoadedConfig:
+def gmp_site(tmp_path: Path, *, schedule: bool = True) -> LoadedConfig:
     """The base site plus a "production running" contact driving fill-1's state."""
     profiles = copy.deepcopy(BASE["profiles"])
     profiles["plc"] = {"kind": "generic", "family": "generic", "source": "generic",
@@ -75,10 +75,11 @@ def gmp_site(tmp_path: Path) -> LoadedConfig:
     devices = [*copy.deepcopy(BASE["devices"]),
                {"name": "plc1", "connection": "gw", "location": "fill-1", "profile": "plc",
                 "unit_id": 4, "poll_interval": "1s"}]
-    rooms = [{"name": "fill", "grade": "B", "locations": [{"name": "fill-1", "state": {
-        "default": "at_rest", "input": "plc1/running", "clean_up": "5s",
-        "schedule": [{"days": ["fri"], "start": "08:01", "end": "08:03",
-                      "state": "in_operation"}]}}]}]
+    state: dict[str, Any] = {"default": "at_rest", "input": "plc1/running", "clean_up": "5s"}
+    if schedule:
+        state["schedule"] = [{"days": ["fri"], "start": "08:01", "end": "08:03",
+                              "state": "in_operation"}]
+    rooms = [{"name": "fill", "grade": "B", "locations": [{"name": "fill-1", "state": state}]}]
     return site(tmp_path, alarms=ALARMS, rooms=rooms, profiles=profiles, devices=devices)
 
 
@@ -309,3 +310,20 @@ def test_stale_data_after_a_clock_step_back(tmp_path: Path) -> None:
     got = _both(gmp_site(tmp_path), plan)
     assert any(isinstance(e, dict) and e["kind"] == "clock_step" for e in got)
     assert {p for p, _ in _raised(got)} >= {"pc1/p05:stale", "th1/rh:stale"}
+
+
+def test_clean_up_and_manual_expiry_are_seen_by_the_tick(tmp_path: Path) -> None:
+    """A location with no schedule is asked by the tick only while a clean-up period or a
+    manual state runs; both still end on time."""
+    loaded = gmp_site(tmp_path, schedule=False)
+    plan: list[tuple[Any, ...]] = [("quiet", 2), ("read", (("plc1/running", 1, Quality.GOOD)), 1),
+                                   ("read", (("plc1/running", 0, Quality.GOOD)), 1)]
+    plan += [("tick", 1)] * 7
+    plan += [("state", "in_operation")]  # manual, until 9 s later
+    plan += [("tick", 1)] * 16
+    got = _both(loaded, plan)
+    states = [(e["location_state"], e["ts_ns"]) for e in got
+              if isinstance(e, dict) and e["kind"] == "location_state"]
+    # the manual state expires at 20 s; the input says at rest, after the clean-up period
+    assert states[-4:] == [("in_operation", at(3)), ("at_rest", at(4 + 5)),
+                           ("in_operation", at(11)), ("at_rest", at(20 + 5))]
