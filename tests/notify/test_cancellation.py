@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import threading
 import time
 from typing import Any
@@ -86,8 +87,9 @@ async def test_cancel_arriving_with_the_smtp_reply_still_stops_the_worker(
         await dispatcher.close()
     finally:
         controller.stop()
-    assert [r for r in caplog.records if r.getMessage() == SWALLOWED], \
-        "the race was not reproduced: the cancel was not swallowed this time"
+    if sys.version_info < (3, 12):  # 3.12 rebuilt wait_for on asyncio.timeout: no swallowing
+        assert [r for r in caplog.records if r.getMessage() == SWALLOWED], \
+            "the race was not reproduced: the cancel was not swallowed this time"
     stats = dispatcher.stats()["mail"]
     assert (stats["delivered"], stats["queued"], stats["dropped"]) == (1, 0, 0)
     assert handler.messages == 1, "a delivered e-mail is not sent again at shutdown"
