@@ -82,7 +82,8 @@ class AlarmService(AlarmQueries):
 
     def evaluate(self, readings: Sequence[Reading]) -> list[AlarmEvent]:
         with self._mutex:
-            self._observe()
+            if self.monotonic is not None:  # ``_observe``, inline: once per driver batch
+                self.engine.observe_clock(self.clock(), self.monotonic())
             try:
                 events = self.engine.evaluate(readings)
             except AlarmError:  # a broken invariant must not stop ingestion; it is logged

@@ -273,6 +273,7 @@ def test_a_band_follows_the_location_state(tmp_path: Path) -> None:
         ("state", "in_operation"),
         ("read", ("pc1/p05", 7, Quality.GOOD), 1),  # 176,001: above the in-operation alert
         ("read", ("pc1/p05", 0, Quality.GOOD), 1),
+        ("ack", "pc1/p05:high_alert"),
         ("tick", 1),  # the alert rule idle again: dropped, the band is the in-operation one
         ("read", ("pc1/p05", 5, Quality.GOOD), 1),  # 3,521: fine in operation
         ("state", "at_rest"),
@@ -294,11 +295,17 @@ def test_a_reading_stamped_before_the_start_counts_for_stale_data(tmp_path: Path
         events = out[name]
         events += engine.tick(at(0.5))
         events += engine.evaluate([Reading("th1/t", 20.0, Quality.GOOD, at(-2.5))])
+        for k in range(1, 9):
+            events += engine.tick(at(0.5 + k / 4))  # to 2.5 s
+        events += engine.evaluate([Reading("th1/t", 20.0, Quality.GOOD, at(2.75))])
         for k in range(1, 40):
-            events += engine.tick(at(0.5 + k / 4))
+            events += engine.tick(at(2.75 + k / 4))
     assert [e.to_json() for e in out["fast"]] == [e.to_json() for e in out["full"]]
+    kinds = [(e.point, str(e.kind), e.ts_ns) for e in out["fast"] if e.point == "th1/t:stale"]
+    # 3 intervals, then the 2 s delay, from the reading's time; raised by the tick at 2.5 s
+    assert kinds[:2] == [("th1/t:stale", "raised", at(-2.5 + 3 + 2)),
+                         ("th1/t:stale", "cleared", at(2.75))]
     raised = {e.point: e.ts_ns for e in out["fast"] if e.kind == "raised"}
-    assert raised["th1/t:stale"] == at(-2.5 + 3 + 2)  # 3 intervals, then the 2 s delay
     assert raised["th1/rh:stale"] == at(0 + 3 + 2)  # never read: counted from the start
 
 
