@@ -106,8 +106,9 @@ async def test_neighbour_keeps_its_schedule_while_a_device_times_out(
     assert 5 <= len(good) <= 7
     assert all(r.quality is Quality.GOOD for r in good)
     gaps = [(b.ts_ns - a.ts_ns) / 1e9 for a, b in itertools.pairwise(good)]
-    # every 0.5 s; when the bad device is polled first the neighbour waits its 200 ms
-    assert all(0.25 <= g <= 0.75 for g in gaps), gaps
+    # every 0.5 s; when the bad device is polled first the neighbour waits its 200 ms (0.7 s,
+    # then 0.3 s back on the grid); 50 ms either way for a loaded machine's scheduling delays
+    assert all(0.2 <= g <= 0.8 for g in gaps), gaps
     bad = driver.status["bad"]
     # capped backoff: polled at 0.5, 1, 1, 1 ... s instead of every tick
     assert 3 <= bad.errors["timeout"] <= 5, bad.errors
