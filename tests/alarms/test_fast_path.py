@@ -334,3 +334,12 @@ def test_clean_up_and_manual_expiry_are_seen_by_the_tick(tmp_path: Path) -> None
     # the manual state expires at 20 s; the input says at rest, after the clean-up period
     assert states[-4:] == [("in_operation", at(3)), ("at_rest", at(4 + 5)),
                            ("in_operation", at(11)), ("at_rest", at(20 + 5))]
+
+
+def test_a_rate_rule_sees_every_sample_while_another_rule_is_live(tmp_path: Path) -> None:
+    """th1/t's high alert made live by an operator (shelved) before any reading: the rate of
+    change rule must still be made at the first sample and see every one after it."""
+    plan: list[tuple[Any, ...]] = [("shelve", "th1/t:high_alert")]
+    plan += [("read", ("th1/t", i, Quality.GOOD), 1) for i in (0, 0, 8, 9, 9)]  # 20 -> 23.6 -> 24
+    got = _both(gmp_site(tmp_path), plan)
+    assert [p for p, _ in _raised(got)] == ["th1/t:rate_of_change"]
