@@ -20,10 +20,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from monitor.errors import StoreError
 from monitor.storage.gaps import Gap, gaps_between
-from monitor.storage.schema import BUCKET_NS, BUCKET_SQL, reader
+from monitor.storage.schema import BUCKET_NS, BUCKET_SQL, bucket_index_current, reader
 
 READINGS_DB = "readings.db"
 #: the buckets ``first..last`` of a query's range, one row each, oldest first; every
@@ -94,6 +95,13 @@ class History:
         path = Path(data_dir)
         self.path = path if path.suffix == ".db" else path / READINGS_DB
         self._conn = reader(self.path)
+        try:
+            #: False for a file the daemon of this version has not opened yet (its index is
+            #: still the older one): queries then leave the choice of index to SQLite
+            self._bucketed = bucket_index_current(self._conn)
+        except sqlite3.Error as err:
+            self._conn.close()
+            raise StoreError(f"{self.path}: cannot read the readings database: {err}") from err
 
     def close(self) -> None:
         self._conn.close()
@@ -155,14 +163,22 @@ class History:
         by_id = {s.id: s for s in series}
         marks = ",".join("?" * len(by_id))
         with self._errors() as conn:
-            buckets = self._buckets(conn, from_ns, to_ns)
+            # the walk over the range's buckets, and the readings of each (schema.BUCKET_NS);
+            # INDEXED BY: with a series list SQLite may otherwise prefer a plan per bucket
+            # that scans the series' whole range
+            walk, source, match = (
+                (_WALK_UP, "b CROSS JOIN readings r INDEXED BY readings_bucket",
+                 f"r.{BUCKET_SQL} = b.k AND ")
+                if self._bucketed else ("", "readings r", "")
+            )
+            buckets = self._buckets(conn, from_ns, to_ns) if self._bucketed else ()
             if buckets is None:
                 pass  # nothing stored in the range
             elif every_s is None:
                 sql = (
-                    f"{_WALK_UP} SELECT r.series, r.ts_ns, r.value, r.raw, r.quality, r.state, "
-                    "r.device_ts_ns, r.detail FROM b CROSS JOIN readings r "
-                    f"WHERE r.{BUCKET_SQL} = b.k AND r.series IN ({marks}) "
+                    f"{walk} SELECT r.series, r.ts_ns, r.value, r.raw, r.quality, r.state, "
+                    f"r.device_ts_ns, r.detail FROM {source} "
+                    f"WHERE {match}r.series IN ({marks}) "
                     "AND r.ts_ns >= ? AND r.ts_ns < ? "
                     "ORDER BY r.ts_ns, r.id" + (f" LIMIT {int(limit)}" if limit else "")
                 )
@@ -172,13 +188,13 @@ class History:
             else:
                 every_ns = max(1, int(every_s * 1e9))
                 sql = (
-                    f"{_WALK_UP} SELECT s.channel, s.location, s.unit, "
+                    f"{walk} SELECT s.channel, s.location, s.unit, "
                     f"(r.ts_ns / {every_ns}) * {every_ns} AS t, count(*), sum(r.quality = 'good'), "
                     "min(CASE WHEN r.quality = 'good' THEN r.value END), "
                     "max(CASE WHEN r.quality = 'good' THEN r.value END), "
                     "avg(CASE WHEN r.quality = 'good' THEN r.value END) "
-                    "FROM b CROSS JOIN readings r JOIN series s ON s.id = r.series "
-                    f"WHERE r.{BUCKET_SQL} = b.k AND r.series IN ({marks}) "
+                    f"FROM {source} JOIN series s ON s.id = r.series "
+                    f"WHERE {match}r.series IN ({marks}) "
                     "AND r.ts_ns >= ? AND r.ts_ns < ? "
                     "GROUP BY s.channel, s.location, s.unit, t ORDER BY t, s.channel"
                 )
@@ -201,27 +217,40 @@ class History:
         """The newest reading of each matching channel."""
         out: dict[str, Sample] = {}
         with self._errors() as conn:
-            buckets = self._buckets(conn, -(2**63), 2**63 - 1)
-            for info in self.series(channel, location) if buckets is not None else ():
-                assert buckets is not None
-                # newest bucket holding this series first; it stops at the first hit
-                found = conn.execute(
-                    "WITH RECURSIVE b(k) AS (SELECT ? UNION ALL SELECT k - 1 FROM b WHERE k > ?) "
-                    "SELECT k FROM b WHERE EXISTS (SELECT 1 FROM readings "
-                    f"WHERE {BUCKET_SQL} = b.k AND series = ?) LIMIT 1",
-                    (buckets[1], buckets[0], info.id),
-                ).fetchone()
-                if found is None:
+            for info in self.series(channel, location):
+                row = self._latest_row(conn, info.id)
+                if row is None:
                     continue
-                row = conn.execute(
-                    "SELECT ts_ns, value, raw, quality, state, device_ts_ns, detail FROM readings "
-                    f"WHERE {BUCKET_SQL} = ? AND series = ? ORDER BY ts_ns DESC, id DESC LIMIT 1",
-                    (found[0], info.id),
-                ).fetchone()
                 sample = Sample(info.channel, info.location, info.unit, *row)
                 if info.channel not in out or out[info.channel].ts_ns < sample.ts_ns:
                     out[info.channel] = sample
         return [out[k] for k in sorted(out)]
+
+    def _latest_row(self, conn: sqlite3.Connection, series: int) -> Any:
+        """The newest reading of one series: the newest bucket holding it first (the walk
+        down stops at the first hit), then the newest reading in that bucket."""
+        columns = "ts_ns, value, raw, quality, state, device_ts_ns, detail"
+        if not self._bucketed:
+            return conn.execute(
+                f"SELECT {columns} FROM readings WHERE series = ? "
+                "ORDER BY ts_ns DESC, id DESC LIMIT 1", (series,),
+            ).fetchone()
+        buckets = self._buckets(conn, -(2**63), 2**63 - 1)
+        if buckets is None:
+            return None
+        found = conn.execute(
+            "WITH RECURSIVE b(k) AS (SELECT ? UNION ALL SELECT k - 1 FROM b WHERE k > ?) "
+            "SELECT k FROM b WHERE EXISTS (SELECT 1 FROM readings INDEXED BY readings_bucket "
+            f"WHERE {BUCKET_SQL} = b.k AND series = ?) LIMIT 1",
+            (buckets[1], buckets[0], series),
+        ).fetchone()
+        if found is None:
+            return None
+        return conn.execute(
+            f"SELECT {columns} FROM readings INDEXED BY readings_bucket "
+            f"WHERE {BUCKET_SQL} = ? AND series = ? ORDER BY ts_ns DESC, id DESC LIMIT 1",
+            (found[0], series),
+        ).fetchone()
 
     @staticmethod
     def _buckets(conn: sqlite3.Connection, from_ns: int, to_ns: int) -> tuple[int, int] | None:

@@ -204,7 +204,7 @@ def _prepare(
         conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.execute("PRAGMA foreign_keys=OFF")
         conn.execute("PRAGMA busy_timeout=10000")
-        if "readings" in tables and (version < SCHEMA_VERSION or _stale_index(conn)):
+        if "readings" in tables and (version < SCHEMA_VERSION or not bucket_index_current(conn)):
             _migrate(conn, path, version)
         conn.executescript(SCHEMA)
         conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
@@ -241,10 +241,11 @@ def _migrate(conn: sqlite3.Connection, path: Path, version: int) -> None:
         raise
 
 
-def _stale_index(conn: sqlite3.Connection) -> bool:
-    """True if the readings' bucket index is missing or not the one this program queries."""
+def bucket_index_current(conn: sqlite3.Connection) -> bool:
+    """True if the readings' bucket index is the one this program queries (a file not
+    yet opened by this version's daemon may still have the older index)."""
     row = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'readings_bucket'").fetchone()
-    return row is None or f"({BUCKET_SQL}, series)" not in str(row[0])
+    return row is not None and f"({BUCKET_SQL}, series)" in str(row[0])
 
 
 def _unclean(conn: sqlite3.Connection, tables: set[str]) -> bool:

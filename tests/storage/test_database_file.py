@@ -135,6 +135,15 @@ async def test_an_older_file_gets_the_bucket_index_with_every_reading_unchanged(
         conn.execute(f"PRAGMA user_version={version}")
     before = _rows(path)
     assert _indexes(path) == {old_index}
+    with History(tmp_path) as history:  # a reader never migrates: it queries the old index
+        old_samples = history.query("dev/c1", None, now, now + 60 * 10**9).samples
+        old_latest = history.latest()
+    assert [s.value for s in old_samples] == [float(i) for i in range(1, 40, 3)]
+    assert [(s.channel, s.value, s.quality) for s in old_latest] == [
+        ("dev/c0", None, "comm_error"), ("dev/c1", 37.0, "good"), ("dev/c2", 38.0, "good")
+    ]
+    assert _rows(path) == before
+    assert _version(path) == version
 
     reopened = EmbeddedStore(path, {})
     assert _version(path) == 2
