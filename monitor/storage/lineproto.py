@@ -2,7 +2,8 @@
 
 Measurement ``reading``; tags ``site, room, location, device, channel, unit,
 grade``; fields ``value`` (scaled, float), ``raw`` (when it differs),
-``quality``, ``state``, ``device_ts`` (the instrument's own time, integer ns)
+``quality`` (text) and ``quality_code`` (its integer, for stores that
+keep numeric fields only, such as VictoriaMetrics), ``state``, ``device_ts`` (the instrument's own time, integer ns)
 and ``detail``; timestamp = when the daemon received the reply, UTC ns.
 See docs/storage.md for the reasoning and Grafana queries.
 
@@ -26,6 +27,22 @@ NS: Any = WritePrecision.NS
 MEASUREMENT = "reading"
 TAG_NAMES = ("channel", "device", "location", "room", "grade", "unit", "site")
 _PLACEHOLDER = "_p"
+
+#: ``quality`` as an integer field too: VictoriaMetrics drops string fields, and a
+#: reading whose quality is lost could be mistaken for a good one. The codes are
+#: part of the stored record: never renumber one, only add (tests check each
+#: ``Quality`` has one).
+QUALITY_CODES: dict[str, int] = {
+    "good": 0,
+    "stale": 1,
+    "comm_error": 2,
+    "out_of_range": 3,
+    "device_fault": 4,
+    "maintenance": 5,
+    "invalid": 6,
+}
+#: A quality this build does not know (a newer file read by an older build) is not good.
+UNKNOWN_QUALITY_CODE = 99
 
 
 class OutboxRow(NamedTuple):
@@ -62,6 +79,7 @@ def encode_fields(row: OutboxRow) -> str:
     if row.raw is not None and row.raw != row.value:
         point.field("raw", row.raw)
     point.field("quality", row.quality)
+    point.field("quality_code", QUALITY_CODES.get(row.quality, UNKNOWN_QUALITY_CODE))
     if row.state:
         point.field("state", row.state)
     if row.device_ts_ns is not None:
