@@ -3,8 +3,9 @@
 Measurement ``reading``; tags ``site, room, location, device, channel, unit,
 grade``; fields ``value`` (scaled, float), ``raw`` (when it differs),
 ``quality`` (text) and ``quality_code`` (its integer, for stores that
-keep numeric fields only, such as VictoriaMetrics), ``state``, ``device_ts`` (the instrument's own time, integer ns)
-and ``detail``; timestamp = when the daemon received the reply, UTC ns.
+keep numeric fields only, such as VictoriaMetrics), ``state``,
+``device_ts`` (the instrument's own time, integer ns) and ``detail``;
+timestamp = when the daemon received the reply, UTC ns.
 See docs/storage.md for the reasoning and Grafana queries.
 
 Serialisation is influxdb-client's ``Point``. A series' tags never change, so
