@@ -91,7 +91,6 @@ class DeviceRuntime:
                                   max_registers=profile.max_registers)
         self.pdus: list[ModbusPDU] = [self._pdu(r) for r in self.requests]
         self.tails: list[bytes] = [frame_tail(p) for p in self.pdus]
-        self.channel_ids = [f"{self.name}/{c.name}" for c in binding.channels]
 
     def _pdu(self, req: ReadRequest) -> ModbusPDU:
         return prebuilt_request(req.function_code, req.address, req.count, self.unit)
