@@ -37,6 +37,10 @@ class Config(ConfigModel):
     )
     log: LogConfig = LogConfig.model_construct()
     watchdog_interval: Duration = 10.0
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        "auto", description="Event loop of the daemon: auto = uvloop when installed, else "
+        "asyncio's own. Read at start-up only (a reload does not switch loops)"
+    )
     profiles: dict[Name, ProfileConfig] = Field(default_factory=dict)
     connections: list[Connection] = Field(default_factory=list)
     devices: list[DeviceConfig] = Field(default_factory=list)
