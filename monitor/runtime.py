@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import LoadedConfig
-from monitor.drivers.base import DRIVERS, DeviceBinding, Driver, load_builtin_drivers
+from monitor.drivers import load_drivers
+from monitor.drivers.base import DRIVERS, DeviceBinding, Driver
 from monitor.model import utc_now_ns
 from monitor.pipeline import Pipeline
 from monitor.storage.base import ReadingStore
@@ -204,7 +205,12 @@ def _attach_module(runtime: Runtime, module_name: str) -> None:
 
 
 def build_drivers(loaded: LoadedConfig, emit: Callable[..., None]) -> list[Driver]:
-    load_builtin_drivers()
+    # only the kinds in use: a Modbus site does not import the MQTT client, nor an MQTT one pymodbus
+    used = {d.connection for d in loaded.config.devices if d.enabled}
+    kinds = {c.driver for c in loaded.config.connections if c.name in used}
+    load_drivers(kinds)
+    if not any(kind.startswith("modbus") for kind in kinds):
+        return _build_drivers(loaded, emit)
     from monitor.drivers.modbus.build_cache import shared_construction
 
     # devices of one profile share their decoders' compiled parts and read-plan layouts

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import glob
 import hashlib
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -55,17 +56,48 @@ class ChannelInfo:
                              self.grade, self.standard, self.site, self.poll_interval)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class LoadedConfig:
-    """A validated config with the indexes derived from it."""
+    """A validated config with the indexes derived from it.
+
+    The main file's text is kept for the audit trail's diff and the config
+    cache, which read it once or twice per load; it is held zlib-compressed
+    (2.5 MB of text is 0.1 MB at 2,000 devices, ~8 ms either way) rather than
+    as a string resident for the daemon's whole run.
+    """
 
     config: Config
     path: Path
     sha256: str
-    text: str  # the main file's text, for the audit trail's diff
+    text_z: bytes = field(repr=False)  # the main file's text, zlib-compressed
     channels: dict[str, ChannelInfo] = field(default_factory=dict)
     locations: dict[str, tuple[RoomConfig, LocationConfig]] = field(default_factory=dict)
     from_cache: bool = False  # read from ``monitor.config.cache`` rather than validated now
+
+    def __init__(  # noqa: PLR0917 - the dataclass's positional order, kept for its callers
+        self,
+        config: Config,
+        path: Path,
+        sha256: str,
+        text: str,
+        channels: dict[str, ChannelInfo] | None = None,
+        locations: dict[str, tuple[RoomConfig, LocationConfig]] | None = None,
+        *,
+        from_cache: bool = False,
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "config", config)
+        setattr_(self, "path", path)
+        setattr_(self, "sha256", sha256)
+        setattr_(self, "text_z", zlib.compress(text.encode("utf-8"), 1))
+        setattr_(self, "channels", {} if channels is None else channels)
+        setattr_(self, "locations", {} if locations is None else locations)
+        setattr_(self, "from_cache", from_cache)
+
+    @property
+    def text(self) -> str:
+        """The main file's text as loaded (for the audit trail's diff and the cache)."""
+        return zlib.decompress(self.text_z).decode("utf-8")
 
     def device_channels(self, device: DeviceConfig) -> list[ChannelSpec]:
         return resolve_channels(device, self.config.profiles[device.profile])
