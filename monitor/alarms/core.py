@@ -96,11 +96,14 @@ class EngineCore(EngineBase):
             ch.last_ts = ts
             n += 1
             v = r.value
-            if r.quality is good and (v.__class__ is flt or v.__class__ is num) and (
-                ch.lo <= v <= ch.hi
-            ):
-                ch.last_good_ts = ts  # within its fast band: nothing else can change
-                continue
+            if r.quality is good and (v.__class__ is flt or v.__class__ is num):
+                if ch.lo <= v <= ch.hi:
+                    ch.last_good_ts = ts  # within its fast band: nothing else can change
+                    continue
+                if v - v == 0:  # finite: the full path of a good value, less its checks
+                    self.counters.full += 1
+                    self._good(ch, ts, flt(v))
+                    continue
             self._full(ch, r, ts, v)
         self.counters.evaluated += n
 
