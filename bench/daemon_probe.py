@@ -12,6 +12,12 @@ Start-up is timed three ways: from ``--t0-ns`` (the parent's clock just before
 it started this process: exec + imports + config load + first poll), from just
 before ``Service(...)`` (config load + runtime build + first poll), and to the
 moment every device has been polled once.
+
+The event loop is the daemon's (monitor/eventloop.py): ``--loop``, else
+``$CLEANROOM_BENCH_LOOP`` (so a benchmark that starts this probe can be run
+on either loop unchanged), else the config's top-level ``event_loop``, else
+``auto``. The config's key is found by a line scan, not by parsing the file:
+parsing 2,000 devices here would add to the start-up timed from ``--t0-ns``.
 """
 
 from __future__ import annotations
@@ -23,11 +29,14 @@ import cProfile
 import json
 import logging
 import math
+import os
+import re
 import sys
 import threading
 import time
 from array import array
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from bench.common import cpu_seconds, rss_bytes
@@ -257,6 +266,20 @@ def _secs(start_ns: int | None, end_ns: int | None) -> float | None:
     return (end_ns - start_ns) / 1e9
 
 
+#: A top-level ``event_loop`` key: column 0 in block YAML, one space in bench/configs.py's JSON.
+_EVENT_LOOP_KEY = re.compile(r"""^ ?["']?event_loop["']?\s*:\s*["']?(\w+)""", re.MULTILINE)
+
+
+def loop_choice(flag: str | None, config: str) -> str:
+    """The event loop to run on: the flag, the environment, the config, or the default."""
+    if flag:
+        return flag
+    if env := os.environ.get("CLEANROOM_BENCH_LOOP"):
+        return env
+    match = _EVENT_LOOP_KEY.search(Path(config).read_text(encoding="utf-8"))
+    return match.group(1) if match else "auto"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--config", required=True)
@@ -274,10 +297,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window-stdin", action="store_true",
                         help="measure until a line arrives on stdin instead of --duration")
     parser.add_argument("--profile", help="write cProfile stats of the window to this file")
+    parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"],
+                        help="event loop (default: $CLEANROOM_BENCH_LOOP, else the config's "
+                        "event_loop, else auto)")
     parser.add_argument("--tracemalloc-every", type=float, default=0.0,
                         help="trace allocations in the window and print the growth this often")
     args = parser.parse_args(argv)
-    result = asyncio.run(_run(args))
+    from monitor import eventloop
+
+    choice = loop_choice(args.loop, args.config)
+    result = eventloop.run(_run(args), choice, setting="probe")
+    result["event_loop"] = eventloop.loop_factory(choice)[0]
     print("RESULT " + json.dumps(result), flush=True)
     return 0
 

@@ -240,4 +240,6 @@ def _save_cache_in_thread(loaded: LoadedConfig) -> None:
 
 
 def run_service(config_path: str | Path, loaded: LoadedConfig) -> int:
-    return asyncio.run(Service(config_path, loaded=loaded).run())
+    from monitor import eventloop
+
+    return eventloop.run(Service(config_path, loaded=loaded).run(), loaded.config.event_loop)

@@ -19,6 +19,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                          "readings. SIGHUP reloads the config, SIGTERM stops cleanly.")
     add_config_argument(run)
     run.add_argument("--log-format", choices=["kv", "json"], help="overrides log.format")
+    add_loop_argument(run)
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check-config", help="validate a config file and exit",
@@ -31,6 +32,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                             description="Print the JSON Schema of the config file, for "
                             "editor completion (e.g. yaml-language-server).")
     schema.set_defaults(func=cmd_schema)
+
+
+def add_loop_argument(parser: argparse.ArgumentParser) -> None:
+    """``--loop``: the event loop for this run, over the config's ``event_loop``."""
+    parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"],
+                        help="event loop: overrides event_loop (default auto: uvloop when "
+                        "installed, else asyncio's own)")
 
 
 def load_or_exit(path: str, *, cached: bool = False) -> object:
@@ -71,8 +79,7 @@ def cmd_schema(_args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import asyncio
-
+    from monitor import eventloop
     from monitor.config import LoadedConfig
     from monitor.logs import setup_logging
     from monitor.service import Service
@@ -80,4 +87,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     loaded = load_or_exit(args.config, cached=True)
     assert isinstance(loaded, LoadedConfig)
     setup_logging(args.log_format or loaded.config.log.format, loaded.config.log.level)
-    return asyncio.run(Service(args.config, loaded=loaded).run())
+    choice = args.loop or loaded.config.event_loop
+    try:
+        eventloop.loop_factory(choice)  # an explicit uvloop that is not installed stops here
+    except ConfigError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+    return eventloop.run(Service(args.config, loaded=loaded).run(), choice,
+                         setting="--loop" if args.loop else "event_loop")

@@ -23,6 +23,8 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from monitor.cli.daemon import add_loop_argument
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO_ROOT / "config" / "demo.yaml"
 DEFAULT_SCENARIO = REPO_ROOT / "simulators" / "scenarios" / "demo.yaml"
@@ -48,16 +50,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo.add_argument("--every", type=float, default=5.0, metavar="SECONDS",
                       help="print the readings table this often (default: 5)")
     demo.add_argument("--verbose", action="store_true", help="show the daemon's info logs")
+    add_loop_argument(demo)
     demo.set_defaults(func=cmd_demo)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from monitor import eventloop
     from monitor.errors import ConfigError
 
     args.data_dir = Path(args.data_dir).resolve()
     args.data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return asyncio.run(run_demo(args))
+        return eventloop.run(run_demo(args), args.loop or "auto", setting="--loop")
     except ConfigError as err:
         for problem in err.problems:
             print(problem, file=sys.stderr)

@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.registry import Collector
 
 from monitor import __version__
+from monitor.eventloop import running_loop_name
 from monitor.runtime import Runtime
 
 
@@ -29,7 +30,8 @@ class ServiceCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         yield InfoMetricFamily("cleanroom_build", "Version of the running daemon",
                                value={"version": __version__,
-                                      "python_version": platform.python_version()})
+                                      "python_version": platform.python_version(),
+                                      "event_loop": running_loop_name()})
         loaded = self._runtime.loaded
         info = GaugeMetricFamily("cleanroom_config_info", "The configuration in force (1); "
                                  "sha256 identifies the validated config file",
