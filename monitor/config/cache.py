@@ -2,8 +2,9 @@
 
 At 2,000 devices reading the YAML, validating it and checking its references
 takes about a second; unpickling the result takes a tenth of that. The cache
-is ``<data_dir>/config.cache``: a JSON header line, then the pickled
-``(Config, channels, locations)``. It is used only when every part of its key
+is ``<data_dir>/config.cache``: a JSON header line, then the pickled list
+of the distinct floats and the pickled ``(Config, channels, locations)``
+(floats shared through the list, see ``_Pickler``). It is used only when every part of its key
 matches: the SHA-256 of the main file and of every file its ``include:``
 globs match now (a changed, added or removed include is a miss), the resolved
 config path, the monitor, pydantic, pydantic-core and Python versions, and a
@@ -48,7 +49,7 @@ from .loader import LoadedConfig, load_config, paused_gc
 log = logging.getLogger(__name__)
 
 CACHE_NAME = "config.cache"
-MAGIC = b"cleanroom-monitor config cache 1\n"
+MAGIC = b"cleanroom-monitor config cache 2\n"
 #: modules whose classes are in the pickle or whose code decides what is valid
 _SOURCES = ("monitor/config/*.py", "monitor/alarms/presets.py", "monitor/model.py")
 _DATA_DIR = re.compile(r'^(?:data_dir|[ \t]*"data_dir")[ \t]*:[ \t]*(.*?)[ \t]*,?[ \t]*$', re.M)
@@ -106,9 +107,12 @@ def read_cache(path: Path) -> LoadedConfig | None:
             sha256 = config_digest(path, text, [str(p) for p in includes])
             if header.get("sha256") != sha256 or header.get("data_dir") != data_dir:
                 return None
-            payload = stream.read()
+            payload = io.BytesIO(stream.read())
         with paused_gc():  # hundreds of thousands of objects, none of them garbage
-            config, channels, locations = pickle.loads(payload)
+            floats = pickle.load(payload)
+            unpickler = pickle.Unpickler(payload)
+            unpickler.persistent_load = floats.__getitem__  # type: ignore[method-assign]
+            config, channels, locations = unpickler.load()
     except FileNotFoundError:
         return None
     except Exception as err:  # corrupt, truncated, foreign, a secret that no longer resolves
@@ -127,7 +131,8 @@ def save_cache(loaded: LoadedConfig) -> bool:
         return False  # the next start could not find it
     buffer = io.BytesIO()
     try:
-        _Pickler(buffer).dump((config, loaded.channels, loaded.locations))
+        pickler = _Pickler(buffer)
+        pickler.dump((config, loaded.channels, loaded.locations))
     except _LiteralSecret:
         log.info("config not cached: it holds a literal secret")
         return False
@@ -140,6 +145,7 @@ def save_cache(loaded: LoadedConfig) -> bool:
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(MAGIC + json.dumps(header).encode() + b"\n")
+                out.write(pickle.dumps(pickler.floats, protocol=pickle.HIGHEST_PROTOCOL))
                 out.write(buffer.getbuffer())
             os.replace(tmp, file)
         except BaseException:
@@ -214,10 +220,30 @@ def _sources_fingerprint() -> str:
 
 
 class _Pickler(pickle.Pickler):
-    """Refuses a literal ``SecretStr`` (``SecretRef`` pickles as its reference)."""
+    """Refuses a literal ``SecretStr`` (``SecretRef`` pickles as its reference).
+
+    Floats are written as an index into ``floats``, a list of the distinct
+    values pickled ahead of the config: pickle never memoizes a float, so
+    20,000 limits of ``high_alert: 90.0``, one float object after a load,
+    would come back as 20,000 floats (0.5 MB each such field at 2,000
+    devices). The reader resolves the index with the list's ``__getitem__``
+    (no Python call per float).
+    """
 
     def __init__(self, file: Any) -> None:
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.floats: list[float] = []
+        self._float_index: dict[str, int] = {}  # by float.hex(): 0.0 and -0.0 stay apart
+
+    def persistent_id(self, obj: Any) -> int | None:
+        if type(obj) is not float:
+            return None
+        key = obj.hex()
+        index = self._float_index.get(key)
+        if index is None:
+            index = self._float_index[key] = len(self.floats)
+            self.floats.append(obj)
+        return index
 
     def reducer_override(self, obj: Any) -> Any:
         if type(obj) is SecretStr:

@@ -167,6 +167,9 @@ class _Builder:
         self.anchors: dict[str, tuple[Any, int, list[tuple[Loc, tuple[str, int]]]]] = {}
         self.resolved: dict[str, Tag] = {}
         self.texts: dict[str, str] = {}
+        #: one object per distinct number text: 20,000 limits of ``high_alert: 90`` share one
+        #: float (pydantic keeps the object it is given, the config cache's pickle keeps sharing)
+        self.numbers: dict[str, int | float] = {}
 
     def document(self, prefix: Loc) -> Any:
         next_event = self.next_event
@@ -271,10 +274,12 @@ class _Builder:
         tag = self.resolve(value)
         if tag is _T_STR:
             return self.text(value)
-        if tag is _T_INT:
-            return _int(value)
-        if tag is _T_FLOAT:
-            return _float(value)
+        if tag is _T_INT or tag is _T_FLOAT:
+            number = self.numbers.get(value)
+            if number is None:
+                number = _int(value) if tag is _T_INT else _float(value)
+                self.numbers[value] = number
+            return number
         if tag is _T_BOOL:
             return value.lower() == "true"
         if tag is _T_NULL:
@@ -341,31 +346,35 @@ def _load_roundtrip(text: str, path: Path, source: SourceMap, prefix: Loc) -> An
         raise YamlSyntaxError(str(path), line, f"YAML: {err.problem or err}") from err
     except Exception as err:  # ruamel raises several unrelated types for duplicate keys
         raise YamlSyntaxError(str(path), 1, f"YAML: {err}") from err
-    return _plain(doc, str(path), prefix, source, 1)
+    return _plain(doc, str(path), prefix, source, 1, numbers={})
 
 
-def _plain(node: Any, file: str, loc: Loc, source: SourceMap, line: int) -> Any:
+def _plain(node: Any, file: str, loc: Loc, source: SourceMap, line: int,
+           *, numbers: dict[str, Any]) -> Any:
+    """Plain Python values; ``numbers`` shares equal numbers, as the fast path does."""
     source.lines.setdefault(loc, (file, line))
     if isinstance(node, CommentedMap):
         out: dict[str, Any] = {}
         for key, value in node.items():
             key_line = _key_line(node, key, line)
-            out[str(key)] = _plain(value, file, (*loc, str(key)), source, key_line)
+            out[str(key)] = _plain(value, file, (*loc, str(key)), source, key_line, numbers=numbers)
         return out
     if isinstance(node, CommentedSeq):
         items = []
         for index, value in enumerate(node):
             item_line = node.lc.item(index)[0] + 1
-            items.append(_plain(value, file, (*loc, index), source, item_line))
+            items.append(_plain(value, file, (*loc, index), source, item_line, numbers=numbers))
         return items
     if hasattr(node, "__float__") and type(node).__name__ == "ScalarFloat":
-        return float(node)
+        real = float(node)
+        return numbers.setdefault(f"f{real.hex()}", real)  # hex: 0.0 and -0.0 differ
     if type(node).__name__ in {"ScalarBoolean"}:
         return bool(node)
     if isinstance(node, str):
         return str(node)
     if isinstance(node, int) and not isinstance(node, bool):
-        return int(node)
+        integer = int(node)
+        return numbers.setdefault(f"i{integer}", integer)
     return node
 
 

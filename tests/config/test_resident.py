@@ -55,3 +55,17 @@ def test_a_modbus_site_does_not_import_the_mqtt_client(tmp_path: Path) -> None:
                           env=env, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['pymodbus']"
+
+
+def test_equal_numbers_of_the_file_share_one_object(tmp_path: Path) -> None:
+    """20,000 limits of ``low_alert: 12`` hold one float, after a load and from the cache."""
+    path = write_site(tmp_path, devices=3, extra=(
+        "      - {channel: dp2/dp, low_alert: 12.0, low_action: 10.5}\n"
+        "      - {channel: dp3/dp, low_alert: 12.0, low_action: 10.5}\n"))
+    load_config_cached(path)
+    for loaded in (load_config(path), load_config_cached(path)):
+        limits = loaded.config.alarms.limits["fill-1"]
+        assert [lim.low_action for lim in limits] == [10.0, 10.5, 10.5]
+        assert limits[1].low_action is limits[2].low_action
+        assert limits[1].low_alert is limits[2].low_alert
+    assert loaded.from_cache
