@@ -59,6 +59,7 @@ def build_stores(loaded: LoadedConfig, *, state_of: StateOf | None = None) -> li
         site=cfg.site.id,
         synchronous=cfg.storage.embedded.synchronous,
         memory_limit=cfg.storage.embedded.memory_limit,
+        background_start=True,  # the file's integrity check runs while the first polls go on
     )
     if cfg.storage.sinks:
         from monitor.storage.forwarder import Forwarder

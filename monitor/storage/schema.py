@@ -13,6 +13,7 @@ write over evidence.
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 from pathlib import Path
 
@@ -107,6 +108,13 @@ CREATE TABLE IF NOT EXISTS sink_skips (
 """
 
 
+#: (type, name) of every table and index ``SCHEMA`` creates
+_SCHEMA_OBJECTS = {
+    (kind.lower(), name)
+    for kind, name in re.findall(r"CREATE (TABLE|INDEX) IF NOT EXISTS (\w+)", SCHEMA)
+}
+
+
 def _check_header(path: Path) -> bool:
     """True if ``path`` holds data; raise if that data is not a SQLite database.
 
@@ -155,6 +163,29 @@ def open_database(
     it runs on files up to 512 MiB, and up to 4 GiB when the previous run did
     not stop cleanly.
     """
+    conn, owed = open_database_deferred(path, synchronous=synchronous, check=check)
+    if owed:
+        try:
+            integrity_check(conn, path)
+        except BaseException:
+            conn.close()
+            raise
+    return conn
+
+
+def open_database_deferred(
+    path: Path, *, synchronous: str = "FULL", check: bool | None = None
+) -> tuple[sqlite3.Connection, bool]:
+    """``open_database``, but the ``quick_check`` of a file already in the current schema
+    is left to the caller: returns the connection and whether ``integrity_check`` is owed.
+
+    The check reads the whole file (about a second per 500 MiB): the daemon runs it
+    on a worker thread while the first polls go on, and writes nothing to the file
+    before it passed. Nothing here writes to such a file (its schema, WAL mode,
+    application id and version are already what this program would set), so a
+    damaged file is still left untouched. A file that needs any change (new,
+    older schema) is checked here first, as ``open_database`` does.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     existed = _check_header(path)
     try:
@@ -162,25 +193,43 @@ def open_database(
     except sqlite3.Error as err:
         raise StoreError(f"{path}: cannot open the readings database: {err}") from err
     try:
-        _prepare(conn, path, existed=existed, synchronous=synchronous, check=check)
+        owed = _prepare(conn, path, existed=existed, synchronous=synchronous, check=check)
     except BaseException:
         conn.close()
         raise
-    return conn
+    return conn, owed
+
+
+def _refusal(path: Path) -> str:
+    return (
+        f"{path}: refusing to start; the file was left untouched "
+        "(move it aside or restore it from backup)"
+    )
+
+
+def integrity_check(conn: sqlite3.Connection, path: Path) -> None:
+    """SQLite's ``quick_check`` of the whole file; ``StoreError`` if it finds damage."""
+    try:
+        result = conn.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.DatabaseError as err:
+        raise StoreError(f"{_refusal(path)}: {err}") from err
+    if result != [("ok",)]:
+        problems = "; ".join(str(r[0]) for r in result[:3])
+        raise StoreError(f"{_refusal(path)}: the database is damaged: {problems}")
 
 
 def _prepare(
     conn: sqlite3.Connection, path: Path, *, existed: bool, synchronous: str, check: bool | None
-) -> None:
-    refuse = (
-        f"{path}: refusing to start; the file was left untouched "
-        "(move it aside or restore it from backup)"
-    )
+) -> bool:
+    """Check and set up the file; True if its ``quick_check`` is owed (see
+    ``open_database_deferred``)."""
+    refuse = _refusal(path)
     try:
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        tables = {
-            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        objects = {
+            (r[0], r[1]) for r in conn.execute("SELECT type, name FROM sqlite_master")
         }
+        tables = {name for kind, name in objects if kind == "table"}
         if existed and tables and app_id != APPLICATION_ID:
             raise StoreError(f"{refuse}: it is a SQLite database of another application")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -193,17 +242,23 @@ def _prepare(
             check = size <= QUICK_CHECK_MAX_BYTES or (
                 size <= QUICK_CHECK_UNCLEAN_MAX_BYTES and _unclean(conn, tables)
             )
-        if check and tables:
-            result = conn.execute("PRAGMA quick_check").fetchall()
-            if result != [("ok",)]:
-                problems = "; ".join(str(r[0]) for r in result[:3])
-                raise StoreError(f"{refuse}: the database is damaged: {problems}")
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise StoreError(f"{path}: cannot switch the readings database to WAL mode")
+        current = (
+            app_id == APPLICATION_ID and version == SCHEMA_VERSION and objects >= _SCHEMA_OBJECTS
+            and bucket_index_current(conn)
+            and str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal"
+        )
+        owed = bool(check and tables)
+        if owed and not current:
+            integrity_check(conn, path)
+            owed = False
         conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.execute("PRAGMA foreign_keys=OFF")
         conn.execute("PRAGMA busy_timeout=10000")
+        if current:
+            return owed  # nothing to write: the file stays as it is until the check passed
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"{path}: cannot switch the readings database to WAL mode")
         if "readings" in tables and (version < SCHEMA_VERSION or not bucket_index_current(conn)):
             _migrate(conn, path, version)
         conn.executescript(SCHEMA)
@@ -211,6 +266,7 @@ def _prepare(
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     except sqlite3.DatabaseError as err:
         raise StoreError(f"{refuse}: {err}") from err
+    return False
 
 
 def _migrate(conn: sqlite3.Connection, path: Path, version: int) -> None:
