@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Literal, TypeVar, get_args
 
 from monitor.errors import ConfigError
+from monitor.logs import log_event
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def run(main: Coroutine[Any, Any, T], choice: str, *, setting: str = "event_loop
         raise
     with asyncio.Runner(loop_factory=factory) as runner:
         _running["name"] = name
-        log.info("event loop: %s (%s %s)", name, setting, choice)
+        log_event(log, logging.INFO, "event loop", loop=name, choice=choice, setting=setting)
         try:
             return runner.run(main)
         finally:
