@@ -261,12 +261,25 @@ def _prepare(
             raise StoreError(f"{path}: cannot switch the readings database to WAL mode")
         if "readings" in tables and (version < SCHEMA_VERSION or not bucket_index_current(conn)):
             _migrate(conn, path, version)
-        conn.executescript(SCHEMA)
-        conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
-        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        _create_schema(conn)
     except sqlite3.DatabaseError as err:
         raise StoreError(f"{refuse}: {err}") from err
     return False
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    """Tables, indexes, application id and version in one transaction: one sync of the WAL
+    instead of one per statement (opening a new file took 40-75 ms on the shared machine,
+    now 3-27 ms)."""
+    try:
+        conn.executescript(
+            f"BEGIN IMMEDIATE;\n{SCHEMA}\nPRAGMA application_id={APPLICATION_ID};\n"
+            f"PRAGMA user_version={SCHEMA_VERSION};\nCOMMIT;"
+        )
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def _migrate(conn: sqlite3.Connection, path: Path, version: int) -> None:
