@@ -81,6 +81,8 @@ class Probe:
         self.interval_ns = int(watch_interval * 1e9)
         self.print_events = print_events
         self.first_reading_ns: int | None = None
+        #: CPU seconds (every thread, and the event loop's thread) at the first reading
+        self.first_reading_cpu: tuple[float, float] | None = None
         self.all_polled_ns: int | None = None
         self.watch: dict[str, int] = {}  # first channel of each device -> device index
         self.last_ts: list[int] = []
@@ -99,6 +101,7 @@ class Probe:
         self.readings += len(readings)
         if self.first_reading_ns is None:
             self.first_reading_ns = time.time_ns()
+            self.first_reading_cpu = (time.process_time(), time.thread_time())
         watch, last = self.watch, self.last_ts
         for reading in readings:
             index = watch.get(reading.channel)
@@ -138,6 +141,7 @@ def describe_event(event: Any) -> dict[str, Any]:
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
     logging.basicConfig(level=logging.WARNING)
     t_construct = time.time_ns()
+    cpu_construct = (time.process_time(), time.thread_time())
     from monitor.service import Service
 
     probe = Probe(args.interval, args.print_events)
@@ -170,6 +174,11 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     result["startup"] = {
         "exec_to_first_reading_s": _secs(args.t0_ns, probe.first_reading_ns),
         "construct_to_first_reading_s": _secs(t_construct, probe.first_reading_ns),
+        # CPU over the same span: the whole process, and the event loop's thread alone
+        # (the readings store starts on a worker thread of its own meanwhile)
+        "construct_to_first_reading_cpu_s": _cpu(cpu_construct, probe.first_reading_cpu, 0),
+        "construct_to_first_reading_loop_cpu_s":
+            _cpu(cpu_construct, probe.first_reading_cpu, 1),
         "config_load_s": _secs(t_construct, t_loaded),
         "construct_to_all_polled_s": _secs(t_construct, probe.all_polled_ns),
         "devices_polled": probe.polled_once,
@@ -258,6 +267,10 @@ def dump_tasks() -> None:
 def phase(text: str) -> None:
     """Progress on stderr: where a stuck run got to."""
     print(f"probe {time.strftime('%H:%M:%S')}: {text}", file=sys.stderr, flush=True)
+
+
+def _cpu(start: tuple[float, float], end: tuple[float, float] | None, which: int) -> float | None:
+    return None if end is None else end[which] - start[which]
 
 
 def _secs(start_ns: int | None, end_ns: int | None) -> float | None:
