@@ -29,7 +29,7 @@ from .events import Level
 from .flags import add_check_points
 from .location import LocationTracker
 from .presets import preset_limit
-from .specs import STATES, RuleSpec, SpecCache, resolve
+from .specs import STATES, FlagSpec, RuleSet, RuleSpec, SpecCache, resolve
 from .states import AlarmPoint
 from .system import add_system_points
 from .table import P_DOOR, Tables
@@ -55,6 +55,10 @@ class _Builder:
         self.cache = SpecCache()
         self.seq = 0
         self.presets: dict[Any, LimitConfig | None] = {}
+        #: id of a limit entry's specs (kept by ``cache``) -> those specs and their rule set
+        self.sets: dict[int, tuple[tuple[RuleSpec, ...], RuleSet]] = {}
+        #: (device, poll interval) -> what its channels share (see ``_channel_timing``)
+        self.timing: dict[tuple[str, float], tuple[int, int, int, FlagSpec | None]] = {}
 
 
 def build_tables(loaded: LoadedConfig) -> Tables:
@@ -72,25 +76,20 @@ def build_tables(loaded: LoadedConfig) -> Tables:
         dev = DeviceRt(device.name, device.location, len(t.devices))
         t.devices[device.name] = dev
         _device_health(b, dev, acfg)
-    num = b.cache.number
+    timing = b.timing
     for cid, info in loaded.channels.items():
         device_cfg = enabled.get(info.device)
         if device_cfg is None:
             continue
-        interval = _expected_interval(loaded, info, acfg, device_cfg)
-        dh = acfg.health.devices.get(info.device)
-        k = (dh.stale_after_intervals if dh and dh.stale_after_intervals
-             else acfg.health.stale_after_intervals)
-        poll_ns = int(info.poll_interval * NS)
+        # the channels of a device mostly share their poll interval: work it out once
+        shared = timing.get((info.device, info.poll_interval))
+        if shared is None:
+            shared = _channel_timing(b, info, acfg, device_cfg)
+        stale_ns, poll_ns, step_ns, stale_spec = shared
         ch = ChannelRt(cid, t.devices[info.device], t.locations[info.location],
-                       num(int(k * interval * NS)), num(poll_ns),
-                       step_ns=num(max(STEP_MIN_NS, 2 * poll_ns)), index=len(t.channels))
+                       stale_ns, poll_ns, step_ns=step_ns, index=len(t.channels))
         t.channels[cid] = ch
-        if acfg.health.enabled and (dh is None or dh.enabled):
-            delay = dh.stale_delay if dh and dh.stale_delay is not None else acfg.health.stale_delay
-            ch.stale_spec = b.cache.flag("stale", str(acfg.health.priority), int(delay * NS),
-                                         {"after_s": k * interval, "delay_s": delay},
-                                         threshold=k * interval)
+        ch.stale_spec = stale_spec
     explicit: set[str] = set()
     for limits in acfg.limits.values():
         for limit in limits:
@@ -115,6 +114,28 @@ def build_tables(loaded: LoadedConfig) -> Tables:
     add_check_points(t, loaded)
     add_system_points(t, loaded)
     return t
+
+
+def _channel_timing(b: _Builder, info: ChannelInfo, acfg: AlarmsConfig, device_cfg: DeviceConfig,
+                    ) -> tuple[int, int, int, FlagSpec | None]:
+    """Stale timeout, poll interval, clock-step bound (ns) and stale rule of the channels of
+    ``info``'s device with ``info``'s poll interval."""
+    num = b.cache.number
+    interval = _expected_interval(b.loaded, info, acfg, device_cfg)
+    dh = acfg.health.devices.get(info.device)
+    k = (dh.stale_after_intervals if dh and dh.stale_after_intervals
+         else acfg.health.stale_after_intervals)
+    poll_ns = int(info.poll_interval * NS)
+    stale_spec = None
+    if acfg.health.enabled and (dh is None or dh.enabled):
+        delay = dh.stale_delay if dh and dh.stale_delay is not None else acfg.health.stale_delay
+        stale_spec = b.cache.flag("stale", str(acfg.health.priority), int(delay * NS),
+                                  {"after_s": k * interval, "delay_s": delay},
+                                  threshold=k * interval)
+    shared = (num(int(k * interval * NS)), num(poll_ns), num(max(STEP_MIN_NS, 2 * poll_ns)),
+              stale_spec)
+    b.timing[(info.device, info.poll_interval)] = shared
+    return shared
 
 
 def _expected_interval(loaded: LoadedConfig, info: ChannelInfo, acfg: AlarmsConfig,
@@ -149,10 +170,14 @@ def _add_rules(b: _Builder, info: ChannelInfo, specs: tuple[RuleSpec, ...]) -> N
     b.seq += 1
     if ch.rs.specs:
         names = {s.rule for s in specs}
-        specs = (*(s for s in ch.rs.specs if s.rule not in names), *specs)
-    else:
-        ch.seq = b.seq
-    ch.rs = b.cache.rule_set(specs)
+        ch.rs = b.cache.rule_set((*(s for s in ch.rs.specs if s.rule not in names), *specs))
+        return
+    ch.seq = b.seq
+    # the usual case: a channel's only entry, whose specs tuple channels alike share
+    known = b.sets.get(id(specs))
+    if known is None or known[0] is not specs:
+        known = b.sets[id(specs)] = (specs, b.cache.rule_set(specs))
+    ch.rs = known[1]
 
 
 def _auto_preset(b: _Builder, info: ChannelInfo, acfg: AlarmsConfig) -> None:
