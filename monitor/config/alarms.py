@@ -104,7 +104,9 @@ class LimitConfig(LimitValues):
         return self
 
     def _base(self) -> LimitValues:
-        return LimitValues(
+        # the values were validated as this entry's; constructing skips building LimitValues'
+        # own validator (deferred, ~25 ms) at the first call, on a start from the config cache
+        return LimitValues.model_construct(
             high_alert=self.high_alert, high_action=self.high_action, low_alert=self.low_alert,
             low_action=self.low_action, alert_fraction=self.alert_fraction,
         )
