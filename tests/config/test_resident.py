@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from monitor.config import load_config
 from monitor.config.cache import load_config_cached
+from monitor.config.resident import PackedLimits, release_limits
 from monitor.drivers import BUILTIN, DRIVERS, load_drivers
 
 from .test_cache import write_site
@@ -69,3 +71,39 @@ def test_equal_numbers_of_the_file_share_one_object(tmp_path: Path) -> None:
         assert limits[1].low_action is limits[2].low_action
         assert limits[1].low_alert is limits[2].low_alert
     assert loaded.from_cache
+
+
+def test_packed_limits_read_back_equal_through_every_dict_read(tmp_path: Path) -> None:
+    path = write_site(tmp_path, devices=3, extra=(
+        "      - {channel: dp2/dp, high_alert: 40, high_action: 50}\n"))
+    loaded, reference = load_config(path), load_config(path).config.alarms.limits
+    packed = release_limits(loaded)
+    assert isinstance(packed, PackedLimits)
+    assert release_limits(loaded) is packed  # packing twice is a no-op
+    limits = loaded.config.alarms.limits
+    assert limits is packed
+    assert limits == reference
+    assert reference == limits
+    assert len(limits) == 1
+    assert list(limits) == ["fill-1"]
+    assert "fill-1" in limits
+    assert "fill-2" not in limits
+    assert limits.get("fill-2") is None
+    assert limits["fill-1"] == reference["fill-1"]
+    assert dict(limits.items()) == reference
+    assert list(limits.values()) == list(reference.values())
+    assert [lim.high_action for lim in limits["fill-1"]] == [None, 50.0]
+    assert limits["fill-1"] is not limits["fill-1"]  # fresh models on every read: none kept
+    copied = pickle.loads(pickle.dumps(loaded.config))
+    assert type(copied.alarms.limits) is dict
+    assert copied == load_config(path).config
+    with pytest.raises(KeyError):
+        limits["fill-2"]
+
+
+def test_a_config_without_limits_is_left_alone(tmp_path: Path) -> None:
+    path = write_site(tmp_path)
+    path.write_text(path.read_text().split("alarms:")[0])
+    loaded = load_config(path)
+    assert release_limits(loaded) is None
+    assert loaded.config.alarms.limits == {}

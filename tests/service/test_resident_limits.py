@@ -1,0 +1,63 @@
+"""After a start, the running config holds its limit entries packed; the cache keeps them whole."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from monitor.config import load_config
+from monitor.config.cache import cache_path, read_cache
+from monitor.config.resident import PackedLimits
+from monitor.reports.limits import channel_limits
+from monitor.service import Service
+from simulators.site import SiteSimulation
+from tests.fixtures.ports import free_port
+from tests.service.test_lifecycle import site_config
+
+LIMITS = """\
+alarms:
+  limits:
+    fill-1:
+      - {channel: dp1/dp, low_alert: 12.5, low_action: 10, high_alert: 60, high_action: 70.5}
+"""
+
+
+async def run_until_packed(config: Path) -> Service:
+    service = Service(config, with_http=False)
+    task = asyncio.create_task(service.run())
+    await asyncio.wait_for(service.ready.wait(), 20)
+    assert service.runtime is not None
+    assert service.runtime.loaded is service.loaded
+    for _ in range(100):  # GC_FREEZE_DELAY, and after a cold start the cache's thread first
+        if isinstance(service.loaded.config.alarms.limits, PackedLimits):
+            break
+        await asyncio.sleep(0.05)
+    service.request_stop()
+    assert await asyncio.wait_for(task, 15) == 0
+    return service
+
+
+async def test_limits_are_packed_after_the_start_and_read_back_equal(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    config = tmp_path / "site.yaml"
+    config.write_text(site_config(data_dir, free_port()) + LIMITS)
+    full = load_config(config)
+    expected = channel_limits(full)
+    assert expected["dp1/dp"]["at_rest"].high_action == 70.5
+    async with SiteSimulation(full.config):
+        cold = await run_until_packed(config)
+        assert not cold.loaded.from_cache
+        packed = cold.loaded.config.alarms.limits
+        assert isinstance(packed, PackedLimits)
+        assert packed == full.config.alarms.limits
+        assert cold.loaded.config == full.config
+        assert channel_limits(cold.loaded) == expected  # a report's limits, as before
+        cached = read_cache(config)  # written from the whole limits, before they were packed
+        assert cache_path(data_dir).exists()
+        assert cached is not None
+        assert type(cached.config.alarms.limits) is dict
+        assert cached.config == full.config
+        warm = await run_until_packed(config)
+        assert warm.loaded.from_cache
+        assert isinstance(warm.loaded.config.alarms.limits, PackedLimits)
+        assert channel_limits(warm.loaded) == expected
