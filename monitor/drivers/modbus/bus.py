@@ -42,7 +42,9 @@ def quiet_pymodbus() -> None:
     device's failure once and its recovery once, with the device's name. Left
     alone when the daemon logs at debug level."""
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
-        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+        quiet = logging.getLogger("pymodbus")
+        if quiet.level != logging.CRITICAL:  # setLevel clears every logger's cache: once,
+            quiet.setLevel(logging.CRITICAL)  # not once per bus (~15 ms at 2,000 devices)
 
 EXCEPTION_NAMES = {
     1: "illegal function", 2: "illegal data address", 3: "illegal data value",

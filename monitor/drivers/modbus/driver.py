@@ -176,7 +176,9 @@ class ModbusDriver(Driver):
     # -- particle-counter cursors -------------------------------------------------------
     def load_cursors(self) -> None:
         """Read the counters' record cursors from ``cursor_file`` (``run`` does it first)."""
-        if self.cursor_file is None or not self.cursor_file.exists():
+        if self.cursor_file is None or all(dev.counter is None for dev in self.runtimes):
+            return  # only particle counters have cursors: no file look-up for the rest
+        if not self.cursor_file.exists():
             return
         try:
             saved = json.loads(self.cursor_file.read_text())
