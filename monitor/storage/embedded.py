@@ -193,6 +193,8 @@ class EmbeddedStore(ReadingStore):
             log.exception("starting the readings database failed")
             self._start_error = StoreError(f"{self.path}: cannot start the readings database: "
                                            f"{err}")
+        if self._start_error is not None:
+            self._conn.close()  # refused: nothing uses it again (closing twice is harmless)
 
     def _wait_started(self) -> None:
         """Block until the start finished (worker threads only); raise if it failed: the
@@ -201,6 +203,15 @@ class EmbeddedStore(ReadingStore):
             self._start_thread.join()
         if self._start_error is not None:
             raise self._start_error
+
+    def wait_started(self) -> None:
+        """Block until the background start is done; ``StoreError`` if the file was refused.
+
+        The factory calls it before building InfluxDB sinks: their outbox records a new
+        sink's starting cursor (and the resend tables) in the file when made, which must
+        not happen to a file whose check has not passed.
+        """
+        self._wait_started()
 
     @property
     def starting(self) -> bool:

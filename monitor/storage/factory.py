@@ -64,6 +64,7 @@ def build_stores(loaded: LoadedConfig, *, state_of: StateOf | None = None) -> li
     if cfg.storage.sinks:
         from monitor.storage.forwarder import Forwarder
 
+        store.wait_started()  # a sink's outbox writes to the file: only once it is checked
         for sink in cfg.storage.sinks:
             store.forwarders.append(Forwarder(store, build_transport(sink), sink))
     return [store]

@@ -133,3 +133,28 @@ def test_opening_a_current_file_for_a_deferred_check_writes_nothing(tmp_path: Pa
     conn.close()
     assert owed
     assert _digest(path) == before
+
+
+async def test_with_a_sink_the_daemon_waits_for_the_check_before_the_outbox_writes(
+    tmp_path: Path,
+) -> None:
+    """A sink's outbox records its starting cursor in the file when it is made: with a sink
+    configured the check is waited for first, and a damaged file refused untouched."""
+    from monitor.config import load_config
+    from monitor.storage.factory import build_stores
+    from tests.storage.test_factory import SINKS
+    from tests.storage.test_query_cli import CONFIG
+
+    config = tmp_path / "cleanroom-monitor.yaml"
+    config.write_text(CONFIG.format(data_dir=tmp_path / "data")
+                      + SINKS.format(url="http://127.0.0.1:9"))
+    path = tmp_path / "data" / "readings.db"
+    path.parent.mkdir()
+    await _filled(path)
+    _damage(path)
+    before = _digest(path)
+    loaded = load_config(config)
+    with pytest.raises(StoreError, match="refusing to start"):
+        build_stores(loaded)
+    assert _digest(path) == before
+    assert _wal_size(path) == 0
