@@ -27,6 +27,7 @@ import struct
 import sys
 import time
 from dataclasses import dataclass
+from typing import cast
 
 REGISTERS = 128
 _MBAP = struct.Struct(">HHHB")
@@ -147,7 +148,8 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports are not asyncio.Transport subclasses: narrow for the type only
+        transport = cast(asyncio.Transport, transport)
         self.transport = transport
         self.farm._transports.add(transport)
         self.farm.connections += 1
