@@ -107,3 +107,18 @@ def test_a_config_without_limits_is_left_alone(tmp_path: Path) -> None:
     loaded = load_config(path)
     assert release_limits(loaded) is None
     assert loaded.config.alarms.limits == {}
+
+
+def test_locations_without_state_settings_share_one(tmp_path: Path) -> None:
+    path = write_site(tmp_path)
+    path.write_text(path.read_text().replace(
+        "      - {name: fill-1}\n",
+        "      - {name: fill-1}\n      - {name: fill-2}\n"
+        "      - {name: fill-3, state: {default: at_rest}}\n"))
+    load_config_cached(path)
+    for loaded in (load_config(path), load_config_cached(path)):
+        (_, one), (_, two), (_, three) = loaded.locations.values()
+        assert one.state is two.state
+        assert three.state is not one.state
+        assert str(three.state.default) == "at_rest"
+    assert loaded.from_cache
