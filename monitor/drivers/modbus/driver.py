@@ -31,6 +31,7 @@ from monitor.errors import DriverError
 from monitor.logs import log_event
 from monitor.model import utc_now_ns
 
+from .batch import ReadingBatch, reading_batch
 from .bus import Bus, BusError
 from .decode import encode
 from .device import DeviceRuntime
@@ -67,11 +68,13 @@ class ModbusDriver(Driver):
         ]
         self.by_name = {d.name: d for d in self.runtimes}
         self.skipped_ticks = 0
+        self._batch: ReadingBatch | None = None  # the running loop's: run and poll_once bind it
 
     # -- lifecycle ----------------------------------------------------------------------
     async def run(self) -> None:
         self.load_cursors()
         loop = asyncio.get_running_loop()
+        self._batch = reading_batch()
         ticker = clock()  # shared by every connection: the polls due together wake together
         cfg = self.connection
         runtimes = self.runtimes
@@ -107,15 +110,19 @@ class ModbusDriver(Driver):
                 if save:
                     self._save_cursors()
         finally:
+            if self._batch is not None:
+                self._batch.flush()  # what this (and any other) driver polled last goes on now
             self.bus.close()
             if self.cursor_file is not None:
                 self._save_cursors()
 
     async def poll_once(self, device: str | None = None) -> None:
         """Poll one device (or every device) now, outside the schedule (tests, 'read now')."""
+        self._batch = reading_batch()
         for dev in self.runtimes:
             if device is None or dev.name == device:
                 await self._poll(dev)
+        self._batch.flush()  # a "read now" hands its readings on before it returns
         if not self.connection.keep_open:
             self.bus.close()
         if self.cursor_file is not None:
@@ -143,7 +150,8 @@ class ModbusDriver(Driver):
             log_event(log, logging.INFO, "device recovered", device=dev.name,
                       connection=self.bus.name)
         if readings:
-            self.emit(readings)
+            assert self._batch is not None
+            self._batch.add(self.emit, readings)
 
     # -- commands -----------------------------------------------------------------------
     async def write_command(self, device: str, command: str, value: int) -> None:
