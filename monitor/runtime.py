@@ -161,6 +161,9 @@ def build_runtime(
     runtime = Runtime(loaded, pipeline, [], stores, alarms)
     runtime.drivers = build_drivers(loaded, pipeline.ingest)
     if alarms is not None:
+        from monitor.reports.limits import use_running_tables
+
+        use_running_tables(loaded, alarms.engine.t)  # a report's limits: the engine's own
 
         async def close_alarms() -> None:
             alarms.close()

@@ -9,11 +9,13 @@ carry the limits in force when they were raised.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from monitor.alarms.table import Tables
     from monitor.config import LoadedConfig
 
 NAMES = ("high_alert", "high_action", "low_alert", "low_action")
@@ -53,12 +55,35 @@ class Limits:
 ChannelLimits = dict[str, Limits]  # location state -> limits
 
 
+#: id(LoadedConfig) -> (the config, the running alarm engine's tables for it)
+_RUNNING: dict[int, tuple[weakref.ref[LoadedConfig], Tables]] = {}
+
+
+def use_running_tables(loaded: LoadedConfig, tables: Tables) -> None:
+    """Reports on ``loaded`` read its limits from ``tables``, the running engine's own.
+
+    Called by ``build_runtime``: a report made while the daemon runs then needs
+    neither the config's limit entries (packed once the runtime is built,
+    ``monitor.config.resident``) nor tables of its own (at 2,000 devices ~0.2 s
+    and ~17 MB that stayed in the daemon's RSS after each report). The entry
+    goes with ``loaded``; another config (a CLI report, the next reload) builds
+    its own tables as before.
+    """
+    key = id(loaded)
+    _RUNNING[key] = (weakref.ref(loaded), tables)
+    weakref.finalize(loaded, _RUNNING.pop, key, None)
+
+
 def channel_limits(loaded: LoadedConfig) -> dict[str, ChannelLimits]:
     """Per channel id, per location state (``at_rest``/``in_operation``): the limits in force."""
-    from monitor.alarms.rules import build_tables
+    running = _RUNNING.get(id(loaded))
+    if running is not None and running[0]() is loaded:
+        tables = running[1]
+    else:
+        from monitor.alarms.rules import build_tables
 
+        tables = build_tables(loaded)
     out: dict[str, ChannelLimits] = {}
-    tables = build_tables(loaded)
     for cid, ch in tables.channels.items():
         in_force = ch.in_force_by_state()
         if in_force:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
+from monitor.alarms import rules
 from monitor.config import load_config
 from monitor.config.cache import cache_path, read_cache
 from monitor.config.resident import PackedLimits
@@ -37,7 +40,12 @@ async def run_until_packed(config: Path) -> Service:
     return service
 
 
-async def test_limits_are_packed_after_the_start_and_read_back_equal(tmp_path: Path) -> None:
+def _no_tables(_loaded: object) -> None:
+    raise AssertionError("a report on the running config built alarm tables of its own")
+
+
+async def test_limits_are_packed_after_the_start_and_read_back_equal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data_dir = tmp_path / "data"
     config = tmp_path / "site.yaml"
     config.write_text(site_config(data_dir, free_port()) + LIMITS)
@@ -61,3 +69,8 @@ async def test_limits_are_packed_after_the_start_and_read_back_equal(tmp_path: P
         assert warm.loaded.from_cache
         assert isinstance(warm.loaded.config.alarms.limits, PackedLimits)
         assert channel_limits(warm.loaded) == expected
+    # the daemon's reports read the running engine's tables; another config builds its own
+    monkeypatch.setattr(rules, "build_tables", _no_tables)
+    assert channel_limits(warm.loaded) == expected
+    with pytest.raises(AssertionError, match="built alarm tables"):
+        channel_limits(load_config(config))
