@@ -33,7 +33,7 @@ from pymodbus.pdu import register_message as pdu_reg
 from monitor.config.devices import ModbusSerialConnection, ModbusTcpConnection
 from monitor.errors import DeviceTimeout, DriverError
 
-from .replies import shared_decoder
+from .replies import TcpReplies, shared_decoder
 from .schedule import RequestTimeout, TickClock, clock
 
 
@@ -101,6 +101,9 @@ class Bus:
         self._clock: TickClock | None = None
         self.connects = 0
         self.requests = 0
+        #: replies taken off the socket by ``replies.TcpReplies``, unless pymodbus logs at
+        #: debug level (then every frame goes through pymodbus, which logs it)
+        self._fast_replies = not logging.getLogger("pymodbus").isEnabledFor(logging.DEBUG)
 
     # -- connection ---------------------------------------------------------------------
     def _make_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
@@ -141,6 +144,9 @@ class Bus:
             self.client = None
             raise BusError("connect", f"cannot open {self._where()}")
         self.connects += 1
+        transport = self.client.ctx.transport
+        if self.is_socket and transport is not None and self._fast_replies:
+            transport.set_protocol(TcpReplies(self.client.ctx, self._trace))
         if self.config.connect_delay:
             await asyncio.sleep(self.config.connect_delay)
 

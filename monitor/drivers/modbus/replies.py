@@ -14,12 +14,22 @@ For Modbus TCP the request frame is the transaction id followed by bytes that
 never change for a planned read (protocol id, length, unit, function code,
 address, count); ``frame_tail`` builds those once per planned read, so a poll
 writes ``tid + tail`` to the transport without pymodbus' frame building.
+
+The reply side has a fast path too (``TcpReplies``): a whole, well-formed
+FC03/FC04 reply to exactly the request in flight, arriving in one piece,
+completes the request's future directly; anything else (an exception reply,
+another transaction id or unit, a short, long, split or garbled frame, a
+reply nobody waits for) goes to pymodbus' own ``data_received`` byte for byte,
+so every fault is seen and classified exactly as before.
 """
 
 from __future__ import annotations
 
+import asyncio
 import struct
+from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 from pymodbus.exceptions import ModbusIOException
 from pymodbus.pdu import DecodePDU, ModbusPDU
@@ -76,3 +86,61 @@ def frame_tail(pdu: ModbusPDU) -> bytes:
     """A Modbus TCP request frame without its leading transaction id (2 bytes)."""
     payload = pdu.function_code.to_bytes(1, "big") + pdu.encode()
     return b"\x00\x00" + (len(payload) + 1).to_bytes(2, "big") + bytes((pdu.dev_id,)) + payload
+
+
+_REPLIES: dict[int, type[ModbusPDU]] = {3: HoldingRegistersReply, 4: InputRegistersReply}
+
+
+class TcpReplies(asyncio.Protocol):
+    """The protocol of a Modbus TCP client's transport, in front of pymodbus' own (``ctx``).
+
+    Installed with the transport's public ``set_protocol`` once connected. Per
+    register reply it saves pymodbus' receive buffer handling, frame dump (kept
+    even with debug logging off), framer, decoder look-ups and debug-log calls:
+    the reply is checked as a whole against the request in flight (MBAP
+    protocol id and length, transaction id, unit, function code, an even byte
+    count filling the frame) and decoded in one ``struct`` call, as
+    ``_decode_registers`` does. ``trace`` sees the bytes as pymodbus'
+    ``trace_packet`` hook would.
+    """
+
+    def __init__(self, ctx: Any, trace: Callable[[bool, bytes], bytes]) -> None:
+        self.ctx = ctx
+        self.trace = trace
+
+    def data_received(self, data: bytes) -> None:
+        ctx = self.ctx
+        n = len(data)
+        if (
+            n >= 9 and not ctx.recv_buffer
+            and n == data[8] + 9 and not data[8] & 1  # byte count fills the frame, even
+            and (data[4] << 8 | data[5]) == n - 6 and not data[2] and not data[3]  # MBAP
+            and (data[0] << 8 | data[1]) == ctx.request_transaction_id
+            and data[6] == ctx.request_dev_id
+            and (cls := _REPLIES.get(data[7])) is not None
+            and not ctx.response_future.done()
+        ):
+            self.trace(False, data)
+            pdu = cls()
+            pdu.registers = _registers(data[8]).unpack_from(data, 9)
+            pdu.count = data[8] >> 1
+            pdu.dev_id = data[6]
+            pdu.transaction_id = ctx.request_transaction_id
+            ctx.last_pdu = pdu = ctx.trace_pdu(False, pdu)
+            ctx.last_addr = None
+            ctx.response_future.set_result(pdu)
+            return
+        ctx.data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.ctx.connection_lost(exc)
+
+    def eof_received(self) -> bool | None:
+        result: bool | None = self.ctx.eof_received()
+        return result
+
+    def pause_writing(self) -> None:
+        self.ctx.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.ctx.resume_writing()

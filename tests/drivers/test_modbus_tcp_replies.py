@@ -1,0 +1,127 @@
+"""Modbus TCP replies taken straight off the socket (``replies.TcpReplies``).
+
+A scripted server on a real loopback socket answers each request with chosen
+bytes: a whole, good FC03/FC04 reply must come out as pymodbus' own decoding
+would make it, and everything else (split frames, another transaction id or
+unit, exception replies, odd or short byte counts, trailing bytes) must take
+pymodbus' path and be classified exactly as the fault tests expect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import pytest
+from pymodbus.pdu import DecodePDU
+
+from monitor.drivers.modbus.bus import Bus, BusError, prebuilt_request, registers_of
+from monitor.drivers.modbus.replies import TcpReplies, frame_tail
+from tests.fixtures.modbus_sim import tcp_connection
+
+Script = Callable[[bytes], list[bytes]]  # request frame -> the writes that answer it
+
+
+def mbap(tid: int, unit: int, pdu: bytes, length: int | None = None) -> bytes:
+    size = len(pdu) + 1 if length is None else length
+    return tid.to_bytes(2, "big") + b"\x00\x00" + size.to_bytes(2, "big") + bytes((unit,)) + pdu
+
+
+def registers_pdu(fc: int, values: list[int]) -> bytes:
+    return bytes((fc, 2 * len(values))) + b"".join(v.to_bytes(2, "big") for v in values)
+
+
+@asynccontextmanager
+async def scripted(script: Script) -> AsyncIterator[int]:
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request = await reader.readexactly(12)
+                for part in script(request):
+                    writer.write(part)
+                    await writer.drain()
+                    await asyncio.sleep(0.01)  # separate segments: a split frame stays split
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def ask(port: int, fc: int = 3, *, fast: bool = True) -> object:
+    """One 3-register read of unit 7; ``fast=False``: pymodbus' path alone, as before."""
+    bus = Bus(tcp_connection(port, timeout="200ms"))
+    bus._fast_replies = fast
+    pdu = prebuilt_request(fc, 0, 3, 7)
+    try:
+        await bus.ensure_open()
+        assert bus.client is not None
+        protocol = bus.client.ctx.transport.get_protocol()
+        assert isinstance(protocol, TcpReplies) is fast
+        reply = await bus.execute(pdu, 0.2, 0, frame_tail(pdu))
+        registers_of(reply, fc, 3)  # as a poll checks it
+        return reply
+    finally:
+        bus.close()
+
+
+@pytest.mark.parametrize("fc", [3, 4])
+async def test_whole_reply_is_what_pymodbus_decodes(fc: int) -> None:
+    values = [0, 1234, 0xFFFF]
+    frame = registers_pdu(fc, values)
+    async with scripted(lambda req: [mbap(int.from_bytes(req[:2], "big"), 7, frame)]) as port:
+        reply = await ask(port, fc)
+    reference = DecodePDU(False).decode(frame)
+    assert reference is not None
+    assert type(reply).__mro__[1] is type(reference)  # the fast class derives from pymodbus'
+    assert list(reply.registers) == list(reference.registers) == values  # type: ignore[attr-defined]
+    assert (reply.function_code, reply.count, reply.dev_id) == (fc, 3, 7)  # type: ignore[attr-defined]
+    assert reply.transaction_id >= 1  # type: ignore[attr-defined]
+
+
+async def test_split_reply_is_joined_by_pymodbus() -> None:
+    def script(req: bytes) -> list[bytes]:
+        whole = mbap(int.from_bytes(req[:2], "big"), 7, registers_pdu(3, [1, 2, 3]))
+        return [whole[:5], whole[5:10], whole[10:]]
+
+    async with scripted(script) as port:
+        reply = await ask(port)
+    assert list(reply.registers) == [1, 2, 3]  # type: ignore[attr-defined]
+
+
+def _tid(req: bytes) -> int:
+    return int.from_bytes(req[:2], "big")
+
+
+@pytest.mark.parametrize(("script", "kind"), [
+    (lambda r: [mbap(_tid(r) + 1, 7, registers_pdu(3, [1, 2, 3]))], "out_of_step"),
+    (lambda r: [mbap(_tid(r), 9, registers_pdu(3, [1, 2, 3]))], "wrong_unit"),
+    (lambda r: [mbap(_tid(r), 7, b"\x83\x02")], "exception"),
+    (lambda r: [mbap(_tid(r), 7, b"\x03\x05\x00\x01\x00\x02\x00")], "disconnected"),  # odd
+    (lambda r: [mbap(_tid(r), 7, registers_pdu(3, [1, 2]))], "garbled"),  # 2 registers of 3
+    (lambda r: [mbap(_tid(r), 7, registers_pdu(3, [1, 2, 3]))[:-2]], "garbled"),  # short
+    (lambda r: [b"\x01\x02\x00\x00\x00\x09\x07\x03\x06" + bytes(6)], "out_of_step"),
+    (lambda r: [bytes(range(40, 55))], "garbled"),
+])
+async def test_faults_take_pymodbus_path(script: Script, kind: str) -> None:
+    async with scripted(script) as port:
+        for fast in (True, False):  # the same outcome with and without the fast path
+            with pytest.raises(BusError) as caught:
+                await ask(port, fast=fast)
+            assert caught.value.kind == kind
+
+
+async def test_trailing_bytes_after_a_good_reply_are_left_to_pymodbus() -> None:
+    def script(req: bytes) -> list[bytes]:
+        return [mbap(_tid(req), 7, registers_pdu(3, [4, 5, 6])) + b"\x00"]
+
+    async with scripted(script) as port:
+        reply = await ask(port)
+    assert list(reply.registers) == [4, 5, 6]  # type: ignore[attr-defined]
