@@ -85,12 +85,14 @@ def run_baseline(port: int, devices: int, messages: int) -> dict[str, Any]:
             "publish_rate": published["messages"] / published["seconds"]}
 
 
-def run_daemon(tmp: Path, port: int, devices: int, messages: int) -> dict[str, Any]:
+def run_daemon(tmp: Path, port: int, devices: int, messages: int,
+               profile: str | None = None) -> dict[str, Any]:
     from bench.configs import write_config
 
     config = write_config(tmp / "site.yaml", site(tmp, "127.0.0.1", port, devices))
+    extra = ["--profile", str(Path(profile).resolve())] if profile else []
     daemon = Child(python_module("bench.daemon_probe", "--config", str(config), "--subscriber",
-                                 "--warmup", "0", "--window-stdin", "--rss-every", "1"),
+                                 "--warmup", "0", "--window-stdin", "--rss-every", "1", *extra),
                    stdin=True, name="daemon")
     load = load_process(port, devices, messages)
     expected = messages * PER_MESSAGE
@@ -130,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--messages", type=int)
     parser.add_argument("--devices", type=int, default=500)
+    parser.add_argument("--profile", metavar="FILE",
+                        help="write cProfile stats of the daemon's window to FILE")
+    parser.add_argument("--daemon-only", action="store_true",
+                        help="skip the baseline (for profiling; no daemon/baseline ratio)")
     args = parser.parse_args(argv)
     messages = args.messages or (10_000 if args.quick else 120_000)
     result = BenchResult("mqtt_ingest", args.quick)
@@ -137,20 +143,22 @@ def main(argv: list[str] | None = None) -> int:
         broker = Mosquitto(Path(tmp) / "mosquitto")
         broker.start()
         try:
-            base = run_baseline(broker.port, args.devices, messages)
-            daemon = run_daemon(Path(tmp), broker.port, args.devices, messages)
+            base = None if args.daemon_only else run_baseline(broker.port, args.devices, messages)
+            daemon = run_daemon(Path(tmp), broker.port, args.devices, messages, args.profile)
         finally:
             broker.stop()
-    result.tables["mqtt_ingest"] = [{"consumer": "daemon", **daemon},
-                                    {"consumer": "bare aiomqtt (baseline)", **base}]
+    result.tables["mqtt_ingest"] = [{"consumer": "daemon", **daemon}]
+    if base is not None:
+        result.tables["mqtt_ingest"].append({"consumer": "bare aiomqtt (baseline)", **base})
     rate = daemon["readings_per_s"]
-    result.add("readings/s stored (publish -> store)", rate, "/s",
-               target=f">= {TARGET:,}", baseline=base["readings_per_s"], ok=rate >= TARGET)
-    result.add("daemon / baseline rate", rate / base["readings_per_s"], "x")
+    result.add("readings/s stored (publish -> store)", rate, "/s", target=f">= {TARGET:,}",
+               baseline=base["readings_per_s"] if base else None, ok=rate >= TARGET)
+    if base is not None:
+        result.add("daemon / baseline rate", rate / base["readings_per_s"], "x")
     lost = daemon["expected"] - daemon["stored"]
     result.add("readings lost", lost, "", target="0", ok=lost == 0)
     result.add("daemon CPU per reading", daemon["cpu_per_reading_us"], "us",
-               baseline=base["cpu_per_reading_us"])
+               baseline=base["cpu_per_reading_us"] if base else None)
     result.add("daemon RSS peak", daemon["rss_mb"], "MB")
     result.note(f"{messages:,} messages x {PER_MESSAGE} values from {args.devices} devices, "
                 f"QoS 1; publisher rate {daemon['publish_rate']:,.0f} msg/s")

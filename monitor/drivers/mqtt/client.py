@@ -6,8 +6,10 @@ message in a ``Message`` and an ``asyncio`` task; that tops out near 15,000
 QoS 1 messages/s on one core here. Here, the socket is read in 64 KiB chunks,
 PUBLISH packets of QoS 0 and 1 are split out of the stream directly and handed
 over as one batch of ``(topic bytes, payload bytes)`` per read, and their
-PUBACKs go out through paho (manual-ack mode) only after the batch was handed
-over, in order, as MQTT 3.1.1 §4.6 requires. Everything else (CONNACK,
+PUBACKs go out only after the batch was handed over, in order, as MQTT 3.1.1
+§4.6 requires: all of one read's PUBACKs as one write queued on paho's
+outgoing queue (behind anything paho queued before), not one queued packet,
+log call and wake-up byte per message as ``Client.ack`` does. Everything else (CONNACK,
 SUBACK, PINGRESP, QoS 2 flows, TLS, keepalive, disconnect detection) is still
 done by paho and aiomqtt: their bytes are passed through to paho untouched.
 
@@ -20,6 +22,7 @@ exercise every path (connect, subscribe, QoS 1, keepalive, broker restart).
 from __future__ import annotations
 
 import ssl
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +35,14 @@ OnBatch = Callable[[Batch], None]
 _READ_SIZE = 65536
 _MAX_READS = 2  # per readable event: 128 KiB (a few ms of work) before other tasks run
 _PUBLISH = 3
+_PUBACK = 0x40  # packet type 4, flags 0
+_PUBACK_BASE = 0x4002_0000  # a PUBACK as a big-endian 32-bit word: type, length 2, packet id
+
+
+def puback_packet(mids: list[int]) -> bytes:
+    """The PUBACKs of ``mids``, in order, as one byte string (4 bytes each)."""
+    base = _PUBACK_BASE
+    return struct.pack(f">{len(mids)}I", *[base | mid for mid in mids])
 
 
 class ProtocolViolation(OSError):
@@ -193,9 +204,8 @@ class BatchingClient(aiomqtt.Client):
                 publishes, acks = splitter.read()
                 if publishes:
                     on_batch(publishes)
-                if not splitter.closing:  # a PUBACK cannot reach a broker that hung up
-                    for mid in acks:
-                        client.ack(mid, 1)
+                if acks and not splitter.closing:  # a PUBACK cannot reach a broker that hung up
+                    client._packet_queue(_PUBACK, puback_packet(acks), 0, 1)
                 # one packet per loop_read; an end of stream makes paho close the socket
                 while splitter.for_paho and client._sock is splitter:
                     client.loop_read()
