@@ -37,8 +37,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def add_loop_argument(parser: argparse.ArgumentParser) -> None:
     """``--loop``: the event loop for this run, over the config's ``event_loop``."""
     parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"],
-                        help="event loop: overrides event_loop (default auto: uvloop when "
-                        "installed, else asyncio's own)")
+                        help="event loop for this run, over the config's event_loop (auto: "
+                        "uvloop when installed, else asyncio's own)")
 
 
 def load_or_exit(path: str, *, cached: bool = False) -> object:
