@@ -33,6 +33,7 @@ from pymodbus.pdu import register_message as pdu_reg
 from monitor.config.devices import ModbusSerialConnection, ModbusTcpConnection
 from monitor.errors import DeviceTimeout, DriverError
 
+from .buslock import BusLock
 from .replies import TcpReplies, shared_decoder
 from .schedule import RequestTimeout, TickClock, clock
 
@@ -84,7 +85,7 @@ class Bus:
         quiet_pymodbus()
         self.config = config
         self.name = config.name
-        self.lock = asyncio.Lock()
+        self.lock = BusLock()
         self.is_tcp = isinstance(config, ModbusTcpConnection)
         self.framer = (
             FramerType.RTU if config.driver in ("modbus_rtu", "modbus_rtu_over_tcp")

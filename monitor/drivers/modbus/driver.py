@@ -134,7 +134,8 @@ class ModbusDriver(Driver):
     async def _poll(self, dev: DeviceRuntime) -> None:
         started = time.perf_counter()
         lock = self.bus.lock
-        await lock.acquire()  # not ``async with``: two coroutines fewer on every poll
+        if not lock.try_acquire():  # free nearly always: then no coroutine at all
+            await lock.acquire()
         try:
             readings = await dev.poll()
         finally:
