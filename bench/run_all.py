@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, fmt, machine, parse_results
+from bench.common import ROOT, fmt, machine, parse_results, precompile
 
 #: (module, seconds allowed for a full run, seconds for --quick)
 BENCHMARKS: tuple[tuple[str, float, float], ...] = (
@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     chosen = [b for b in BENCHMARKS
               if not args.only or b[0].removeprefix("bench.") in args.only.split(",")]
+    precompile()  # as an installed package has it (see bench.common.precompile)
     t0 = time.monotonic()
     results = [run_one(module, args.quick, quick_t if args.quick else full_t)
                for module, full_t, quick_t in chosen]

@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import BenchResult, free_port, free_ports
+from bench.common import BenchResult, free_port, free_ports, precompile
 from bench.configs import modbus_site, write_config
 from bench.modbus_scale import run_daemon
 from bench.procs import Child, farm, python_module
@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     devices = args.devices or (200 if args.quick else 2000)
     repeats = args.repeats or (1 if args.quick else 2)
+    precompile()
     result = BenchResult("startup", args.quick)
     rows = []
     ports = free_ports(4)
