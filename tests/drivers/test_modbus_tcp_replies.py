@@ -86,6 +86,18 @@ async def test_whole_reply_is_what_pymodbus_decodes(fc: int) -> None:
     assert reply.transaction_id >= 1  # type: ignore[attr-defined]
 
 
+async def test_connected_is_the_transport_the_bus_looks_at() -> None:
+    """``Bus.execute`` asks ``ctx.transport`` instead of pymodbus' ``client.connected``."""
+    async with scripted(lambda req: []) as port:
+        bus = Bus(tcp_connection(port))
+        await bus.ensure_open()
+        client = bus.client
+        assert client is not None
+        assert client.connected is True is bool(client.ctx.transport)
+        client.close()
+        assert client.connected is False is bool(client.ctx.transport)
+
+
 async def test_split_reply_is_joined_by_pymodbus() -> None:
     def script(req: bytes) -> list[bytes]:
         whole = mbap(int.from_bytes(req[:2], "big"), 7, registers_pdu(3, [1, 2, 3]))

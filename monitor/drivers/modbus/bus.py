@@ -227,7 +227,8 @@ class Bus:
         attempt = 0
         while True:
             client = self.client
-            if client is None or not client.connected:
+            # ``client.connected`` is ``bool(client.ctx.transport)``, asked without its two calls
+            if client is None or not client.ctx.transport:
                 await self.ensure_open()
                 client = self.client
                 assert client is not None
