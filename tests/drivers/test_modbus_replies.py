@@ -18,7 +18,7 @@ from pymodbus.pdu import register_message as pdu_reg
 
 from monitor.config.devices import ChannelSpec, DataType
 from monitor.drivers.modbus.bus import Bus, prebuilt_request
-from monitor.drivers.modbus.decode import ChannelDecoder
+from monitor.drivers.modbus.decode import ChannelDecoder, decode_direct, direct_plan
 from monitor.drivers.modbus.replies import (
     HoldingRegistersReply,
     InputRegistersReply,
@@ -101,3 +101,44 @@ def test_fast_readings_are_whole_equal_and_immutable() -> None:
     out = ChannelDecoder("dev", spec).decode([1001], 0, 17)
     assert out.quality is Quality.OUT_OF_RANGE
     assert out.detail == "above range"
+
+
+_SPEC = st.fixed_dictionaries({
+    "type": st.sampled_from([DataType.U16, DataType.S16]),
+    "byte_order": st.sampled_from(["ABCD", "CDAB"]),
+    "scale": st.sampled_from([1.0, 0.1, 0.01, -2.5]),
+    "offset": st.sampled_from([0.0, -40.0, 3.25]),
+    "range": st.one_of(st.none(), st.sampled_from([[0, 100], [-50, 50], [-1000, 6000]])),
+})
+
+
+@settings(max_examples=60, deadline=None)
+@given(specs=st.lists(_SPEC, min_size=1, max_size=10),
+       registers=st.lists(st.integers(0, 0xFFFF), min_size=10, max_size=10))
+def test_direct_decoding_is_what_each_decoder_gives(specs: list[dict[str, object]],
+                                                    registers: list[int]) -> None:
+    decoders = [ChannelDecoder("dev", ChannelSpec.model_validate(
+        {"name": f"c{k}", "quantity": "temperature", "unit": "degC", "address": k, **body}))
+        for k, body in enumerate(specs)]
+    channels = list(enumerate(decoders))
+    plan = direct_plan(channels)
+    assert plan is not None
+    out: list[Reading] = []
+    decode_direct(plan, registers, 42, out)
+    assert out == [dec.decode(registers, index, 42) for index, dec in channels]
+    assert [r.quality for r in out] == [dec.decode(registers, index, 42).quality
+                                        for index, dec in channels]
+
+
+def test_direct_plan_leaves_the_other_channels_to_their_decoders() -> None:
+    def decoder(**body: object) -> ChannelDecoder:
+        return ChannelDecoder("dev", ChannelSpec.model_validate(
+            {"name": "c", "quantity": "temperature", "unit": "degC", "address": 0, **body}))
+
+    plain = decoder(type=DataType.U16)
+    assert direct_plan([(0, plain)]) is not None
+    for other in (decoder(type=DataType.F32), decoder(type=DataType.U32),
+                  decoder(type=DataType.U16, nan_values=[0xFFFF]),
+                  decoder(type=DataType.U16, byte_order="BADC"),
+                  decoder(type=DataType.U16, bit=3)):
+        assert direct_plan([(0, plain), (1, other)]) is None

@@ -137,3 +137,37 @@ class ChannelDecoder:
             return Reading(self.channel, value, _OUT_OF_RANGE, ts_ns, raw,
                            detail="below range" if value < self.lo else "above range")
         return new_reading(Reading, (self.channel, value, _GOOD, ts_ns, raw, None, None))
+
+
+#: One channel of a read whose channels are all single registers read in place:
+#: (decoder, index in the reply, channel id, sign bit, scale, offset, low, high).
+DirectChannel = tuple[ChannelDecoder, int, str, int, float, float, float, float]
+
+
+def direct_plan(channels: Sequence[tuple[int, ChannelDecoder]]) -> list[DirectChannel] | None:
+    """The read's channels as plain tuples if each is one emitted register, read in place,
+    with no bit, no sentinel and no float (the usual 16-bit sensor value); else ``None``."""
+    plan: list[DirectChannel] = []
+    for index, dec in channels:
+        if (dec.hidden or dec.is_bits or not dec.direct or dec.bit is not None
+                or dec.sentinels or dec.is_float):
+            return None
+        plan.append((dec, index, dec.channel, dec.sign_bit, dec.scale, dec.offset,
+                     dec.lo, dec.hi))
+    return plan
+
+
+def decode_direct(plan: list[DirectChannel], regs: Sequence[int], ts_ns: int,
+                  out: list[Reading]) -> None:
+    """``ChannelDecoder.decode`` of every channel of ``plan`` into ``out``, without a method
+    call and its attribute look-ups per channel; a value outside its range takes
+    ``decode`` itself (its quality and detail)."""
+    append = out.append
+    for dec, index, channel, sign_bit, scale, offset, lo, hi in plan:
+        pattern = regs[index]
+        raw = float(pattern - (sign_bit << 1)) if pattern & sign_bit else float(pattern)
+        value = raw * scale + offset
+        if lo <= value <= hi:
+            append(new_reading(Reading, (channel, value, _GOOD, ts_ns, raw, None, None)))
+        else:
+            append(dec.decode(regs, index, ts_ns))

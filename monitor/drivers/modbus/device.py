@@ -23,7 +23,7 @@ from monitor.model import Quality, Reading, utc_now_ns
 
 from .build_cache import make_decoder, make_plan
 from .bus import Bus, BusError, prebuilt_request, registers_of
-from .decode import ChannelDecoder
+from .decode import ChannelDecoder, DirectChannel, decode_direct, direct_plan
 from .plan import ReadRequest, split
 from .records import CounterReader, active_conditions, flow_lpm, is_record_channel
 from .replies import frame_tail
@@ -91,6 +91,8 @@ class DeviceRuntime:
                                   max_registers=profile.max_registers)
         self.pdus: list[ModbusPDU] = [self._pdu(r) for r in self.requests]
         self.tails: list[bytes] = [frame_tail(p) for p in self.pdus]
+        self.direct: list[list[DirectChannel] | None] = [
+            direct_plan(r.channels) for r in self.requests]
 
     def _pdu(self, req: ReadRequest) -> ModbusPDU:
         return prebuilt_request(req.function_code, req.address, req.count, self.unit)
@@ -126,11 +128,15 @@ class DeviceRuntime:
                 i += 1
                 continue
             ts = utc_now_ns()
-            for index, dec in req.channels:
-                if dec.hidden:
-                    hidden[dec.name] = dec.assemble(regs, index)
-                else:
-                    out.append(dec.decode(regs, index, ts))
+            direct = self.direct[i]
+            if direct is not None:
+                decode_direct(direct, regs, ts, out)
+            else:
+                for index, dec in req.channels:
+                    if dec.hidden:
+                        hidden[dec.name] = dec.assemble(regs, index)
+                    else:
+                        out.append(dec.decode(regs, index, ts))
             i += 1
         faults = self._faults(hidden.get(_STATUS))
         if faults is not None:
@@ -167,6 +173,7 @@ class DeviceRuntime:
         self.requests[i : i + 1] = parts
         self.pdus[i : i + 1] = pdus = [self._pdu(r) for r in parts]
         self.tails[i : i + 1] = [frame_tail(p) for p in pdus]
+        self.direct[i : i + 1] = [direct_plan(r.channels) for r in parts]
 
     def _faults(self, word: int | None) -> tuple[Quality, str] | None:
         if word is None or not self.status_bits:
