@@ -36,14 +36,10 @@ import threading
 import time
 from array import array
 from collections.abc import Sequence
-from itertools import compress
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from bench.common import cpu_seconds, rss_bytes
-
-_CHANNEL = itemgetter(0)  # a reading's channel (monitor.model.Reading is a NamedTuple)
 
 
 class Histogram:
@@ -107,10 +103,10 @@ class Probe:
             self.first_reading_ns = time.time_ns()
             self.first_reading_cpu = (time.process_time(), time.thread_time())
         watch, last = self.watch, self.last_ts
-        # the watched channels (one per device) picked out in C: the Python part below runs
-        # once per poll, as the bare loop's bookkeeping does, not once per reading
-        for reading in compress(readings, map(watch.__contains__, map(_CHANNEL, readings))):
-            index = watch[reading.channel]
+        for reading in readings:
+            index = watch.get(reading.channel)
+            if index is None:
+                continue
             previous = last[index]
             last[index] = reading.ts_ns
             if reading.quality != "good":
