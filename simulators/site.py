@@ -31,6 +31,12 @@ class SiteSimulation:
     """Start with ``async with``; script through ``world``, ``model()`` and ``set_comm_fault()``."""
 
     def __init__(self, world: World | None = None) -> None:
+        if world is not None and not isinstance(world, World):
+            # A config passed here started no simulators, silently (tests once did).
+            raise TypeError(
+                f"SiteSimulation() takes a World, not {type(world).__name__}; "
+                "use SiteSimulation.from_config(config) to simulate a config's devices"
+            )
         self.world = world or World()
         self.simulators: dict[str, ModbusSimulator] = {}
         self.ptys: dict[str, PtyPair] = {}

@@ -88,11 +88,13 @@ class LogReader:
         await asyncio.wait_for(self._task, 10)
 
 
-def count_rows(data_dir: Path, channel_prefix: str = "") -> int:
+def count_rows(data_dir: Path, channel_prefix: str = "", *, good: bool = False) -> int:
+    """Readings on disk; ``good``: only those the simulated devices answered."""
+    where = " AND r.quality = 'good'" if good else ""
     with sqlite3.connect(data_dir / "readings.db") as conn:
         row = conn.execute(
             "SELECT count(*) FROM readings r JOIN series s ON s.id = r.series "
-            "WHERE s.channel LIKE ?", (channel_prefix + "%",),
+            "WHERE s.channel LIKE ?" + where, (channel_prefix + "%",),
         ).fetchone()
     return int(row[0])
 
@@ -111,7 +113,7 @@ async def test_sigterm_exits_zero_with_every_accepted_reading_on_disk(
 ) -> None:
     config, data_dir, _port = site
     loaded = load_config(config)
-    async with SiteSimulation(loaded.config):
+    async with SiteSimulation.from_config(loaded.config):
         proc = await start_daemon(config)
         logs = LogReader(proc)
         await logs.wait_for(r"msg=started")
@@ -129,6 +131,7 @@ async def test_sigterm_exits_zero_with_every_accepted_reading_on_disk(
     accepted = int(match.group(1))
     assert accepted > 10  # 2.5 s of a DP at 5 Hz
     assert count_rows(data_dir) == accepted
+    assert count_rows(data_dir, good=True) > 10, "the simulated devices were not polled"
 
 
 async def test_sighup_with_broken_config_keeps_old_config_running(
@@ -137,7 +140,7 @@ async def test_sighup_with_broken_config_keeps_old_config_running(
     config, data_dir, _port = site
     loaded = load_config(config)
     good_text = config.read_text()
-    async with SiteSimulation(loaded.config):
+    async with SiteSimulation.from_config(loaded.config):
         proc = await start_daemon(config)
         logs = LogReader(proc)
         try:
@@ -150,6 +153,7 @@ async def test_sighup_with_broken_config_keeps_old_config_running(
             before = count_rows(data_dir)
             await asyncio.sleep(1.5)
             assert count_rows(data_dir) > before, "old config stopped polling"
+            assert count_rows(data_dir, good=True) > 0, "the simulated devices were not polled"
             assert proc.returncode is None
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -164,7 +168,7 @@ async def test_sighup_with_valid_config_switches_to_it(tmp_path: Path) -> None:
     config.write_text(site_config(data_dir, port, extra_device=True))
     loaded_with_dp2 = load_config(config)
     config.write_text(site_config(data_dir, port))
-    async with SiteSimulation(loaded_with_dp2.config):
+    async with SiteSimulation.from_config(loaded_with_dp2.config):
         proc = await start_daemon(config)
         logs = LogReader(proc)
         try:
@@ -179,4 +183,4 @@ async def test_sighup_with_valid_config_switches_to_it(tmp_path: Path) -> None:
             proc.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(proc.wait(), 10) == 0
             await logs.close()
-    assert count_rows(data_dir, "dp2/") > 0
+    assert count_rows(data_dir, "dp2/", good=True) > 0

@@ -52,7 +52,7 @@ async def test_limits_are_packed_after_the_start_and_read_back_equal(
     full = load_config(config)
     expected = channel_limits(full)
     assert expected["dp1/dp"]["at_rest"].high_action == 70.5
-    async with SiteSimulation(full.config):
+    async with SiteSimulation.from_config(full.config):
         cold = await run_until_packed(config)
         assert not cold.loaded.from_cache
         packed = cold.loaded.config.alarms.limits

@@ -59,7 +59,7 @@ async def run_once(config: Path, http_port: int) -> tuple[Service, list[str]]:
 
 async def test_polls_start_before_the_api_and_a_restart_reads_the_cache(tmp_path: Path) -> None:
     config, data_dir, http_port = http_site(tmp_path)
-    async with SiteSimulation(load_config(config).config):
+    async with SiteSimulation.from_config(load_config(config).config):
         first, order = await run_once(config, http_port)
         assert not first.loaded.from_cache
         assert order[:2] == ["reading", "no-http"], order  # the API came after the first poll

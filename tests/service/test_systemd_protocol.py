@@ -25,7 +25,7 @@ async def test_notify_socket_gets_ready_watchdog_and_stopping(tmp_path: Path) ->
     sock.setblocking(False)
     messages: list[str] = []
     loop = asyncio.get_running_loop()
-    async with SiteSimulation(load_config(config).config):
+    async with SiteSimulation.from_config(load_config(config).config):
         env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "400000"}
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "monitor.cli.main", "run", "-c", str(config),
@@ -53,7 +53,7 @@ async def test_notify_socket_gets_ready_watchdog_and_stopping(tmp_path: Path) ->
 async def test_json_log_lines_are_one_json_object_each(tmp_path: Path) -> None:
     config = tmp_path / "site.yaml"
     config.write_text(site_config(tmp_path / "data", free_port()))
-    async with SiteSimulation(load_config(config).config):
+    async with SiteSimulation.from_config(load_config(config).config):
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "monitor.cli.main", "run", "-c", str(config),
             "--log-format", "json", stderr=asyncio.subprocess.PIPE,
