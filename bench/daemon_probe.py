@@ -31,6 +31,7 @@ import logging
 import math
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -201,6 +202,9 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         end = float("inf")
     tracer = asyncio.create_task(trace_growth(args.tracemalloc_every)) \
         if args.tracemalloc_every else None
+    if args.diag_file:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_diagnostics,
+                                                      args.diag_file)
     while (now := time.monotonic()) < end and not task.done() and not stdin_closed.is_set():
         if args.window_stdin:
             with contextlib.suppress(TimeoutError):
@@ -254,6 +258,16 @@ async def trace_growth(every: float, top: int = 20) -> None:
         lines = [f"tracemalloc: {traced:.1f} MB traced; grown since first snapshot:"]
         lines += [f"  {stat}" for stat in stats[:top] if stat.size_diff > 0]
         phase("\n".join(lines))
+
+
+def dump_diagnostics(path: str) -> None:
+    """SIGUSR1 with ``--diag-file``: the process's own view of its memory (glibc arenas,
+    pymalloc, tracemalloc groups; ``bench.memory_breakdown``) as JSON to ``path``, then a
+    ``DIAG`` line on stdout. Runs on the event loop, as a scrape's ``prepare`` does."""
+    from bench.memory_breakdown import in_process_snapshot
+
+    Path(path).write_text(json.dumps(in_process_snapshot()), encoding="utf-8")
+    print("DIAG", flush=True)
 
 
 def dump_tasks() -> None:
@@ -315,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
                         "event_loop, else auto)")
     parser.add_argument("--tracemalloc-every", type=float, default=0.0,
                         help="trace allocations in the window and print the growth this often")
+    parser.add_argument("--diag-file",
+                        help="on SIGUSR1, write memory diagnostics here (bench.memory_breakdown)")
     args = parser.parse_args(argv)
     from monitor import eventloop
 
