@@ -157,6 +157,7 @@ def tracemalloc_groups(top: int = 12) -> dict[str, Any]:
         return {}
     snapshot = tracemalloc.take_snapshot()
     groups: Counter[str] = Counter()
+    large: Counter[str] = Counter()  # above pymalloc's 512 bytes: glibc malloc's
     lines: Counter[str] = Counter()
     for trace in snapshot.traces:
         frames = list(trace.traceback)  # oldest first
@@ -171,12 +172,15 @@ def tracemalloc_groups(top: int = 12) -> dict[str, Any]:
         if group is None:
             group = _library_of(newest_first[0].filename) if newest_first else "?"
         groups[group] += trace.size
+        if trace.size > 512:
+            large[group] += trace.size
         if newest_first:
             lines[f"{newest_first[0].filename}:{newest_first[0].lineno}"] += trace.size
     traced, peak = tracemalloc.get_traced_memory()
     return {"traced_bytes": traced, "peak_bytes": peak,
             "overhead_bytes": tracemalloc.get_tracemalloc_memory(),
             "groups": dict(groups.most_common()),
+            "large_groups": dict(large.most_common()),
             "top_lines": dict(lines.most_common(top))}
 
 
@@ -313,7 +317,10 @@ def report(snap: dict[str, Any], devices: int) -> str:
     if tm:
         out.append(f"tracemalloc: {_mb(tm['traced_bytes'])} traced (its own overhead "
                    f"{_mb(tm['overhead_bytes'])}); by group:")
-        out += [f"  {_mb(size):>9}  {group}" for group, size in list(tm["groups"].items())[:25]]
+        large = tm.get("large_groups", {})
+        out.append(f"  (of which above 512 bytes, in glibc's heap: {_mb(sum(large.values()))})")
+        out += [f"  {_mb(size):>9}  {group} ({_mb(large.get(group, 0))} large)"
+                for group, size in list(tm["groups"].items())[:25]]
         out.append("  top lines:")
         out += [f"  {_mb(size):>9}  {line}" for line, size in tm["top_lines"].items()]
     return "\n".join(out)
