@@ -34,7 +34,8 @@ from monitor.model import utc_now_ns
 
 if TYPE_CHECKING:
     from monitor.config import LoadedConfig
-    from monitor.storage.resend import ResendQueue, Selection
+    from monitor.storage.resend import ResendQueue
+    from monitor.storage.resend_model import Selection
 
 EXIT_REFUSED = 1
 CLI_SOURCE = "cli"
@@ -200,7 +201,7 @@ def _selection_window(args: argparse.Namespace) -> tuple[int | None, int | None]
 
 
 def _list_quarantined(loaded: LoadedConfig, queue: ResendQueue, args: argparse.Namespace) -> int:
-    from monitor.storage.resend import Kind, Selection
+    from monitor.storage.resend_model import Kind, Selection
 
     from_ns, to_ns = _selection_window(args)
     points = queue.quarantined(args.sink, include_resent=args.all,
@@ -273,7 +274,7 @@ def _parse_ids(text: str | None) -> tuple[int, ...] | None:
 
 
 def _resend(loaded: LoadedConfig, queue: ResendQueue, args: argparse.Namespace) -> int:
-    from monitor.storage.resend import Kind, Selection
+    from monitor.storage.resend_model import Kind, Selection
 
     from_ns, to_ns = _selection_window(args)
     selection = Selection(Kind(args.kind), _parse_ids(args.ids), from_ns, to_ns)
@@ -294,7 +295,7 @@ def _resend(loaded: LoadedConfig, queue: ResendQueue, args: argparse.Namespace) 
 
 def _check_ids(queue: ResendQueue, sink: str, selection: Selection) -> None:
     """Ids that are not pending for this sink are refused: a typo must not pass silently."""
-    from monitor.storage.resend import Kind, Selection
+    from monitor.storage.resend_model import Kind, Selection
 
     if selection.ids is None:
         return

@@ -22,7 +22,8 @@ from monitor.config.storage import SinkCommon
 from monitor.model import utc_now_ns
 from monitor.storage.lineproto import OutboxRow
 from monitor.storage.outbox import Outbox
-from monitor.storage.resend import Item, Kind, Request, ResendQueue
+from monitor.storage.resend import ResendQueue
+from monitor.storage.resend_model import Item, Kind, Request
 from monitor.storage.transport import Rejected, Transport, Unavailable
 
 log = logging.getLogger(__name__)
