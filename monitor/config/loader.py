@@ -8,6 +8,7 @@ config in one pass. The result is frozen; the hot path never re-validates.
 
 from __future__ import annotations
 
+import functools
 import gc
 import glob
 import hashlib
@@ -234,13 +235,23 @@ def _merge_includes(
             if not isinstance(inc_profiles, dict):
                 problems.append(f"{match}:1: profiles: an included file holds a 'profiles' map")
                 continue
+            taken = set()
             for name, body in inc_profiles.items():
                 if name in profiles:
                     continue
                 profiles[name] = body
-                for loc, where in inc_source.lines.items():
-                    if loc[:2] == ("profiles", name):
-                        source.lines[loc] = where
+                taken.add(name)
+            if taken:
+                source.defer(functools.partial(_include_lines, inc_source, taken))
+
+
+def _include_lines(
+    inc_source: SourceMap, names: set[str], lines: dict[Loc, tuple[str, int]]
+) -> None:
+    """The lines of the profiles taken from an include (deferred: read when an error needs one)."""
+    for loc, where in inc_source.lines.items():
+        if len(loc) > 1 and loc[0] == "profiles" and loc[1] in names:
+            lines[loc] = where
 
 
 def _duplicates(names: Iterable[tuple[Loc, str]], what: str) -> Iterator[tuple[Loc, str]]:

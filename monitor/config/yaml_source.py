@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,22 +45,41 @@ from ruamel.yaml.reader import Reader
 from ruamel.yaml.resolver import BaseResolver, implicit_resolvers
 from ruamel.yaml.tag import Tag
 
+from .json_source import load_json
+
 #: ruamel.yaml.clib's libyaml parser, which ruamel.yaml imports when it is installed
 CParser: Any = getattr(_ruamel_main, "CParser", None)
 
 Loc = tuple[str | int, ...]
 
 
-@dataclass
 class SourceMap:
-    """Path (as pydantic reports it) -> (file, 1-based line)."""
+    """Path (as pydantic reports it) -> (file, 1-based line).
 
-    lines: dict[Loc, tuple[str, int]] = field(default_factory=dict)
+    Lines can be deferred (``defer``): a file read as JSON (``json_source``)
+    has its lines found only when an error needs one, by reading it again the
+    YAML way. ``lines`` runs what was deferred, in the order it was deferred.
+    """
+
+    def __init__(self) -> None:
+        self._lines: dict[Loc, tuple[str, int]] = {}
+        self._deferred: list[Callable[[dict[Loc, tuple[str, int]]], None]] = []
+
+    @property
+    def lines(self) -> dict[Loc, tuple[str, int]]:
+        while self._deferred:
+            self._deferred.pop(0)(self._lines)
+        return self._lines
+
+    def defer(self, fill: Callable[[dict[Loc, tuple[str, int]]], None]) -> None:
+        """Have ``fill`` add to the lines when they are first read."""
+        self._deferred.append(fill)
 
     def locate(self, loc: Loc, default_file: str) -> tuple[str, int]:
         """The line of the deepest part of ``loc`` that was written in a file."""
+        lines = self.lines
         for end in range(len(loc), -1, -1):
-            hit = self.lines.get(tuple(loc[:end]))
+            hit = lines.get(tuple(loc[:end]))
             if hit is not None:
                 return hit
         return default_file, 1
@@ -76,6 +95,14 @@ def load_yaml(path: Path, source: SourceMap, prefix: Loc = (), text: str | None 
     """Parse ``path`` (or its ``text``) into plain dicts/lists, recording lines under ``prefix``."""
     if text is None:
         text = path.read_text(encoding="utf-8")
+    is_json, value = load_json(text)
+    if is_json:  # its lines only if an error asks for one
+        source.defer(lambda lines: _merge_lines(lines, _read_lines(text, path, prefix)))
+        return value
+    return _load_with_lines(text, path, source, prefix)
+
+
+def _load_with_lines(text: str, path: Path, source: SourceMap, prefix: Loc) -> Any:
     if CParser is not None and not _needs_reference(text):
         builder = _Builder(text, str(path))
         try:
@@ -83,14 +110,28 @@ def load_yaml(path: Path, source: SourceMap, prefix: Loc = (), text: str | None 
         except Exception:  # anything unusual: the reference loader decides and words errors
             pass
         else:
-            lines = builder.lines
-            if source.lines:
-                for loc, where in lines.items():
-                    source.lines.setdefault(loc, where)
-            else:
-                source.lines = lines
+            _merge_lines(source.lines, builder.lines)
             return doc
     return _load_roundtrip(text, path, source, prefix)
+
+
+def _read_lines(text: str, path: Path, prefix: Loc) -> dict[Loc, tuple[str, int]]:
+    """The line map of text already read as JSON, read again the YAML way."""
+    source = SourceMap()
+    try:
+        _load_with_lines(text, path, source, prefix)
+    except YamlSyntaxError:  # json_source takes only text YAML reads alike: not reached
+        return {}
+    return source.lines
+
+
+def _merge_lines(lines: dict[Loc, tuple[str, int]], new: dict[Loc, tuple[str, int]]) -> None:
+    """Lines already recorded win (a file's own lines are recorded before an include's)."""
+    if lines:
+        for loc, where in new.items():
+            lines.setdefault(loc, where)
+    else:
+        lines.update(new)
 
 
 # ---------------------------------------------------------------- fast path
