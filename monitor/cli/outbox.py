@@ -1,4 +1,4 @@
-"""``outbox status|list-quarantined|list-skipped|requests|resend``: what the sinks did not get.
+"""``outbox status|list-quarantined|list-skipped|requests|resend|cancel``: what sinks lack.
 
 An InfluxDB sink quarantines a point the server refuses as data and, above
 its bound, skips the oldest readings it could not send (docs/storage.md).
@@ -7,12 +7,13 @@ conflict dropped, a retention policy lengthened, the server back), ``resend``
 queues them for the daemon's forwarder, which sends them between its live
 batches: the command works while the daemon runs, and only the daemon talks
 to the sink. Only readings the sink does not have are selected, so nothing
-is sent twice (see ``monitor.storage.resend``).
+is sent twice (see ``monitor.storage.resend``). ``cancel`` stops a queued or
+running request; the daemon notices before its next HTTP request.
 
 Re-sending changes what a GMP data copy holds, so it is attributable: the
 user named with ``--user`` enters their password and needs the
 ``configure`` permission (engineer), and the request is audited with the
-reason.
+reason; so is a cancellation. The daemon audits how each request ended.
 """
 
 from __future__ import annotations
@@ -21,29 +22,22 @@ import argparse
 import json
 import sqlite3
 import sys
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from monitor.audit import parse_utc_ns, short_utc
+from monitor.audit import short_utc
 from monitor.cli.main import add_config_argument
-from monitor.cli.users import PasswordReader
+from monitor.cli.outbox_resend import EXIT_REFUSED, cancel, resend, selection_window
 from monitor.errors import MonitorError
-from monitor.model import utc_now_ns
 
 if TYPE_CHECKING:
     from monitor.config import LoadedConfig
     from monitor.storage.resend import ResendQueue
-    from monitor.storage.resend_model import Selection
-
-EXIT_REFUSED = 1
-CLI_SOURCE = "cli"
-RESEND_REQUESTED = "outbox.resend_requested"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    box = sub.add_parser("outbox", help="InfluxDB sinks: quarantined and skipped readings, resend",
+    box = sub.add_parser("outbox", help="InfluxDB sinks: quarantined and skipped readings, "
+                         "resend, cancel",
                          description="Inspect what each InfluxDB sink did not receive and queue "
                          "it again for the running daemon.")
     cmds = box.add_subparsers(dest="outbox_command", metavar="ACTION", required=True)
@@ -76,20 +70,36 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     requests.add_argument("--format", choices=["table", "json"], default="table")
     requests.set_defaults(func=_run(_requests))
 
-    resend = command("resend", "queue quarantined or skipped readings for the daemon to send")
-    resend.add_argument("--sink", required=True)
-    what = resend.add_mutually_exclusive_group(required=True)
+    resend_cmd = command("resend", "queue quarantined or skipped readings for the daemon to send")
+    resend_cmd.add_argument("--sink", required=True)
+    what = resend_cmd.add_mutually_exclusive_group(required=True)
     what.add_argument("--quarantined", action="store_const", dest="kind", const="quarantined")
     what.add_argument("--skipped", action="store_const", dest="kind", const="skipped")
-    _window(resend)
-    resend.add_argument("--ids", help="reading ids, comma-separated (as list-quarantined shows)")
-    resend.add_argument("--user", required=True, help="who asks (needs the configure permission)")
-    resend.add_argument("--reason", required=True, help="why, e.g. the fix that was made")
-    resend.add_argument("--password-stdin", action="store_true")
-    resend.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
-                        help="wait this long for the daemon to finish (0: just queue)")
-    resend.add_argument("--dry-run", action="store_true", help="count, queue nothing")
-    resend.set_defaults(func=_run(_resend))
+    _window(resend_cmd)
+    resend_cmd.add_argument("--ids",
+                            help="reading ids, comma-separated (as list-quarantined shows)")
+    _authorisation(resend_cmd, "who asks (needs the configure permission)",
+                   "why, e.g. the fix that was made")
+    resend_cmd.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
+                            help="wait this long for the daemon to finish (0: just queue)")
+    resend_cmd.add_argument("--dry-run", action="store_true", help="count, queue nothing")
+    resend_cmd.set_defaults(func=_run(resend))
+
+    cancel_cmd = command("cancel", "cancel a queued or running resend request")
+    cancel_cmd.add_argument("request", type=int,
+                            help="the request's id (as `outbox requests` shows)")
+    _authorisation(cancel_cmd, "who cancels (needs the configure permission)", "why")
+    cancel_cmd.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
+                            help="wait this long for the daemon to stop it and audit the "
+                            "outcome (0: do not wait)")
+    cancel_cmd.set_defaults(func=_run(cancel))
+
+
+def _authorisation(parser: argparse.ArgumentParser, user: str, reason: str) -> None:
+    parser.add_argument("--user", required=True, help=user)
+    parser.add_argument("--reason", required=True, help=reason)
+    parser.add_argument("--password-stdin", action="store_true",
+                        help="read the password from one line of standard input")
 
 
 def _window(parser: argparse.ArgumentParser) -> None:
@@ -192,18 +202,10 @@ def _status(loaded: LoadedConfig, queue: ResendQueue, args: argparse.Namespace) 
 
 
 # ---------------------------------------------------------------------------- listings
-def _selection_window(args: argparse.Namespace) -> tuple[int | None, int | None]:
-    from_ns = parse_utc_ns(args.from_) if args.from_ else None
-    to_ns = parse_utc_ns(args.to) if args.to else None
-    if from_ns is not None and to_ns is not None and to_ns <= from_ns:
-        raise MonitorError("--to must be after --from")
-    return from_ns, to_ns
-
-
 def _list_quarantined(loaded: LoadedConfig, queue: ResendQueue, args: argparse.Namespace) -> int:
     from monitor.storage.resend_model import Kind, Selection
 
-    from_ns, to_ns = _selection_window(args)
+    from_ns, to_ns = selection_window(args)
     points = queue.quarantined(args.sink, include_resent=args.all,
                                selection=Selection(Kind.QUARANTINED, None, from_ns, to_ns))
     rows: list[dict[str, Any]] = [
@@ -249,103 +251,14 @@ def _requests(loaded: LoadedConfig, queue: ResendQueue, args: argparse.Namespace
 
     def table() -> None:
         print(f"{'id':>5} {'sink':<14} {'kind':<11} {'requested (UTC)':<20} {'by':<12} "
-              f"{'status':<8} {'selected':>8} {'sent':>8} {'rejected':>8}  reason / last error")
+              f"{'status':<9} {'selected':>8} {'sent':>8} {'rejected':>8}  reason / last error")
         for r in items:
             note = r.reason + (f" / {r.last_error}" if r.last_error else "")
+            if r.cancelled_by is not None:
+                note += f" / cancelled by {r.cancelled_by}: {r.cancel_reason}"
             print(f"{r.id:>5} {r.sink:<14} {r.selection.kind.value:<11} "
-                  f"{_when(r.requested_ns):<20} {r.requested_by:<12} {r.status.value:<8} "
+                  f"{_when(r.requested_ns):<20} {r.requested_by:<12} {r.status.value:<9} "
                   f"{r.selected:>8} {r.sent:>8} {r.rejected:>8}  {note[:120]}")
 
     _emit(args, rows, table)
     return 0
-
-
-# ---------------------------------------------------------------------------- resend
-def _parse_ids(text: str | None) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    try:
-        ids = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
-    except ValueError as err:
-        raise MonitorError(f"--ids: {text!r} is not a comma-separated list of ids") from err
-    if not ids:
-        raise MonitorError("--ids: no id given")
-    return ids
-
-
-def _resend(loaded: LoadedConfig, queue: ResendQueue, args: argparse.Namespace) -> int:
-    from monitor.storage.resend_model import Kind, Selection
-
-    from_ns, to_ns = _selection_window(args)
-    selection = Selection(Kind(args.kind), _parse_ids(args.ids), from_ns, to_ns)
-    count = queue.count_pending(args.sink, selection)
-    _check_ids(queue, args.sink, selection)
-    print(f"{count} {selection.kind.value} reading(s) of sink {args.sink} not yet re-sent "
-          "match", file=sys.stderr)
-    if args.dry_run:
-        return 0
-    if count == 0:
-        raise MonitorError("nothing to re-send (already re-sent, or none match)")
-    request = _queue_request(loaded, queue, args, selection)
-    print(f"resend request {request.id} queued for sink {args.sink} ({count} readings)")
-    if args.wait <= 0:
-        return 0
-    return _wait(queue, request.id, args.wait)
-
-
-def _check_ids(queue: ResendQueue, sink: str, selection: Selection) -> None:
-    """Ids that are not pending for this sink are refused: a typo must not pass silently."""
-    from monitor.storage.resend_model import Kind, Selection
-
-    if selection.ids is None:
-        return
-    found: set[int] = set()
-    for rid in selection.ids:
-        one = Selection(selection.kind, (rid,), selection.from_ns, selection.to_ns)
-        if (selection.kind is Kind.QUARANTINED and queue.quarantined(sink, selection=one)) or \
-                (selection.kind is Kind.SKIPPED and queue.count_pending(sink, one)):
-            found.add(rid)
-    missing = [str(i) for i in selection.ids if i not in found]
-    if missing:
-        raise MonitorError(f"not {selection.kind.value} for sink {sink} and not yet re-sent "
-                           f"(or outside --from/--to): reading id(s) {', '.join(missing[:20])}")
-
-
-def _queue_request(loaded: LoadedConfig, queue: ResendQueue, args: argparse.Namespace,
-                   selection: Selection) -> Any:
-    from monitor.audit import AuditTrail
-    from monitor.users.model import require
-    from monitor.users.roles import Permission
-    from monitor.users.store import UserStore
-
-    data_dir = Path(loaded.config.data_dir)
-    with AuditTrail(data_dir) as trail, \
-            UserStore(data_dir, trail, loaded.config.users) as users:
-        password = PasswordReader(args.password_stdin).read(f"Password for {args.user}")
-        user = users.authenticate(args.user, password, source=CLI_SOURCE)
-        require(user, Permission.CONFIGURE)
-        request = queue.request(args.sink, selection, user=user.username, reason=args.reason,
-                                now_ns=utc_now_ns())
-        trail.record(user.username, RESEND_REQUESTED, f"sink:{args.sink}",
-                     new={k: v for k, v in request.public().items()
-                          if k in ("id", "kind", "ids", "from_ns", "to_ns", "selected")},
-                     reason=args.reason)
-    return request
-
-
-def _wait(queue: ResendQueue, request_id: int, timeout: float) -> int:
-    deadline = time.monotonic() + timeout
-    while True:
-        request = queue.get(request_id)
-        assert request is not None
-        if request.status.value == "done":
-            print(f"request {request_id} done: {request.sent} sent, {request.rejected} still "
-                  "rejected" + (f" ({request.last_error})" if request.rejected else ""))
-            return 0 if request.rejected == 0 else EXIT_REFUSED
-        if time.monotonic() >= deadline:
-            print(f"request {request_id} still pending after {timeout:g} s ({request.sent} sent"
-                  + (f"; last error: {request.last_error}" if request.last_error else "")
-                  + "); the daemon sends it while it runs: see `outbox requests`",
-                  file=sys.stderr)
-            return EXIT_REFUSED
-        time.sleep(0.2)

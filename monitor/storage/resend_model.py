@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from monitor.integrity import append_only_triggers
+
 TABLES = """
 CREATE TABLE IF NOT EXISTS outbox_resend_requests (
     id INTEGER PRIMARY KEY,
@@ -49,7 +51,20 @@ CREATE TABLE IF NOT EXISTS outbox_resent (
     at_ns INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_resent_sink ON outbox_resent (sink, kind, first_id);
-"""
+CREATE TABLE IF NOT EXISTS outbox_resend_cancels (
+    request_id INTEGER PRIMARY KEY,
+    cancelled_by TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at_ns INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox_resend_audited (
+    request_id INTEGER PRIMARY KEY,
+    status TEXT NOT NULL,
+    audit_seq INTEGER NOT NULL,
+    at_ns INTEGER NOT NULL
+);
+""" + "".join(append_only_triggers(t) for t in (
+    "outbox_resent", "outbox_resend_cancels", "outbox_resend_audited"))
 
 MIN_NS = -(2**63)
 MAX_NS = 2**63 - 1
@@ -61,8 +76,14 @@ class Kind(StrEnum):
 
 
 class Status(StrEnum):
-    PENDING = "pending"
-    DONE = "done"
+    PENDING = "pending"  # queued, or being sent
+    DONE = "done"  # every selected reading was delivered
+    FAILED = "failed"  # worked to its end, but the server still refused some points
+    CANCELLED = "cancelled"  # `outbox cancel`: the daemon stops it within the batch in flight
+
+    @property
+    def final(self) -> bool:
+        return self is not Status.PENDING
 
 
 @dataclass(frozen=True)
@@ -98,7 +119,10 @@ class Request:
     rejected: int
     attempts: int
     last_error: str | None
-    finished_ns: int | None
+    finished_ns: int | None  # set by the daemon when done or failed, by `outbox cancel`
+    cancelled_by: str | None = None
+    cancel_reason: str | None = None
+    outcome_audited: bool = False  # the daemon has appended the outcome to the audit trail
 
     def public(self) -> dict[str, Any]:
         s = self.selection
@@ -109,23 +133,35 @@ class Request:
             "requested_ns": self.requested_ns, "selected": self.selected,
             "status": self.status.value, "sent": self.sent, "rejected": self.rejected,
             "attempts": self.attempts, "last_error": self.last_error,
-            "finished_ns": self.finished_ns,
+            "finished_ns": self.finished_ns, "cancelled_by": self.cancelled_by,
+            "cancel_reason": self.cancel_reason, "outcome_audited": self.outcome_audited,
         }
 
+    def counts(self) -> dict[str, Any]:
+        """What the audit trail keeps of a request's outcome."""
+        return {k: v for k, v in self.public().items() if k in (
+            "id", "kind", "ids", "from_ns", "to_ns", "status", "selected", "sent", "rejected",
+            "attempts", "last_error", "requested_by", "finished_ns")}
 
-REQUEST_COLUMNS = (
-    "id, sink, kind, ids, from_ns, to_ns, requested_by, reason, requested_ns, selected, "
-    "status, progress, sent, rejected, attempts, last_error, finished_ns"
+
+#: Requests with their cancellation and whether their outcome is audited; filter on ``r.``.
+SELECT_REQUESTS = (
+    "SELECT r.id, r.sink, r.kind, r.ids, r.from_ns, r.to_ns, r.requested_by, r.reason, "
+    "r.requested_ns, r.selected, r.status, r.progress, r.sent, r.rejected, r.attempts, "
+    "r.last_error, r.finished_ns, c.cancelled_by, c.reason, a.request_id IS NOT NULL "
+    "FROM outbox_resend_requests r "
+    "LEFT JOIN outbox_resend_cancels c ON c.request_id = r.id "
+    "LEFT JOIN outbox_resend_audited a ON a.request_id = r.id"
 )
 
 
 def request_from_row(row: tuple[Any, ...]) -> Request:
-    """A ``Request`` from a row of ``SELECT {REQUEST_COLUMNS}``."""
+    """A ``Request`` from a row of ``SELECT_REQUESTS``."""
     ids = None if row[3] is None else tuple(int(i) for i in json.loads(row[3]))
     selection = Selection(Kind(row[2]), ids, row[4], row[5])
     return Request(int(row[0]), row[1], selection, row[6], row[7], int(row[8]), int(row[9]),
                    Status(row[10]), int(row[11]), int(row[12]), int(row[13]), int(row[14]),
-                   row[15], row[16])
+                   row[15], row[16], row[17], row[18], bool(row[19]))
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,7 @@ async def test_quarantined_points_are_resent_once_after_the_fix(
     with sqlite3.connect(tmp_path / "data" / "readings.db") as conn:
         requests = conn.execute("SELECT requested_by, reason, status, sent, rejected "
                                 "FROM outbox_resend_requests ORDER BY id").fetchall()
-    assert requests == [("eng1", "cause fixed", "done", 0, 1),
+    assert requests == [("eng1", "cause fixed", "failed", 0, 1),
                         ("eng1", "field type conflict removed (DEV-1)", "done", 3, 0)]
     with AuditTrail(tmp_path / "data") as trail:
         entries = [e for e in trail.entries() if e.action == "outbox.resend_requested"]
