@@ -43,7 +43,11 @@ def create_app(ctx: ApiContext) -> web.Application:
     add_routes(app, ROUTES)
     app.router.add_get("/api/v1/openapi.json", openapi_route)
     from .web.pages import add_pages
+    from .web.qa_pages import add_qa_pages
+    from .web.user_pages import add_user_pages
 
     add_pages(app)
+    add_qa_pages(app)
+    add_user_pages(app)
     app.router.add_static("/static/", STATIC, show_index=False, follow_symlinks=False)
     return app

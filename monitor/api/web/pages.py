@@ -81,7 +81,9 @@ def _user_box(principal: Principal | None) -> Markup:
 def _page(title: str, body: Markup, principal: Principal | None, *, nav: str,
           status: int = 200, refresh: int = 0) -> web.Response:
     csrf = principal.session.csrf if principal and principal.session else ""
-    response = page(title, body, user=_user_box(principal), csrf=csrf, nav=nav, status=status)
+    admin = principal is not None and principal.user.has(Permission.MANAGE_USERS)
+    response = page(title, body, user=_user_box(principal), csrf=csrf, nav=nav, status=status,
+                    admin=admin)
     if refresh:
         response.headers["X-Refresh-Seconds"] = str(refresh)
         assert response.text is not None

@@ -43,14 +43,18 @@ def render(name: str, **values: Any) -> Markup:
 
 
 def page(title: str, body: Markup, *, user: str | None = None, csrf: str = "",
-         status: int = 200, nav: str = "") -> web.Response:
+         status: int = 200, nav: str = "", admin: bool = False) -> web.Response:
     text = render("layout.html", title=title, body=body, user=user or "",
-                  csrf=csrf, nav=nav_links(nav, user is not None))
+                  csrf=csrf, nav=nav_links(nav, user is not None, admin=admin))
     return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
 
 
-def nav_links(active: str, logged_in: bool) -> Markup:
-    items = [("overview", "/", "Overview"), ("alarms", "/alarms", "Alarms")]
+def nav_links(active: str, logged_in: bool, *, admin: bool = False) -> Markup:
+    """``admin``: the user may manage accounts, so the Users page is offered."""
+    items = [("overview", "/", "Overview"), ("alarms", "/alarms", "Alarms"),
+             ("qa", "/qa/excursions", "Excursions")]
+    if admin:
+        items.append(("users", "/users", "Users"))
     out = []
     for key, href, label in items:
         cls = ' class="active"' if key == active else ""
