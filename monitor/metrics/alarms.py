@@ -47,7 +47,7 @@ from monitor.api.alarmview import ACTIVE_STATES, UNACKED_STATES, AlarmAccess, le
 from monitor.config.alarms import Priority
 from monitor.runtime import Runtime
 
-from .encode import SeriesFamily, label_part
+from .encode import ChannelFamily, SeriesFamily, label_part
 from .labels import CHANNEL_LABELS, LOCATION_LABELS, SiteSeries
 from .units import PARTICLES
 
@@ -56,7 +56,7 @@ COUNT_LABELS = (*LOCATION_LABELS, "level", "priority")
 STATE_CODE = {"normal": 0, "active_unack": 1, "active_ack": 2, "rtn_unack": 3}
 LEVEL_CODE = {"normal": 0, "alert": 1, "action": 2, "no_data": 3}
 LIMIT_KEYS = ("high_alert", "high_action", "low_alert", "low_action")
-_LIMIT_LABELS = {key: 'level="{1}",bound="{0}"'.format(*key.split("_")) for key in LIMIT_KEYS}
+_LIMIT_LABELS = {key: ',level="{1}",bound="{0}"'.format(*key.split("_")) for key in LIMIT_KEYS}
 COUNTS = (
     ("active", "Alarms whose condition holds (acknowledged or not)"),
     ("unacknowledged", "Alarms awaiting acknowledgement (active, or returned to normal)"),
@@ -262,12 +262,12 @@ class AlarmCollector(Collector):
             in_op.add(loc.part, 1.0 if snap.in_operation.get(loc.name) else 0.0)
             maint.add(loc.part, 1.0 if snap.maintenance.get(loc.name) else 0.0)
         yield from (loc_level, in_op, maint)
-        ch_level = SeriesFamily(
+        ch_level = ChannelFamily(
             "cleanroom_channel_alarm_level", "Worst alarm level of a channel: 0 normal, "
-            "1 alert, 2 action, 3 no data", CHANNEL_LABELS)
+            "1 alert, 2 action, 3 no data", CHANNEL_LABELS, self._series.channels)
         levels = snap.channel_levels
-        for ch in self._series.channels:
-            ch_level.add(ch.part, float(LEVEL_CODE[levels.get(ch.id, "normal")]))
+        for i, cid in enumerate(self._series.channels.ids):
+            ch_level.add_channel(i, LEVEL_CODE[levels.get(cid, "normal")])
         yield ch_level
 
     def _limits(self, snap: _Snapshot) -> Iterator[Metric]:
@@ -283,12 +283,12 @@ class AlarmCollector(Collector):
         if snap.engine is None:
             return
         tables = snap.engine.t.channels
-        families: dict[str, SeriesFamily] = {}
-        for ch in self._series.channels:
-            base = ch.base
+        table = self._series.channels
+        families: dict[str, ChannelFamily] = {}
+        for i, (cid, base) in enumerate(zip(table.ids, table.bases, strict=True)):
             if base is None:
                 continue
-            rt = tables.get(ch.id)
+            rt = tables.get(cid)
             if rt is None:
                 continue
             in_force = rt.limits_in_force()
@@ -302,15 +302,15 @@ class AlarmCollector(Collector):
                         found[key] = float(value)
             if not found:
                 continue
-            name = f"cleanroom_alarm_limit_{base.suffix}"
-            family = families.get(name)
+            family = families.get(base.suffix)
             if family is None:
-                family = families[name] = SeriesFamily(
-                    name, f"Alarm limit in force, in {base.suffix.replace('_', ' ')}; level "
-                    "alert/action, bound high/low", self._limit_labels(base.suffix))
-            part = ch.value_part if base.suffix == PARTICLES else ch.part
+                family = families[base.suffix] = ChannelFamily(
+                    f"cleanroom_alarm_limit_{base.suffix}", "Alarm limit in force, in "
+                    f"{base.suffix.replace('_', ' ')}; level alert/action, bound high/low",
+                    self._limit_labels(base.suffix), table, value=base.suffix == PARTICLES,
+                    suffixed=True)
             for key, value in found.items():
-                family.add(f'{part},{_LIMIT_LABELS[key]}', base.convert(value))
+                family.add_channel(i, base.convert(value), _LIMIT_LABELS[key])
         yield from families.values()
 
     @staticmethod

@@ -16,9 +16,9 @@ from prometheus_client.registry import Collector
 from monitor.model import Quality, Reading
 from monitor.pipeline import Pipeline
 
-from .encode import SeriesFamily
-from .labels import CHANNEL_LABELS, ChannelSeries, SiteSeries, particle_size
-from .units import PARTICLES
+from .encode import ChannelFamily, escape
+from .labels import CHANNEL_LABELS, ChannelTable, SiteSeries, particle_size, value_family
+from .units import PARTICLES, BaseUnit
 
 __all__ = ["CHANNEL_LABELS", "LastGoodTracker", "ReadingCollector", "particle_size"]
 NS = 1e-9
@@ -46,17 +46,18 @@ _FAMILY_HELP = {
 class ReadingCollector(Collector):
     """Exports ``pipeline.latest`` converted to base units, with time and quality.
 
-    One series per channel and family, written from each channel's label part
-    rendered once (``labels.SiteSeries``): no label dict or sample object per
+    One series per channel and family, written from the label text rendered
+    once (``labels.ChannelTable``): no label string, dict or sample object per
     channel per scrape.
     """
 
     def __init__(self, series: SiteSeries, pipeline: Pipeline,
                  tracker: LastGoodTracker) -> None:
-        self._series = series.channels
+        self._table = series.channels
         self._pipeline = pipeline
         self._tracker = tracker
         self._snapshot: tuple[dict[str, Reading], dict[str, int], int] | None = None
+        self._quality_labels: dict[str, str] = {}
 
     def describe(self) -> list[Metric]:
         return []  # families depend on the configured units; collect() on registration is cheap
@@ -66,41 +67,52 @@ class ReadingCollector(Collector):
         self._snapshot = (dict(self._pipeline.latest), dict(self._tracker.last_good_ns),
                           self._pipeline.accepted)
 
+    def _quality_label(self, quality: str) -> str:
+        """``,quality="good"``: rendered once per quality (a handful)."""
+        text = self._quality_labels.get(quality)
+        if text is None:
+            text = self._quality_labels[quality] = f',quality="{escape(quality)}"'
+        return text
+
     def collect(self) -> Iterator[Metric]:
-        values: dict[str, SeriesFamily] = {}
-        ts = SeriesFamily("cleanroom_reading_timestamp_seconds",
-                          "UTC time of the latest reading of a channel, of any quality",
-                          CHANNEL_LABELS)
-        good = SeriesFamily("cleanroom_reading_last_good_timestamp_seconds",
-                            "UTC time of the latest reading of good quality of a channel",
-                            CHANNEL_LABELS)
-        quality = SeriesFamily("cleanroom_reading_quality",
-                               "Quality of the channel's latest reading: one series, value "
-                               "1, labelled with the quality", CHANNEL_LABELS, extra="quality")
+        table = self._table
+        values: dict[str, ChannelFamily] = {}
+        ts = ChannelFamily("cleanroom_reading_timestamp_seconds",
+                           "UTC time of the latest reading of a channel, of any quality",
+                           CHANNEL_LABELS, table)
+        good = ChannelFamily("cleanroom_reading_last_good_timestamp_seconds",
+                             "UTC time of the latest reading of good quality of a channel",
+                             CHANNEL_LABELS, table)
+        quality = ChannelFamily("cleanroom_reading_quality",
+                                "Quality of the channel's latest reading: one series, value "
+                                "1, labelled with the quality", (*CHANNEL_LABELS, "quality"),
+                                table, suffixed=True)
         if self._snapshot is None:
             self.prepare()
         assert self._snapshot is not None
         latest, last_good, accepted = self._snapshot
         self._snapshot = None
-        for ch in self._series:
-            cid = ch.id
+        bases = table.bases
+        for i, cid in enumerate(table.ids):
             good_ns = last_good.get(cid)
             if good_ns is not None:
-                good.add(ch.part, good_ns * NS)
+                good.add_channel(i, good_ns * NS)
             reading = latest.get(cid)
             if reading is None:
                 continue
-            ts.add(ch.part, reading.ts_ns * NS)
+            ts.add_channel(i, reading.ts_ns * NS)
             # one series per channel (not one per possible quality): 10,000 channels stay
             # 10,000 series; a quality change ends the old series like any vanished one
-            quality.add(ch.part, 1.0, reading.quality.value)
+            quality.add_channel(i, 1.0, self._quality_label(reading.quality.value))
             value = reading.value
             if value is None:
                 continue
-            family = values.get(ch.family)
+            base = bases[i]
+            key = base.suffix if base is not None else ""
+            family = values.get(key)
             if family is None:
-                family = values[ch.family] = self._family(ch)
-            family.add(ch.value_part, value if ch.base is None else ch.base.convert(value))
+                family = values[key] = self._family(base, table)
+            family.add_channel(i, value if base is None else base.convert(value))
         yield from values.values()
         yield ts
         yield good
@@ -110,12 +122,15 @@ class ReadingCollector(Collector):
                                   value=float(accepted))
 
     @staticmethod
-    def _family(ch: ChannelSeries) -> SeriesFamily:
-        if ch.base is None:
-            return SeriesFamily(ch.family, _FAMILY_HELP[ch.family], (*CHANNEL_LABELS, "unit"))
-        suffix = ch.base.suffix
+    def _family(base: BaseUnit | None, table: ChannelTable) -> ChannelFamily:
+        name = value_family(base)
+        if base is None:
+            return ChannelFamily(name, _FAMILY_HELP[name], (*CHANNEL_LABELS, "unit"), table,
+                                 value=True)
+        suffix = base.suffix
         help_text = f"Latest value of each channel measured in {suffix.replace('_', ' ')}"
         if suffix == PARTICLES:
-            return SeriesFamily(ch.family, help_text + "; size_um is the particle size "
-                                "(cumulative, at or above)", (*CHANNEL_LABELS, "size_um"))
-        return SeriesFamily(ch.family, help_text, CHANNEL_LABELS)
+            return ChannelFamily(name, help_text + "; size_um is the particle size "
+                                 "(cumulative, at or above)", (*CHANNEL_LABELS, "size_um"),
+                                 table, value=True)
+        return ChannelFamily(name, help_text, CHANNEL_LABELS, table, value=True)
