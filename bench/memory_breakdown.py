@@ -127,6 +127,22 @@ def pymalloc_stats() -> dict[str, Any]:
     return out
 
 
+def sqlite_stats() -> dict[str, int]:
+    """Bytes SQLite holds from malloc (page caches, schemas, statements) over every
+    connection of the process, now and at its highest."""
+    import sqlite3  # noqa: F401  (loads the library _sqlite3 links)
+
+    try:
+        lib = ctypes.CDLL("libsqlite3.so.0")
+    except OSError:
+        return {}
+    lib.sqlite3_memory_used.restype = ctypes.c_int64
+    lib.sqlite3_memory_highwater.restype = ctypes.c_int64
+    lib.sqlite3_memory_highwater.argtypes = [ctypes.c_int]
+    return {"used_bytes": lib.sqlite3_memory_used(),
+            "highwater_bytes": lib.sqlite3_memory_highwater(0)}
+
+
 def _group_of(filename: str) -> str | None:
     """monitor/alarms/engine.py -> monitor.alarms; None for a frame outside monitor/."""
     path = filename.replace(os.sep, "/")
@@ -189,6 +205,7 @@ def in_process_snapshot() -> dict[str, Any]:
     return {
         "glibc": glibc_stats(),
         "pymalloc": pymalloc_stats(),
+        "sqlite": sqlite_stats(),
         "gc_objects": len(gc.get_objects()),
         "gc_frozen": gc.get_freeze_count(),
         "python_threads": [t.name for t in threading.enumerate()],
@@ -311,6 +328,9 @@ def report(snap: dict[str, Any], devices: int) -> str:
                    f"{_mb(p.get('allocated_blocks_bytes', 0))}, free in pools "
                    f"{_mb(p.get('available_blocks_bytes', 0))}, unused pools "
                    f"{_mb(p.get('unused_pools_bytes', 0))}")
+    if sq := snap.get("sqlite"):
+        out.append(f"sqlite (in glibc's heap): {_mb(sq['used_bytes'])} "
+                   f"(highest {_mb(sq['highwater_bytes'])})")
     out.append(f"python: {snap.get('gc_objects')} GC-tracked objects "
                f"({snap.get('gc_frozen')} frozen); threads {snap.get('python_threads')}")
     tm = snap.get("tracemalloc") or {}
