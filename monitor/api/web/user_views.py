@@ -44,7 +44,7 @@ def state_badges(user: Mapping[str, Any]) -> Markup:
         out.append(badge("must change password", "level-alert"))
     elif user.get("password_expired"):
         out.append(badge("password expired", "level-alert"))
-    return join(out)
+    return Markup(" ".join(out))
 
 
 def _row(user: Mapping[str, Any]) -> Markup:
