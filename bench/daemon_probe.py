@@ -204,7 +204,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         if args.tracemalloc_every else None
     if args.diag_file:
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_diagnostics,
-                                                      args.diag_file)
+                                                      args.diag_file, runtime_ref)
     while (now := time.monotonic()) < end and not task.done() and not stdin_closed.is_set():
         if args.window_stdin:
             with contextlib.suppress(TimeoutError):
@@ -260,13 +260,18 @@ async def trace_growth(every: float, top: int = 20) -> None:
         phase("\n".join(lines))
 
 
-def dump_diagnostics(path: str) -> None:
+def dump_diagnostics(path: str, runtime_ref: list[Any]) -> None:
     """SIGUSR1 with ``--diag-file``: the process's own view of its memory (glibc arenas,
-    pymalloc, tracemalloc groups; ``bench.memory_breakdown``) as JSON to ``path``, then a
-    ``DIAG`` line on stdout. Runs on the event loop, as a scrape's ``prepare`` does."""
+    pymalloc, tracemalloc groups; ``bench.memory_breakdown``) and the readings the stores
+    still hold (a backlog is live memory, not a leak) as JSON to ``path``, then a ``DIAG``
+    line on stdout. Runs on the event loop, as a scrape's ``prepare`` does."""
     from bench.memory_breakdown import in_process_snapshot
 
-    Path(path).write_text(json.dumps(in_process_snapshot()), encoding="utf-8")
+    snapshot = in_process_snapshot()
+    if runtime_ref:
+        snapshot["stores_pending"] = {s.name: getattr(s, "pending", None)
+                                      for s in runtime_ref[-1].stores}
+    Path(path).write_text(json.dumps(snapshot), encoding="utf-8")
     print("DIAG", flush=True)
 
 

@@ -331,6 +331,8 @@ def report(snap: dict[str, Any], devices: int) -> str:
     if sq := snap.get("sqlite"):
         out.append(f"sqlite (in glibc's heap): {_mb(sq['used_bytes'])} "
                    f"(highest {_mb(sq['highwater_bytes'])})")
+    if "stores_pending" in snap:
+        out.append(f"readings not yet committed: {snap['stores_pending']}")
     out.append(f"python: {snap.get('gc_objects')} GC-tracked objects "
                f"({snap.get('gc_frozen')} frozen); threads {snap.get('python_threads')}")
     tm = snap.get("tracemalloc") or {}
