@@ -109,6 +109,11 @@ async def test_list_filter_and_open_an_excursion(site: Daemon) -> None:
     assert 'id="close-form"' not in detail
     await page(operator, "/qa/excursions/999999", 404)
     await page(operator, "/qa/excursions/abc", 400)
+    qa, csrf = await site.login("quinn")
+    for ref, status in (("999999", 404), ("abc", 400)):
+        async with qa.post(f"/qa/excursions/{ref}/close", allow_redirects=False, data={
+                "password": PASSWORD, "record_hash": "0" * 64, "csrf_token": csrf}) as r:
+            assert r.status == status, ref
 
 
 async def test_comment_review_and_sign_off_from_the_page(site: Daemon) -> None:

@@ -191,7 +191,10 @@ async def submit(request: web.Request) -> web.StreamResponse:
     shown_hash = forms.form_text(form, "record_hash", 64)
 
     async def unchanged() -> None:
-        current, _events = await asyncio.to_thread(_record_facts, ctx, ref)
+        try:
+            current, _events = await asyncio.to_thread(_record_facts, ctx, ref)
+        except MonitorError:
+            return  # no such excursion: the API's handler answers that (404)
         if shown_hash != current:
             raise ApiError(409, "stale", "The record changed since this page was opened "
                            "(its hash differs from the one shown). Read it again, then sign.")
