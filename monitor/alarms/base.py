@@ -57,12 +57,10 @@ class EngineBase:
         self.now_ns = start_ns  # the latest tick: the engine's own clock
         self._out: list[AlarmEvent] = []
         self._channels = tables.channels
-        self._stale_channels = tuple(c for c in tables.channels.values()
-                                     if c.stale_spec is not None)
         for ch in tables.channels.values():
             ch.last_good_ts = start_ns
             ch.refresh()
-        devices = {ch.device.name for ch in tables.channels.values()}
+        devices = {ch.kind.device.name for ch in tables.channels.values()}
         self.clock = ClockWatch(quorum_devices=min(2, len(devices)))
         self._flushing = False
         self.stepped_at: int | None = None  # new time of the last clock step
@@ -157,7 +155,8 @@ class EngineBase:
         return None
 
     def _maintained(self, ch: ChannelRt, ts: int) -> bool:
-        return self.maintenance_target(ch.id, ch.device.name, ch.loc.name, ts) is not None
+        kind = ch.kind
+        return self.maintenance_target(ch.id, kind.device.name, kind.loc.name, ts) is not None
 
     def end_maintenance(self, target: str, ts: int, user: str, reason: str) -> None:
         self.maintenance.pop(target, None)

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 NS = 1_000_000_000
 INF = math.inf
+NEG_INF = -math.inf
 MAX = sys.float_info.max  # a band within [-MAX, MAX] lets no NaN or infinity through
+NEG_MAX = -MAX
 
 
 class DeviceRt:
@@ -47,6 +49,42 @@ class DoorInput:
         self.door, self.held, self.zero_means_open = door, held, zero_means_open
 
 
+class ChannelKind:
+    """What the channels of one device share: device, location, timers, inputs, doors.
+
+    A site of 2,000 devices has 20,000 channels whose settings are a few
+    thousand distinct values; one object per distinct set (interned by
+    ``monitor.alarms.rules``) instead of nine slots per channel. Fixed once the
+    tables are built: a channel whose doors, inputs or suppressors differ has a
+    kind of its own.
+    """
+
+    __slots__ = ("device", "doors", "inputs", "loc", "poll_ns", "stale_spec", "step_ns",
+                 "suppressors")
+
+    def __init__(self, device: DeviceRt, loc: LocationRt, poll_ns: int = NS, *,
+                 step_ns: int = 5 * NS, stale_spec: FlagSpec | None = None,
+                 doors: tuple[DoorInput, ...] = (), inputs: tuple[LocationTracker, ...] = (),
+                 suppressors: tuple[DoorRt, ...] = ()) -> None:
+        self.device, self.loc, self.poll_ns, self.step_ns = device, loc, poll_ns, step_ns
+        # going back further than ``step_ns`` is a step of the clock, not a reordered sample
+        self.stale_spec = stale_spec  # None: no stale rule
+        self.doors = doors  # door contacts this channel reads
+        self.inputs = inputs  # locations whose state this channel drives
+        self.suppressors = suppressors  # doors suppressing its value rules
+
+    def key(self) -> tuple[Any, ...]:
+        """Equal keys, equal kinds (the objects in it compare by identity)."""
+        return (self.device, self.loc, self.poll_ns, self.step_ns, self.stale_spec, self.doors,
+                self.inputs, self.suppressors)
+
+    def but(self, **changes: Any) -> ChannelKind:
+        """A copy with ``changes`` (the builder interns it)."""
+        fields = {"stale_spec": self.stale_spec, "doors": self.doors, "inputs": self.inputs,
+                  "suppressors": self.suppressors, "step_ns": self.step_ns, **changes}
+        return ChannelKind(self.device, self.loc, self.poll_ns, **fields)
+
+
 class ChannelRt:
     """One channel's rules and health state.
 
@@ -57,53 +95,82 @@ class ChannelRt:
     channel holds state (no live rule, stale or communication point, no fault,
     every door contact closed, no location input), and empty otherwise;
     ``refresh`` recomputes it, and is called wherever one of those changes.
+
+    Only what differs between channels is kept per channel (20,000 of them at
+    2,000 devices): the rest is the channel's shared ``kind``; its limit
+    entry's configuration order is in ``Tables.seqs``.
     """
 
-    # what a reading within the fast band touches first: one cache line, not three
+    # what a reading within the fast band touches first: one cache line
     __slots__ = ("last_ts", "lo", "hi", "last_good_ts",  # noqa: RUF023
-                 "device", "doors", "faulted", "id", "index", "inputs", "live", "loc", "poll_ns",
-                 "rs", "seq", "stale", "stale_ns", "stale_spec", "step_ns", "suppressors")
+                 "faulted", "id", "index", "kind", "live", "rs", "stale", "stale_ns")
 
-    def __init__(self, cid: str, device: DeviceRt, loc: LocationRt, stale_ns: int,
-                 poll_ns: int = NS, *, step_ns: int = 5 * NS, index: int = 0) -> None:
-        self.id, self.device, self.loc, self.stale_ns = cid, device, loc, stale_ns
-        device.channels.append(self)
-        loc.channels.append(self)
-        self.lo, self.hi = INF, -INF  # empty until the engine starts (``refresh``)
-        self.poll_ns = poll_ns
-        # going back further than this is a step of the clock, not a reordered sample
-        self.step_ns = step_ns
+    def __init__(self, cid: str, kind: ChannelKind, stale_ns: int, *, index: int = 0) -> None:
+        self.id, self.kind, self.stale_ns = cid, kind, stale_ns
+        kind.device.channels.append(self)
+        kind.loc.channels.append(self)
+        self.lo, self.hi = INF, NEG_INF  # empty until the engine starts (``refresh``)
         self.index = index
-        self.seq = 0  # configuration order of its limit entry
         self.rs: RuleSet = EMPTY
         #: the live conditions of ``rs.specs`` (None where idle), or None when none is live
         self.live: list[ValueRule | RateRule | None] | None = None
-        self.suppressors: tuple[DoorRt, ...] = ()  # doors suppressing its value rules
         self.stale: FlagRule | None = None
-        self.stale_spec: FlagSpec | None = None
         self.last_ts = -1
         self.last_good_ts = 0
         self.faulted = False
-        self.inputs: tuple[LocationTracker, ...] = ()
-        self.doors: tuple[DoorInput, ...] = ()
+
+    # the shared settings, read through the channel (the hot path reads ``kind`` once)
+    @property
+    def device(self) -> DeviceRt:
+        return self.kind.device
+
+    @property
+    def loc(self) -> LocationRt:
+        return self.kind.loc
+
+    @property
+    def poll_ns(self) -> int:
+        return self.kind.poll_ns
+
+    @property
+    def step_ns(self) -> int:
+        return self.kind.step_ns
+
+    @property
+    def stale_spec(self) -> FlagSpec | None:
+        return self.kind.stale_spec
+
+    @property
+    def doors(self) -> tuple[DoorInput, ...]:
+        return self.kind.doors
+
+    @property
+    def inputs(self) -> tuple[LocationTracker, ...]:
+        return self.kind.inputs
+
+    @property
+    def suppressors(self) -> tuple[DoorRt, ...]:
+        return self.kind.suppressors
 
     def refresh(self) -> None:
         """Recompute the fast band (see the class docstring)."""
-        if (self.live is not None or self.stale is not None or self.faulted or self.inputs
-                or self.device.comm is not None):
-            self.lo, self.hi = INF, -INF
+        kind = self.kind
+        if (self.live is not None or self.stale is not None or self.faulted or kind.inputs
+                or kind.device.comm is not None):
+            self.lo, self.hi = INF, NEG_INF
             return
-        lo, hi = self.rs.band[self.loc.state_idx]
-        for d in self.doors:  # a closed contact stays closed while its value is 0
+        lo, hi = self.rs.band[kind.loc.state_idx]
+        for d in kind.doors:  # a closed contact stays closed while its value is 0
             if d.door.is_open or d.zero_means_open:
-                self.lo, self.hi = INF, -INF
+                self.lo, self.hi = INF, NEG_INF
                 return
             lo, hi = max(lo, 0.0), min(hi, 0.0)
-        self.lo, self.hi = max(lo, -MAX), min(hi, MAX)
+        # module constants: ``-MAX`` here would make a float per channel
+        self.lo, self.hi = max(lo, NEG_MAX), min(hi, MAX)
 
     def mute(self) -> None:
         """Empty the fast band: every reading takes the full path (``refresh`` undoes it)."""
-        self.lo, self.hi = INF, -INF
+        self.lo, self.hi = INF, NEG_INF
 
     @property
     def rules(self) -> tuple[Condition, ...]:
@@ -112,7 +179,7 @@ class ChannelRt:
 
     def limits_in_force(self) -> list[Mapping[str, Any]]:
         """Per value rule: the channel's four limits (state, unit, source) in the current state."""
-        idx = self.loc.state_idx
+        idx = self.kind.loc.state_idx
         return [s.in_force[idx] for s in self.rs.specs if hasattr(s, "in_force")]
 
     def in_force_by_state(self) -> tuple[Mapping[str, Any], ...]:

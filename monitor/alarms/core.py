@@ -60,7 +60,8 @@ class EngineCore(EngineBase):
         super().__init__(tables, config, start_ns=start_ns, id_prefix=id_prefix,
                          next_seq=next_seq, next_alarm_id=next_alarm_id)
         self.fast = fast
-        self._stale_scan = StaleScan(self._stale_channels)
+        self._stale_scan = StaleScan([c for c in tables.channels.values()
+                                      if c.kind.stale_spec is not None])
         self._scheduled = tuple(tr for tr in tables.trackers.values() if tr.windows)
         self._shelf_due: float = -NEVER  # earliest shelving expiry (a lower bound)
         if not fast:
@@ -90,7 +91,7 @@ class EngineCore(EngineBase):
                 continue
             ts = r.ts_ns
             if ts <= ch.last_ts:
-                if ch.last_ts - ts < ch.step_ns or not self._went_back(ch, r):
+                if ch.last_ts - ts < ch.kind.step_ns or not self._went_back(ch, r):
                     self.counters.out_of_order += 1
                 continue
             ch.last_ts = ts
@@ -119,7 +120,7 @@ class EngineCore(EngineBase):
                 continue
             ts = r.ts_ns
             if ts <= ch.last_ts:
-                if ch.last_ts - ts < ch.step_ns or not self._went_back(ch, r):
+                if ch.last_ts - ts < ch.kind.step_ns or not self._went_back(ch, r):
                     counters.out_of_order += 1
                 continue
             ch.last_ts = ts
@@ -150,8 +151,8 @@ class EngineCore(EngineBase):
 
     def _good(self, ch: ChannelRt, ts: int, v: float) -> None:
         ch.last_good_ts = ts
-        dev = ch.device
-        comm = dev.comm
+        kind = ch.kind
+        comm = kind.device.comm
         if comm is not None and (comm.active or comm.pending_on is not None):
             comm.set(self, ts, False)
         if ch.faulted:
@@ -160,17 +161,17 @@ class EngineCore(EngineBase):
         if stale is not None and (stale.active or stale.pending_on is not None):
             stale.set(self, ts, False)
         if ch.live is None:  # no rule of the channel is live: is the value in the quiet band?
-            lo, hi = ch.rs.band[ch.loc.state_idx]
+            lo, hi = ch.rs.band[kind.loc.state_idx]
             if v < lo or v > hi:
                 self._rules(ch, ts, v)
         else:
             self._rules(ch, ts, v)
-        if ch.inputs:
-            for tracker in ch.inputs:
+        if kind.inputs:
+            for tracker in kind.inputs:
                 tracker.input_value(v)
                 self.apply_location(tracker, ts, SYSTEM, f"input {ch.id} = {v:g}")
-        if ch.doors:
-            for d in ch.doors:
+        if kind.doors:
+            for d in kind.doors:
                 is_open = (v == 0) if d.zero_means_open else (v != 0)
                 if d.door.update(ts, is_open):
                     ch.refresh()
@@ -182,7 +183,7 @@ class EngineCore(EngineBase):
         its condition (the door check is the one ``ValueRule.sample`` makes)."""
         rs = ch.rs
         live = ch.live
-        idx = ch.loc.state_idx
+        idx = ch.kind.loc.state_idx
         if live is not None:
             lo, hi = rs.value_band[idx]
             if lo <= v <= hi:  # no idle value rule wakes: sample the live ones and rate rules
@@ -196,8 +197,8 @@ class EngineCore(EngineBase):
         for i, (lo, hi) in enumerate(rs.wake[idx]):
             rule = None if live is None else live[i]
             if rule is None:
-                if lo <= v <= hi or (rs.doored[i] and ch.suppressors and any(
-                    ts < door.suppress_until for door in ch.suppressors
+                if lo <= v <= hi or (rs.doored[i] and (doors := ch.kind.suppressors) and any(
+                    ts < door.suppress_until for door in doors
                 )):
                     continue
                 rule = self.t.wake(ch, i)
@@ -205,7 +206,7 @@ class EngineCore(EngineBase):
             rule.sample(self, ts, v)
 
     def _not_good(self, ch: ChannelRt, ts: int, q: Quality, detail: str | None) -> None:
-        dev = ch.device
+        dev = ch.kind.device
         comm = dev.comm
         if q is COMM_ERROR:
             if dev.comm_spec is not None:
@@ -227,7 +228,7 @@ class EngineCore(EngineBase):
     def _fault(self, ch: ChannelRt, ts: int, faulted: bool, detail: str | None) -> None:
         ch.faulted = faulted
         ch.refresh()
-        dev = ch.device
+        dev = ch.kind.device
         dev.fault_n += 1 if faulted else -1
         rule = dev.fault
         if rule is None and dev.fault_n > 0 and dev.fault_spec is not None:
@@ -261,8 +262,9 @@ class EngineCore(EngineBase):
 
     def _tick_full(self, now_ns: int) -> None:
         """Every stale channel, live condition, live point and location, in that order."""
-        for ch in self._stale_channels:
-            self._check_stale(ch, now_ns)
+        for chans in self._stale_scan.slices:
+            for ch in chans:
+                self._check_stale(ch, now_ns)
         for cond in self.t.live_conditions():
             if (cond.pending_on is not None or cond.pending_off is not None) and (
                 not cond.point.oos
@@ -362,7 +364,7 @@ class EngineCore(EngineBase):
         stale = ch.stale  # None while idle
         if stale is not None and (stale.active or stale.point.oos):
             return
-        comm = ch.device.comm
+        comm = ch.kind.device.comm
         if comm is not None and comm.active:  # the comm failure says it already
             if stale is not None and stale.pending_on is not None:
                 stale.set(self, now, False)
@@ -370,7 +372,7 @@ class EngineCore(EngineBase):
         if stale is None or stale.pending_on is None:
             became = ch.last_good_ts + ch.stale_ns
             if now >= became:
-                spec = ch.stale_spec
+                spec = ch.kind.stale_spec
                 assert spec is not None
                 self.t.wake_stale(ch).set(self, became, True, (ch.stale_ns + spec.on_ns) / NS)
 

@@ -9,6 +9,7 @@ contact), the weekly schedule (site time zone, DST-aware), the default.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -63,6 +64,10 @@ class LocationTracker:
     those with a schedule.
     """
 
+    __slots__ = ("_manual", "_rest_pending", "clean_up_ns", "default", "index", "input_channel",
+                 "input_state", "input_zero_means_operation", "next_check_ns", "rt", "source",
+                 "tz", "watch", "windows")
+
     def __init__(self, rt: LocationRt, config: StateConfig, timezone: str, *, index: int = 0,
                  watch: dict[LocationTracker, None] | None = None) -> None:
         self.rt = rt
@@ -70,7 +75,7 @@ class LocationTracker:
         self.watch: dict[LocationTracker, None] = {} if watch is None else watch
         self._manual: Manual | None = None
         self._rest_pending: int | None = None
-        self.default = str(config.default)
+        self.default = sys.intern(str(config.default))  # one string for all locations
         self.windows = tuple(Window.from_config(w) for w in config.schedule)
         self.tz = ZoneInfo(timezone)
         self.input_channel = config.input

@@ -23,13 +23,13 @@ from monitor.config.alarms import (
 )
 from monitor.config.devices import DeviceConfig
 
-from .channels import ChannelRt, DeviceRt, DoorInput
+from .channels import ChannelKind, ChannelRt, DeviceRt, DoorInput
 from .conditions import DoorRt, FlagRule, LocationRt
 from .events import Level
 from .flags import add_check_points
 from .location import LocationTracker
 from .presets import preset_limit
-from .specs import STATES, FlagSpec, RuleSet, RuleSpec, SpecCache, resolve
+from .specs import STATES, RuleSet, RuleSpec, SpecCache, resolve
 from .states import AlarmPoint
 from .system import add_system_points
 from .table import P_DOOR, Tables
@@ -58,7 +58,17 @@ class _Builder:
         #: id of a limit entry's specs (kept by ``cache``) -> those specs and their rule set
         self.sets: dict[int, tuple[tuple[RuleSpec, ...], RuleSet]] = {}
         #: (device, poll interval) -> what its channels share (see ``_channel_timing``)
-        self.timing: dict[tuple[str, float], tuple[int, int, int, FlagSpec | None]] = {}
+        self.timing: dict[tuple[str, float], tuple[int, ChannelKind]] = {}
+        #: ``ChannelKind.key()`` -> the one kind of those settings
+        self.kinds: dict[tuple[Any, ...], ChannelKind] = {}
+
+    def kind(self, kind: ChannelKind) -> ChannelKind:
+        """The kind equal to ``kind`` already made, else ``kind``."""
+        return self.kinds.setdefault(kind.key(), kind)
+
+    def reshape(self, ch: ChannelRt, **changes: Any) -> None:
+        """Give ``ch`` a kind with ``changes`` (doors, inputs, suppressors)."""
+        ch.kind = self.kind(ch.kind.but(**changes))
 
 
 def build_tables(loaded: LoadedConfig) -> Tables:
@@ -85,11 +95,12 @@ def build_tables(loaded: LoadedConfig) -> Tables:
         shared = timing.get((info.device, info.poll_interval))
         if shared is None:
             shared = _channel_timing(b, info, acfg, device_cfg)
-        stale_ns, poll_ns, step_ns, stale_spec = shared
-        ch = ChannelRt(cid, t.devices[info.device], t.locations[info.location],
-                       stale_ns, poll_ns, step_ns=step_ns, index=len(t.channels))
-        t.channels[cid] = ch
-        ch.stale_spec = stale_spec
+        stale_ns, kind = shared
+        if kind.loc.name != info.location:  # a channel placed apart from its device
+            kind = b.kind(ChannelKind(kind.device, t.locations[info.location], kind.poll_ns,
+                                      step_ns=kind.step_ns, stale_spec=kind.stale_spec))
+        t.channels[cid] = ChannelRt(cid, kind, stale_ns, index=len(t.channels))
+        t.seqs.append(0)
     explicit: set[str] = set()
     for limits in acfg.limits.values():
         for limit in limits:
@@ -110,16 +121,16 @@ def build_tables(loaded: LoadedConfig) -> Tables:
         source = loc.state.input
         if source is not None and source in t.channels:
             ch = t.channels[source]
-            ch.inputs = (*ch.inputs, t.trackers[name])
+            b.reshape(ch, inputs=(*ch.kind.inputs, t.trackers[name]))
     add_check_points(t, loaded)
     add_system_points(t, loaded)
     return t
 
 
 def _channel_timing(b: _Builder, info: ChannelInfo, acfg: AlarmsConfig, device_cfg: DeviceConfig,
-                    ) -> tuple[int, int, int, FlagSpec | None]:
-    """Stale timeout, poll interval, clock-step bound (ns) and stale rule of the channels of
-    ``info``'s device with ``info``'s poll interval."""
+                    ) -> tuple[int, ChannelKind]:
+    """Stale timeout (ns) and kind (poll interval, clock-step bound, stale rule) of the
+    channels of ``info``'s device with ``info``'s poll interval."""
     num = b.cache.number
     interval = _expected_interval(b.loaded, info, acfg, device_cfg)
     dh = acfg.health.devices.get(info.device)
@@ -132,8 +143,11 @@ def _channel_timing(b: _Builder, info: ChannelInfo, acfg: AlarmsConfig, device_c
         stale_spec = b.cache.flag("stale", str(acfg.health.priority), int(delay * NS),
                                   {"after_s": k * interval, "delay_s": delay},
                                   threshold=k * interval)
-    shared = (num(int(k * interval * NS)), num(poll_ns), num(max(STEP_MIN_NS, 2 * poll_ns)),
-              stale_spec)
+    t = b.t
+    kind = b.kind(ChannelKind(t.devices[info.device], t.locations[t.devices[info.device].location],
+                              num(poll_ns), step_ns=num(max(STEP_MIN_NS, 2 * poll_ns)),
+                              stale_spec=stale_spec))
+    shared = (num(int(k * interval * NS)), kind)
     b.timing[(info.device, info.poll_interval)] = shared
     return shared
 
@@ -172,7 +186,7 @@ def _add_rules(b: _Builder, info: ChannelInfo, specs: tuple[RuleSpec, ...]) -> N
         names = {s.rule for s in specs}
         ch.rs = b.cache.rule_set((*(s for s in ch.rs.specs if s.rule not in names), *specs))
         return
-    ch.seq = b.seq
+    b.t.seqs[ch.index] = b.seq
     # the usual case: a channel's only entry, whose specs tuple channels alike share
     known = b.sets.get(id(specs))
     if known is None or known[0] is not specs:
@@ -216,11 +230,11 @@ def _door(b: _Builder, door: DoorConfig) -> None:
         point = AlarmPoint(point_key(door.channel, "door_held_open"), location=info.location,
                            channel=door.channel, device=info.device, rule="door_held_open",
                            level=Level.ALERT, priority=str(door.priority), latching=False)
-        held = FlagRule(point, ch.loc, int(door.held_open_after * NS),
+        held = FlagRule(point, ch.kind.loc, int(door.held_open_after * NS),
                         {"held_open_after_s": door.held_open_after},
                         threshold=door.held_open_after)
         t.pin(point, held, P_DOOR)
-    ch.doors = (*ch.doors, DoorInput(rt, held, door.open_when == "zero"))
+    b.reshape(ch, doors=(*ch.kind.doors, DoorInput(rt, held, door.open_when == "zero")))
     targets = door.suppress
     if targets is None:
         targets = [cid for cid, i in loaded.channels.items()
@@ -229,7 +243,7 @@ def _door(b: _Builder, door: DoorConfig) -> None:
         target = t.channels.get(cid)
         if target is None or not any(target.rs.doored):
             continue
-        target.suppressors = (*target.suppressors, rt)
+        b.reshape(target, suppressors=(*target.kind.suppressors, rt))
 
 
 def describe(t: Tables) -> Mapping[str, Any]:
@@ -238,8 +252,8 @@ def describe(t: Tables) -> Mapping[str, Any]:
     for dev in t.devices.values():
         rules += [s.rule for s in (dev.comm_spec, dev.fault_spec) if s is not None]
     for ch in t.channels.values():
-        if ch.stale_spec is not None:
-            rules.append(ch.stale_spec.rule)
+        if ch.kind.stale_spec is not None:
+            rules.append(ch.kind.stale_spec.rule)
         rules += [s.rule for s in ch.rs.specs]
     rules += [t.lives[k].rule for k in t.pinned]
     kinds: dict[str, int] = {}

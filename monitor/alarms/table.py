@@ -21,6 +21,7 @@ order, so that events of one tick come out in the same order as ever);
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
@@ -51,6 +52,8 @@ class Tables:
 
     def __init__(self) -> None:
         self.channels: dict[str, ChannelRt] = {}
+        #: per channel (by ``ChannelRt.index``): configuration order of its limit entry (0: none)
+        self.seqs = array("q")
         self.devices: dict[str, DeviceRt] = {}
         self.locations: dict[str, LocationRt] = {}
         self.trackers: dict[str, LocationTracker] = {}
@@ -149,7 +152,7 @@ class Tables:
             assert owner.stale_spec is not None
             return owner.stale_spec, f"{owner.id}:{STALE_RULE}", order(P_STALE, owner.index)
         rule = owner.rs.specs[slot]
-        return rule, f"{owner.id}:{rule.rule}", order(P_LIMIT, owner.seq, slot)
+        return rule, f"{owner.id}:{rule.rule}", order(P_LIMIT, self.seqs[owner.index], slot)
 
     def _make(self, owner: ChannelRt | DeviceRt, slot: int) -> Condition:
         spec, key, place = self._spec(owner, slot)
@@ -235,8 +238,9 @@ class Tables:
 
     def _channels_by_seq(self) -> list[ChannelRt]:
         if self._by_seq is None:
+            seqs = self.seqs
             self._by_seq = sorted((c for c in self.channels.values() if c.rs.specs),
-                                  key=lambda c: c.seq)
+                                  key=lambda c: seqs[c.index])
         return self._by_seq
 
     def _lazy(self) -> Iterator[tuple[ChannelRt | DeviceRt, int]]:

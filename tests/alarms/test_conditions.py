@@ -175,6 +175,22 @@ def test_rate_of_change_direction(tmp_path: Path) -> None:
     assert h.feed("th1/t", 10.0, 10.0) == []
 
 
+def test_rate_of_change_beyond_64_bit_times(tmp_path: Path) -> None:
+    """The window keeps its times as 64-bit numbers; a later time (a device clock gone mad)
+    is still compared exactly, in a list from then on."""
+    h = harness(tmp_path, high_action=100.0,
+                rate_of_change={"max_change": 2.0, "per": "60s"})
+    h.feed("th1/t", 20.0, 0.0)
+    far = (2**63 - at(0)) / 1e9 + 5.0  # seconds after T0 beyond the largest 64-bit time
+    assert h.feed("th1/t", 20.0, far) == []
+    assert h.feed("th1/t", 21.0, far + 30.0) == []
+    events = h.feed("th1/t", 23.0, far + 59.0)
+    assert [e.rule for e in events] == ["rate_of_change"]
+    assert events[0].value == pytest.approx(3.0)
+    assert events[0].ts_ns > 2**63
+    assert isinstance(h.engine.t.conditions["th1/t:rate_of_change"].buf_t, list)  # type: ignore[attr-defined]
+
+
 # --- door suppression --------------------------------------------------------------------------
 
 
