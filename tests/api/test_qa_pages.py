@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
+from monitor.audit import AuditTrail
 from monitor.config import load_config
 from monitor.qa.context import open_qa
 from tests.api.daemon import DP_ALARM, PASSWORD, Daemon
@@ -218,6 +219,17 @@ async def test_comment_review_and_sign_off_from_the_page(site: Daemon) -> None:
         ("quinn", "excursion.closed", obj),
     ], ours
 
+    with AuditTrail(site.data_dir) as trail:  # the entries' content is the API's too
+        commented = trail.entries(action="excursion.commented", after_seq=head)[-1]
+        closing = trail.entries(action="excursion.closed", after_seq=head)[-1]
+        applied = trail.entries(action="signature.applied", after_seq=head)[-1]
+    assert commented.new_value == {"comment": "transfer hatch was open"}
+    assert closing.reason == "closed after retraining"
+    assert closing.new_value["root_cause"] == "personnel"
+    assert closing.new_value["signature"] == applied.new_value["id"]
+    assert applied.new_value["record_hash"] == current.group(1)
+    assert applied.new_value["printed_name"] == "Quinn Quality"
+
     def verify() -> str | None:  # the CLI and the reports verify the page's signature too
         with open_qa(load_config(site.config_path)) as ctx:
             exc, state = ctx.review.get(str(exc_id))
@@ -226,6 +238,20 @@ async def test_comment_review_and_sign_off_from_the_page(site: Daemon) -> None:
             return ctx.review.verify_closure(exc, state)
 
     assert await asyncio.to_thread(verify) is None
+
+
+async def test_a_form_from_another_site_is_refused(site: Daemon) -> None:
+    """Even with the session's token: a foreign Origin is refused (and audited) first."""
+    head = audit_head(site.data_dir)
+    qa, csrf = await site.login("quinn")
+    async with qa.post("/qa/excursions/1/comment", allow_redirects=False,
+                       data={"comment": "hi", "csrf_token": csrf},
+                       headers={"Origin": "https://evil.example"}) as r:
+        assert r.status == 403
+        assert "cross-origin request refused" in await r.text()
+    assert audit_actions(site.data_dir, head) == [
+        ("quinn", "user.login", "user:quinn"),
+        ("quinn", "access.denied", "http:POST /qa/excursions/1/comment")]
 
 
 async def test_anonymous_posts_are_refused_and_audited(site: Daemon) -> None:
