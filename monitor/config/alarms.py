@@ -23,6 +23,7 @@ from .durations import Duration
 from .site import Standard
 
 if TYPE_CHECKING:
+    from .devices import ChannelSpec
     from .root import Config
 
 Loc = tuple[str | int, ...]
@@ -129,6 +130,15 @@ class LimitConfig(LimitValues):
 
 
 def _check_order(v: LimitValues, where: str) -> None:
+    high_alert, high_action = v.high_alert, v.high_action
+    if v.low_alert is None and v.low_action is None and v.alert_fraction is None:
+        # the common entry (high limits only): the one check below that can fail for it
+        if (high_alert is not None and isinstance(high_action, (float, int))
+                and high_alert > high_action):
+            raise ValueError(
+                f"high_alert {high_alert:g} is above high_action {high_action:g}{where}"
+            )
+        return
     if isinstance(v.high_action, float | int) and v.high_alert is not None and (
         v.high_alert > v.high_action
     ):
@@ -284,44 +294,58 @@ class AlarmsConfig(ConfigModel):
     clock: ClockConfig = ClockConfig.model_construct()
 
 
-def check_alarm_references(config: Config) -> Iterator[tuple[Loc, str]]:
-    """Cross-section checks of the alarm config; yields (location in YAML, message)."""
-    from .loader import resolve_channels  # the loader imports this module
+def check_alarm_references(
+    config: Config, channels: dict[str, tuple[str, ChannelSpec]] | None = None
+) -> Iterator[tuple[Loc, str]]:
+    """Cross-section checks of the alarm config; yields (location in YAML, message).
 
+    ``channels`` (id -> (location, spec)) is the loader's, resolved once for all
+    its checks; without it the channels are resolved here.
+    """
     rooms = {room.name: room for room in config.rooms}
     loc_room = {loc.name: room for room in config.rooms for loc in room.locations}
-    channels: dict[str, tuple[str, str, str]] = {}  # id -> (location, quantity, unit)
-    for device in config.devices:
-        profile = config.profiles.get(device.profile)
-        if profile is None:
-            continue
-        for spec in resolve_channels(device, profile):
-            channels[f"{device.name}/{spec.name}"] = (device.location, spec.quantity, spec.unit)
+    if channels is None:
+        from .loader import resolve_channels  # the loader imports this module
+
+        channels = {}
+        for device in config.devices:
+            profile = config.profiles.get(device.profile)
+            if profile is None:
+                continue
+            for spec in resolve_channels(device, profile):
+                channels[f"{device.name}/{spec.name}"] = (device.location, spec)
     for location, limits in config.alarms.limits.items():
         room = loc_room.get(location)
+        if room is None:
+            continue  # reported by the loader
+        std = room.standard or config.standard
         for j, limit in enumerate(limits):
-            at = ("alarms", "limits", location, j)
             info = channels.get(limit.channel)
-            if info is None or room is None:
+            if info is None:
                 continue  # reported by the loader
             if info[0] != location and info[0] in loc_room:
-                yield (*at, "channel"), (
+                yield ("alarms", "limits", location, j, "channel"), (
                     f"channel {limit.channel!r} belongs to location {info[0]!r}, not {location!r}"
                 )
             if limit.between is not None:
                 for name in limit.between:
                     if name not in rooms:
-                        yield (*at, "between"), f"unknown room {name!r}"
-            std = room.standard or config.standard
-            yield from _check_presets(limit, at, room.grade, std, info)
+                        yield ("alarms", "limits", location, j, "between"), (
+                            f"unknown room {name!r}"
+                        )
+            if (limit.high_action == "preset" or limit.at_rest is not None
+                    or limit.in_operation is not None):  # else no state's action is 'preset'
+                at = ("alarms", "limits", location, j)
+                yield from _check_presets(limit, at, room.grade, std, info[1])
     for i, door in enumerate(config.alarms.doors):
         if door.channel not in channels:
             yield ("alarms", "doors", i, "channel"), f"unknown channel {door.channel!r}"
         for j, name in enumerate(door.suppress or []):
             if name not in channels:
                 yield ("alarms", "doors", i, "suppress", j), f"unknown channel {name!r}"
+    device_names = {d.name for d in config.devices}
     for name in config.alarms.health.devices:
-        if name not in {d.name for d in config.devices}:
+        if name not in device_names:
             yield ("alarms", "health", "devices", name), f"unknown device {name!r}"
     for r, room in enumerate(config.rooms):
         for k, loc in enumerate(room.locations):
@@ -332,11 +356,11 @@ def check_alarm_references(config: Config) -> Iterator[tuple[Loc, str]]:
 
 
 def _check_presets(
-    limit: LimitConfig, at: Loc, grade: str, std: Standard, info: tuple[str, str, str]
+    limit: LimitConfig, at: Loc, grade: str, std: Standard, spec: ChannelSpec
 ) -> Iterator[tuple[Loc, str]]:
     from monitor.alarms.presets import preset_limit, preset_table_name
 
-    _, quantity, unit = info
+    quantity, unit = spec.quantity, spec.unit
     for state in ("at_rest", "in_operation"):
         if limit.effective_high_action(state) != "preset":
             continue

@@ -180,12 +180,13 @@ def _load(path: Path) -> LoadedConfig:
             problems.append(f"{file}:{line}: {format_loc(loc)}: {message}")
         raise ConfigError(problems) from err
 
-    for loc, message in _check_references(config):
+    resolved = _resolve_all(config)
+    for loc, message in _check_references(config, resolved):
         file, line = source.locate(loc, str(path))
         problems.append(f"{file}:{line}: {format_loc(loc)}: {message}")
     if problems:
         raise ConfigError(problems)
-    return _index(config, path, digest.hexdigest(), text)
+    return _index(config, resolved, path, digest.hexdigest(), text)
 
 
 def _not_utf8(path: Path, err: UnicodeDecodeError) -> str:
@@ -263,7 +264,7 @@ def _duplicates(names: Iterable[tuple[Loc, str]], what: str) -> Iterator[tuple[L
             seen[name] = loc
 
 
-def _check_references(config: Config) -> Iterator[tuple[Loc, str]]:
+def _check_references(config: Config, resolved: Resolved) -> Iterator[tuple[Loc, str]]:
     yield from _duplicates(
         ((("connections", i, "name"), c.name) for i, c in enumerate(config.connections)),
         "connection",
@@ -286,34 +287,32 @@ def _check_references(config: Config) -> Iterator[tuple[Loc, str]]:
     locations = {loc.name for room in config.rooms for loc in room.locations}
     channel_ids: set[str] = set()
     unresolved: set[str] = set()  # devices whose channels are unknown: no follow-on errors
-    for i, device in enumerate(config.devices):
+    #: (profile, driver) -> the address problems of a device that overrides no channel
+    address_problems: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    for i, (device, channels) in enumerate(zip(config.devices, resolved, strict=True)):
         conn = connections.get(device.connection)
         if conn is None:
             yield ("devices", i, "connection"), f"unknown connection {device.connection!r}"
         if device.location not in locations:
             yield ("devices", i, "location"), f"unknown location {device.location!r}"
-        profile = config.profiles.get(device.profile)
-        if profile is None:
+        if channels is None:
             yield ("devices", i, "profile"), f"unknown profile {device.profile!r}"
             unresolved.add(device.name)
             continue
-        channels = resolve_channels(device, profile)
-        channel_ids.update(f"{device.name}/{c.name}" for c in channels)
+        specs, ids = channels
+        channel_ids.update(ids)
         if isinstance(conn, MqttConnection):
-            for loc, message in mqtt_device_problems(device, channels, conn):
+            for loc, message in mqtt_device_problems(device, specs, conn):
                 yield ("devices", i, *loc), message
         elif conn is not None:
-            for j, ch in enumerate(channels):
-                if ch.address is None:
-                    yield (
-                        ("devices", i, "channels", j, "address"),
-                        f"channel {ch.name!r} needs a register address for {conn.driver}",
-                    )
-                elif ch.address + ch.register_count > 65536:
-                    yield (
-                        ("devices", i, "channels", j, "address"),
-                        f"channel {ch.name!r} runs past register 65535",
-                    )
+            key = (device.profile, conn.driver)
+            problems = None if device.channels else address_problems.get(key)
+            if problems is None:
+                problems = _address_problems(specs, conn.driver)
+                if not device.channels:
+                    address_problems[key] = problems
+            for j, message in problems:
+                yield ("devices", i, "channels", j, "address"), message
     for location, limits in config.alarms.limits.items():
         if location not in locations:
             yield ("alarms", "limits", location), f"unknown location {location!r}"
@@ -323,10 +322,48 @@ def _check_references(config: Config) -> Iterator[tuple[Loc, str]]:
                     ("alarms", "limits", location, j, "channel"),
                     f"unknown channel {limit.channel!r} (write it as device/channel)",
                 )
-    yield from check_alarm_references(config)
+    specs_by_id = {
+        cid: (device.location, spec)
+        for device, channels in zip(config.devices, resolved, strict=True)
+        if channels is not None
+        for spec, cid in zip(*channels, strict=True)
+    }
+    yield from check_alarm_references(config, specs_by_id)
 
 
-def _index(config: Config, path: Path, sha256: str, text: str) -> LoadedConfig:
+def _address_problems(specs: list[ChannelSpec], driver: str) -> list[tuple[int, str]]:
+    """(index, message) of the channels a Modbus device cannot read."""
+    problems = []
+    for j, ch in enumerate(specs):
+        if ch.address is None:
+            problems.append((j, f"channel {ch.name!r} needs a register address for {driver}"))
+        elif ch.address + ch.register_count > 65536:
+            problems.append((j, f"channel {ch.name!r} runs past register 65535"))
+    return problems
+
+
+Resolved = list[tuple[list[ChannelSpec], list[str]] | None]
+
+
+def _resolve_all(config: Config) -> Resolved:
+    """Per device (in order): its channels and their ids, or None when its profile is unknown.
+
+    Resolved once for the reference checks and the index, which each did it before.
+    """
+    out: Resolved = []
+    profiles = config.profiles
+    for device in config.devices:
+        profile = profiles.get(device.profile)
+        if profile is None:
+            out.append(None)
+            continue
+        specs = resolve_channels(device, profile)
+        prefix = device.name + "/"
+        out.append((specs, [prefix + spec.name for spec in specs]))
+    return out
+
+
+def _index(config: Config, resolved: Resolved, path: Path, sha256: str, text: str) -> LoadedConfig:
     locations: dict[str, tuple[RoomConfig, LocationConfig]] = {}
     for room in config.rooms:
         for loc in room.locations:
@@ -334,20 +371,16 @@ def _index(config: Config, path: Path, sha256: str, text: str) -> LoadedConfig:
     channels: dict[str, ChannelInfo] = {}
     # the limits already hold each limited channel's id: one string object, not two (1 MB)
     ids = {lim.channel: lim.channel for lims in config.alarms.limits.values() for lim in lims}
-    for device in config.devices:
+    site, standard = config.site.id, config.standard
+    for device, resolution in zip(config.devices, resolved, strict=True):
+        if resolution is None:  # not reached: an unknown profile is a config error
+            raise ConfigError([f"{path}:1: devices: unknown profile {device.profile!r}"])
         room, _ = locations[device.location]
-        for spec in resolve_channels(device, config.profiles[device.profile]):
-            cid = f"{device.name}/{spec.name}"
-            cid = ids.get(cid, cid)
+        name, location, interval = device.name, device.location, device.poll_interval
+        room_name, grade, room_standard = room.name, room.grade, room.standard or standard
+        for spec, written in zip(*resolution, strict=True):
+            cid = ids.get(written, written)
             channels[cid] = ChannelInfo(
-                id=cid,
-                device=device.name,
-                spec=spec,
-                location=device.location,
-                room=room.name,
-                grade=room.grade,
-                standard=room.standard or config.standard,
-                site=config.site.id,
-                poll_interval=device.poll_interval,
+                cid, name, spec, location, room_name, grade, room_standard, site, interval
             )
     return LoadedConfig(config, path, sha256, text, channels, locations)

@@ -156,7 +156,9 @@ def _needs_reference(text: str) -> bool:
     - an anchor or alias name with a character libyaml ends it on (``&b?``);
     - a tab (libyaml accepts tabs where ruamel refuses them), a byte-order mark
       (libyaml skips one at the start of any line), or a character ruamel's
-      reader refuses.
+      reader refuses;
+    - U+0085, U+2028 or U+2029, which libyaml counts as line breaks in quoted
+      text where ruamel does not (the lines of what follows differ).
     """
     return (
         ("%" in text and _DIRECTIVE.search(text) is not None)
@@ -167,6 +169,7 @@ def _needs_reference(text: str) -> bool:
         or "\t" in text
         or "\ufeff" in text
         or _NON_PRINTABLE.search(text) is not None
+        or (not text.isascii() and any(char in text for char in ("\x85", "\u2028", "\u2029")))
     )
 
 

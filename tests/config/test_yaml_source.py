@@ -228,3 +228,13 @@ def test_aliases_take_the_fast_path(tmp_path: Path, no_fallback: None) -> None:
     assert raw["limits"]["l2"] is not raw["limits"]["l1"]
     assert source.lines[("limits", "l2")] == (str(path), 5)
     assert source.lines[("limits", "l2", 0, "high")] == (str(path), 4)
+
+
+@pytest.mark.parametrize("char", ["\x85", "\u2028", "\u2029"])
+def test_unicode_line_breaks_in_quoted_text_load_identically(char: str, tmp_path: Path) -> None:
+    """libyaml counts them as line breaks inside quotes, ruamel does not: the lines differed."""
+    path = tmp_path / "c.yaml"
+    path.write_text(f'{{"0": "{char}", "": null}}\nb: "x{char}y"\n', encoding="utf-8")
+    assert_same(path)
+    path.write_text(f'a: "x{char}y"\nb: 1\n', encoding="utf-8")
+    assert_same(path)
