@@ -25,6 +25,7 @@ from monitor.config.cache import load_config_cached, save_cache
 from monitor.config.resident import release_limits
 from monitor.errors import ConfigError
 from monitor.logs import log_event
+from monitor.memory_tuning import release_free_memory, tune_allocator
 from monitor.runtime import Runtime, build_runtime
 
 log = logging.getLogger("monitor.service")
@@ -43,6 +44,7 @@ class Service:
         with_http: bool = True,
         on_runtime: Callable[[Runtime], None] | None = None,
     ) -> None:
+        tune_allocator()  # before any of the daemon's threads starts (monitor/memory_tuning.py)
         self.config_path = Path(config_path)
         # An unchanged config comes from the validated-config cache (monitor/config/cache.py);
         # a miss is validated in full here and cached after the start, off the first poll's path.
@@ -233,6 +235,7 @@ def _freeze_built_objects() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+    release_free_memory()  # the start's garbage, now freed, back to the system
 
 
 def _pack_limits(loaded: LoadedConfig) -> None:
