@@ -164,6 +164,9 @@ def _library_of(filename: str) -> str:
     return "stdlib:" + Path(path).stem
 
 
+_PREVIOUS: list[Any] = []  # the last tracemalloc snapshot taken, in the daemon
+
+
 def tracemalloc_groups(top: int = 12) -> dict[str, Any]:
     """Live traced bytes by monitor subpackage (innermost monitor/ frame), else by library;
     an allocation under an import is charged to ``imports`` (module code and globals)."""
@@ -192,8 +195,14 @@ def tracemalloc_groups(top: int = 12) -> dict[str, Any]:
             large[group] += trace.size
         if newest_first:
             lines[f"{newest_first[0].filename}:{newest_first[0].lineno}"] += trace.size
+    growth = {}
+    if _PREVIOUS:  # what grew since the previous diagnostics: a leak, or a backlog
+        growth = {str(stat.traceback[0]): stat.size_diff
+                  for stat in snapshot.compare_to(_PREVIOUS[0], "lineno")[:top]
+                  if stat.size_diff > 0}
+    _PREVIOUS[:] = [snapshot]
     traced, peak = tracemalloc.get_traced_memory()
-    return {"traced_bytes": traced, "peak_bytes": peak,
+    return {"traced_bytes": traced, "peak_bytes": peak, "growth_lines": growth,
             "overhead_bytes": tracemalloc.get_tracemalloc_memory(),
             "groups": dict(groups.most_common()),
             "large_groups": dict(large.most_common()),
@@ -345,6 +354,9 @@ def report(snap: dict[str, Any], devices: int) -> str:
                 for group, size in list(tm["groups"].items())[:25]]
         out.append("  top lines:")
         out += [f"  {_mb(size):>9}  {line}" for line, size in tm["top_lines"].items()]
+        if tm.get("growth_lines"):
+            out.append("  grown most since the previous snapshot:")
+            out += [f"  {_mb(size):>9}  {line}" for line, size in tm["growth_lines"].items()]
     return "\n".join(out)
 
 
