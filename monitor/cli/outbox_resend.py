@@ -146,17 +146,21 @@ def cancel(loaded: LoadedConfig, queue: ResendQueue, args: argparse.Namespace) -
           f"{request.selected} sent so far)")
     if args.wait <= 0:
         return 0
-    return _wait(queue, request.id, args.wait)
+    return _wait(queue, request.id, args.wait, cancelling=True)
 
 
-def _wait(queue: ResendQueue, request_id: int, timeout: float) -> int:
-    """Wait until the daemon has ended the request and audited its outcome."""
+def _wait(queue: ResendQueue, request_id: int, timeout: float, *,
+          cancelling: bool = False) -> int:
+    """Wait until the daemon has ended the request and audited its outcome.
+
+    0 if it ended as asked: everything delivered, or (``cancelling``) cancelled.
+    """
     deadline = time.monotonic() + timeout
     while True:
         request = queue.get(request_id)
         assert request is not None
         if request.outcome_audited:
-            return _outcome(request)
+            return _outcome(request, cancelling)
         if time.monotonic() >= deadline:
             state = "still pending" if request.status.value == "pending" else \
                 f"{request.status.value}, its end not yet audited by the daemon,"
@@ -168,11 +172,11 @@ def _wait(queue: ResendQueue, request_id: int, timeout: float) -> int:
         time.sleep(0.2)
 
 
-def _outcome(request: Request) -> int:
+def _outcome(request: Request, cancelling: bool) -> int:
     counts = f"{request.sent} sent, {request.rejected} still rejected"
     if request.status.value == "cancelled":
         print(f"request {request.id} cancelled by {request.cancelled_by}: {counts}")
-        return EXIT_REFUSED
+        return 0 if cancelling else EXIT_REFUSED
     print(f"request {request.id} {request.status.value}: {counts}"
           + (f" ({request.last_error})" if request.rejected else ""))
     return 0 if request.status.value == "done" else EXIT_REFUSED

@@ -26,9 +26,10 @@ recorded at once, with the request's progress, in one transaction, before
 the next one is sent, including the halves of a batch split to find a
 rejected point: a request interrupted anywhere resumes after what was
 delivered. A clean stop lets the HTTP request in flight finish and records
-it before the forwarder ends, so nothing is sent twice. After SIGKILL or a
-power cut, the one HTTP request between the server's 2xx and that commit is
-sent again on restart: InfluxDB overwrites it (same series and timestamp),
+it before the forwarder ends, so nothing is sent twice (if it is answered
+while the service waits for its storage tasks). After SIGKILL or a power
+cut, the one HTTP request between the server's 2xx and that commit is sent
+again on restart: InfluxDB overwrites it (same series and timestamp),
 VictoriaMetrics without ``-dedup.minScrapeInterval`` keeps that one batch
 (at most ``backfill_batch_size`` readings) twice.
 

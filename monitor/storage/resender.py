@@ -12,9 +12,10 @@ Progress is durable per HTTP request: each one the server acknowledges is
 recorded (runs delivered, progress, counts) before the next is sent, so a
 request interrupted anywhere, by an outage in the middle of a split batch or
 by a stop, resumes after its delivered part. On a clean stop (the forwarder
-task cancelled) the HTTP request in flight is let finish, at most the sink's
-``timeout``, and recorded before the cancellation goes on: nothing is sent
-twice. After SIGKILL or a power cut the one HTTP request whose 2xx was not
+task cancelled) the HTTP request in flight is let finish and recorded before
+the cancellation goes on: nothing is sent twice. (``Runtime.stop`` waits
+1.5 s for the store's task; a request still unanswered then counts as a
+kill.) After SIGKILL or a power cut the one HTTP request whose 2xx was not
 yet recorded is sent again on restart (at most ``backfill_batch_size``
 readings: InfluxDB overwrites them, VictoriaMetrics without deduplication
 keeps them twice).

@@ -76,8 +76,13 @@ class Daemon:
         return self.store.forwarders[0]
 
     async def stop(self) -> None:
+        """A clean stop, as the service's: the store closes, then its task is cancelled and
+        awaited, so the sink's forwarder has ended (its HTTP request in flight recorded)."""
         await self.store.close()
         self.task.cancel()
+        await asyncio.wait([self.task])
+        if not self.task.cancelled() and self.task.exception() is not None:
+            raise self.task.exception()  # type: ignore[misc]
 
 
 def start_daemon(loaded: LoadedConfig, **attrs: Any) -> Daemon:
@@ -103,6 +108,23 @@ async def cli(*args: str, stdin: str = "") -> Result:
     out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), 90)
     assert proc.returncode is not None
     return Result(proc.returncode, out.decode(), err.decode())
+
+
+async def cancel(config: Path, request_id: int, *extra: str, user: str = "eng1",
+                 reason: str = "wrong window", password: str = PASSWORD) -> Result:
+    return await cli("outbox", "cancel", "-c", str(config), str(request_id), "--user", user,
+                     "--reason", reason, "--password-stdin", *extra, stdin=password + "\n")
+
+
+def request_row(db: Path, request_id: int) -> dict[str, Any]:
+    """A request's row of ``outbox_resend_requests`` (what ``outbox requests`` shows)."""
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        row = conn.execute("SELECT * FROM outbox_resend_requests WHERE id = ?",
+                           (request_id,)).fetchone()
+    return {} if row is None else dict(row)
 
 
 async def resend(config: Path, sink: str, *extra: str, user: str = "eng1",

@@ -53,7 +53,7 @@ async def test_quarantined_points_are_resent_once_after_the_fix(
         # Before the fix the server still refuses them: the request says so.
         first = await resend(config, "influx1", "--quarantined", "--ids", "6", "--wait", "20")
         assert first.status == 1, first.out + first.err
-        assert "1 still rejected" in first.out
+        assert "request 1 failed: 0 sent, 1 still rejected" in first.out
         assert "conflict" in first.out
         assert daemon.forwarder.quarantined == 3  # still refused: still quarantined
 
@@ -62,7 +62,7 @@ async def test_quarantined_points_are_resent_once_after_the_fix(
         fixed = await resend(config, "influx1", "--quarantined", "--wait", "20",
                              reason="field type conflict removed (DEV-1)")
         assert fixed.status == 0, fixed.out + fixed.err
-        assert "3 sent, 0 still rejected" in fixed.out
+        assert "request 2 done: 3 sent, 0 still rejected" in fixed.out
         await wait_until(lambda: daemon.forwarder.quarantined == 0, 5, "the gauge to drop")
         assert not any("quarantined" in p for p in daemon.forwarder.health())
 
@@ -95,7 +95,19 @@ async def test_quarantined_points_are_resent_once_after_the_fix(
             ("eng1", "sink:influx1", "cause fixed"),
             ("eng1", "sink:influx1", "field type conflict removed (DEV-1)")]
         assert entries[1].new_value["selected"] == 3
+        ends = [e for e in trail.entries() if e.action in (
+            "outbox.resend_failed", "outbox.resend_completed")]
         assert trail.verify() is None
+    # The daemon audits how each ended: the first with the point still refused.
+    assert [(e.action, e.user, e.object, e.reason) for e in ends] == [
+        ("outbox.resend_failed", "system", "sink:influx1", "cause fixed"),
+        ("outbox.resend_completed", "system", "sink:influx1",
+         "field type conflict removed (DEV-1)")]
+    assert {k: ends[0].new_value[k] for k in ("id", "status", "selected", "sent", "rejected")} \
+        == {"id": 1, "status": "failed", "selected": 1, "sent": 0, "rejected": 1}
+    assert "conflict" in ends[0].new_value["last_error"]
+    assert {k: ends[1].new_value[k] for k in ("id", "status", "selected", "sent", "rejected")} \
+        == {"id": 2, "status": "done", "selected": 3, "sent": 3, "rejected": 0}
 
 
 async def test_resend_needs_the_configure_permission_and_known_ids(
