@@ -34,7 +34,7 @@ from monitor.config.devices import ModbusSerialConnection, ModbusTcpConnection
 from monitor.errors import DeviceTimeout, DriverError
 
 from .buslock import BusLock
-from .replies import TcpReplies, shared_decoder
+from .replies import Attempt, InFlight, TcpReplies, shared_decoder
 from .schedule import RequestTimeout, TickClock, clock
 
 
@@ -201,6 +201,7 @@ class Bus:
 
     async def execute(
         self, request: ModbusPDU, timeout: float, retries: int, tail: bytes | None = None,
+        sent: InFlight | None = None,
     ) -> ModbusPDU:
         """Send ``request`` (caller holds ``lock``); retry timeouts; raise ``BusError``.
 
@@ -208,6 +209,8 @@ class Bus:
         (``replies.frame_tail``, built once per planned read): on a Modbus TCP
         bus the frame is then written as ``tid + tail`` straight to the
         transport, with the reply matching set up as ``pdu_send`` would.
+        ``sent`` is a first attempt already sent by ``send_planned`` and ended
+        other than by a good reply: its outcome is taken as the first attempt's.
 
         The exchange uses pymodbus' framer, transport and reply matching
         (``pdu_send``, ``callback_data``) but not ``TransactionManager.execute``:
@@ -226,32 +229,24 @@ class Bus:
             tail = None
         attempt = 0
         while True:
-            client = self.client
-            # ``client.connected`` is ``bool(client.ctx.transport)``, asked without its two calls
-            if client is None or not client.ctx.transport:
-                await self.ensure_open()
+            if sent is not None:
+                client = sent.client
+            else:
                 client = self.client
-                assert client is not None
-            ctx = client.ctx
-            self.requests += 1
-            reply: asyncio.Future[ModbusPDU] = loop.create_future()
-            ctx.recv_buffer = b""
-            ctx.response_future = reply
+                # ``client.connected`` is ``bool(client.ctx.transport)``, without its two calls
+                if client is None or not client.ctx.transport:
+                    await self.ensure_open()
+                    client = self.client
+                    assert client is not None
             try:
-                if tail is None:
-                    request.transaction_id = ctx.getNextTID()
-                    ctx.pdu_send(request)
+                if sent is not None:
+                    response = sent.result()
+                    sent = None
                 else:
-                    tid = self._tid = self._tid + 1 if self._tid < 65000 else 1
-                    request.transaction_id = ctx.request_transaction_id = self._expect_tid = tid
-                    ctx.request_dev_id = request.dev_id
-                    self._rx = b""
-                    transport = ctx.transport
-                    if transport is None:
-                        raise RequestTimeout  # not connected after all: classified below
-                    transport.write(tid.to_bytes(2, "big") + tail)  # type: ignore[attr-defined]
-                ticker.expire(reply, timeout)
-                response: ModbusPDU = await reply
+                    reply: asyncio.Future[ModbusPDU] = loop.create_future()
+                    self._send(client, request, tail, reply)
+                    ticker.expire(reply, timeout)
+                    response = await reply
             except RequestTimeout:
                 failure = self._classify_silence(request.dev_id)
                 if not client.connected:
@@ -280,6 +275,55 @@ class Bus:
             if failure.kind not in ("timeout", "disconnected") or attempt >= retries:
                 raise failure
             attempt += 1
+
+    def _send(self, client: Any, request: ModbusPDU, tail: bytes | None,
+              reply: asyncio.Future[ModbusPDU] | InFlight) -> None:
+        """Write one attempt of ``request``; ``reply`` is what its outcome completes."""
+        ctx = client.ctx
+        self.requests += 1
+        ctx.recv_buffer = b""
+        ctx.response_future = reply
+        if tail is None:
+            request.transaction_id = ctx.getNextTID()
+            ctx.pdu_send(request)
+            return
+        tid = self._tid = self._tid + 1 if self._tid < 65000 else 1
+        request.transaction_id = ctx.request_transaction_id = self._expect_tid = tid
+        ctx.request_dev_id = request.dev_id
+        self._rx = b""
+        transport = ctx.transport
+        if transport is None:
+            raise RequestTimeout  # not connected after all: classified as silence
+        transport.write(tid.to_bytes(2, "big") + tail)
+
+    def can_send_planned(self) -> bool:
+        """Whether ``send_planned`` can go out now: an open Modbus TCP stream whose replies
+        ``TcpReplies`` takes (else the poll takes ``execute``, connecting if need be)."""
+        client = self.client
+        return (client is not None and bool(client.ctx.transport)
+                and self.is_socket and self._fast_replies)
+
+    def send_planned(self, request: ModbusPDU, tail: bytes, timeout: float,
+                     owner: Attempt) -> InFlight:
+        """Send the first attempt of a planned read without a coroutine (caller holds
+        ``lock`` and checked ``can_send_planned``); ``owner`` hears how it ended.
+
+        Sending fails as ``execute`` would: the attempt ends at once with the error,
+        for ``execute(..., sent=attempt)`` to classify.
+        """
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop, self._clock = loop, clock()
+        ticker = self._clock
+        assert ticker is not None
+        attempt = InFlight(owner, self.client)
+        try:
+            self._send(self.client, request, tail, attempt)
+        except Exception as err:  # handed to execute, which classifies it
+            attempt.set_exception(err)
+            return attempt
+        ticker.expire(attempt, timeout)
+        return attempt
 
     async def read(  # noqa: PLR0917  (positional like the protocol's fields)
         self, function_code: int, address: int, count: int, unit: int, timeout: float,

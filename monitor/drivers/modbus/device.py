@@ -26,7 +26,7 @@ from .bus import Bus, BusError, prebuilt_request, registers_of
 from .decode import ChannelDecoder, DirectChannel, decode_direct, direct_plan
 from .plan import ReadRequest, split
 from .records import CounterReader, active_conditions, flow_lpm, is_record_channel
-from .replies import frame_tail
+from .replies import InFlight, frame_tail
 from .schedule import DeviceSchedule, ticks
 
 _GIVE_UP = ("timeout", "connect", "disconnected")  # the device is not there: stop this poll
@@ -93,6 +93,10 @@ class DeviceRuntime:
         self.tails: list[bytes] = [frame_tail(p) for p in self.pdus]
         self.direct: list[list[DirectChannel] | None] = [
             direct_plan(r.channels) for r in self.requests]
+        #: polled by ``PollCycle`` without a coroutine while its bus is up: register reads
+        #: only (no record buffer to page through, which needs writes between reads)
+        self.scheduled_fast = self.counter is None and all(
+            r.function_code in (3, 4) for r in self.requests)
 
     def _pdu(self, req: ReadRequest) -> ModbusPDU:
         return prebuilt_request(req.function_code, req.address, req.count, self.unit)
@@ -101,23 +105,37 @@ class DeviceRuntime:
         self.schedule = DeviceSchedule(self.interval_ticks, first, backoff_max_ticks)
 
     # -- polling ------------------------------------------------------------------------
-    async def poll(self) -> list[Reading]:
-        """One poll (caller holds the bus lock). Never raises for a device problem."""
-        out: list[Reading] = []
+    def begin(self) -> list[Reading]:
+        """Start a poll: clear what the last one found; the list its readings go into."""
         self.failed, self.error = False, None
+        self.hidden.clear()
+        return []
+
+    async def poll(
+        self, start: int = 0, out: list[Reading] | None = None, sent: InFlight | None = None,
+    ) -> list[Reading]:
+        """One poll (caller holds the bus lock). Never raises for a device problem.
+
+        A poll the driver's ``PollCycle`` began without a coroutine (``begin``,
+        ``take``) is carried on from its read ``start``, whose first attempt
+        ``sent`` ended other than with a good reply, with the readings ``out``
+        taken so far: from there on it is the same poll as one begun here.
+        """
+        if out is None:
+            out = self.begin()
         hidden = self.hidden
-        hidden.clear()
         bus, timeout, retries = self.bus, self.timeout, self.retries
-        i = 0
+        i = start
         while i < len(self.requests):
             req = self.requests[i]
             if self.error is not None and self.error.kind in _GIVE_UP:
                 self._fail_request(req, self.error, out)
                 i += 1
                 continue
+            attempt, sent = sent, None
             try:
                 regs = registers_of(
-                    await bus.execute(self.pdus[i], timeout, retries, self.tails[i]),
+                    await bus.execute(self.pdus[i], timeout, retries, self.tails[i], attempt),
                     req.function_code, req.count)
             except BusError as err:
                 if err.kind == "exception" and err.code == 2 and req.has_gap:
@@ -127,20 +145,9 @@ class DeviceRuntime:
                 self._fail_request(req, err, out)
                 i += 1
                 continue
-            ts = utc_now_ns()
-            direct = self.direct[i]
-            if direct is not None:
-                decode_direct(direct, regs, ts, out)
-            else:
-                for index, dec in req.channels:
-                    if dec.hidden:
-                        hidden[dec.name] = dec.assemble(regs, index)
-                    else:
-                        out.append(dec.decode(regs, index, ts))
+            self.take(i, regs, out)
             i += 1
-        faults = self._faults(hidden.get(_STATUS))
-        if faults is not None:
-            out = [self._qualify(r, faults) for r in out]
+        out, faults = self.settle(out)
         counter = self.counter
         if counter is not None:
             emitted = len(out)
@@ -158,8 +165,29 @@ class DeviceRuntime:
                 ts = utc_now_ns()
                 out.extend(Reading(c, None, Quality.COMM_ERROR, ts, None, None, detail)
                            for c in counter.channel_ids)
-        self._count_quality(out)
+        self.count_quality(out)
         return out
+
+    def take(self, i: int, regs: Sequence[int], out: list[Reading]) -> None:
+        """Decode the reply to read ``i`` into ``out`` (and the hidden registers)."""
+        ts = utc_now_ns()
+        direct = self.direct[i]
+        if direct is not None:
+            decode_direct(direct, regs, ts, out)
+            return
+        hidden = self.hidden
+        for index, dec in self.requests[i].channels:
+            if dec.hidden:
+                hidden[dec.name] = dec.assemble(regs, index)
+            else:
+                out.append(dec.decode(regs, index, ts))
+
+    def settle(self, out: list[Reading]) -> tuple[list[Reading], tuple[Quality, str] | None]:
+        """The readings qualified by the status word read with them, and its fault."""
+        faults = self._faults(self.hidden.get(_STATUS))
+        if faults is not None:
+            out = [self._qualify(r, faults) for r in out]
+        return out, faults
 
     def _fail_request(self, req: ReadRequest, err: BusError, out: list[Reading]) -> None:
         ts = utc_now_ns()
@@ -190,7 +218,7 @@ class DeviceRuntime:
         return Reading(reading.channel, reading.value, fault[0], reading.ts_ns, reading.raw,
                        reading.device_ts_ns, fault[1])
 
-    def _count_quality(self, out: list[Reading]) -> None:
+    def count_quality(self, out: list[Reading]) -> None:
         errors = self.status.errors
         for r in out:
             quality = r.quality

@@ -29,10 +29,11 @@ from monitor.config.devices import (
 from monitor.drivers.base import DeviceBinding, Driver, Emit, register
 from monitor.errors import DriverError
 from monitor.logs import log_event
-from monitor.model import utc_now_ns
+from monitor.model import Reading, utc_now_ns
 
 from .batch import ReadingBatch, reading_batch
 from .bus import Bus, BusError
+from .cycle import PollCycle, Resume
 from .decode import encode
 from .device import DeviceRuntime
 from .schedule import clock, current_tick, first_tick, ticks
@@ -69,6 +70,12 @@ class ModbusDriver(Driver):
         self.by_name = {d.name: d for d in self.runtimes}
         self.skipped_ticks = 0
         self._batch: ReadingBatch | None = None  # the running loop's: run and poll_once bind it
+        self._cycle: PollCycle | None = None  # run's scheduled polls
+        self._job: DeviceRuntime | Resume | Exception | None = None  # for run's task to do
+        self._wake: asyncio.Future[None] | None = None  # run's task waits on it for a job
+        self._save = False  # save the counters' cursors after every tick
+        #: scheduled polls begun or carried on by run's task, not by its ``PollCycle``
+        self.task_polls = 0
 
     # -- lifecycle ----------------------------------------------------------------------
     async def run(self) -> None:
@@ -84,38 +91,75 @@ class ModbusDriver(Driver):
         backoff_max = ticks(cfg.backoff_max)
         for dev in runtimes:
             dev.start(start, backoff_max)
-        save = self.cursor_file is not None and any(d.counter is not None for d in runtimes)
+        self._save = self.cursor_file is not None and any(
+            d.counter is not None for d in runtimes)
         task = asyncio.current_task()
+        self._job = None
+        cycle = self._cycle = PollCycle(self, self.bus, runtimes, loop, ticker)
+        cycle.arm()
         try:
             while True:
                 if task is not None and task.cancelling():
                     # asyncio.wait_for (Python 3.11, e.g. in pymodbus' connect) swallows a
                     # cancel that lands as it completes; honour it here, never poll on
                     raise asyncio.CancelledError
-                if len(runtimes) == 1:
-                    due = runtimes[0].schedule.next_tick
+                job = self._job
+                if job is None:
+                    self._wake = wake = loop.create_future()
+                    try:
+                        await wake
+                    finally:
+                        self._wake = None
+                    continue
+                self._job = None
+                if isinstance(job, Exception):
+                    raise job
+                self.task_polls += 1
+                if isinstance(job, Resume):
+                    dev = job.dev
+                    try:
+                        readings = await dev.poll(job.index, job.out, job.attempt)
+                    finally:
+                        self.bus.lock.release()
+                    self.polled(dev, readings, job.started)
                 else:
-                    due = min(d.schedule.next_tick for d in runtimes)
-                await ticker.wait(due)
-                now_tick = current_tick(loop.time())
-                for dev in runtimes:
-                    if dev.schedule.next_tick <= now_tick:
-                        await self._poll(dev)
-                        skipped = dev.schedule.advance(current_tick(loop.time()), dev.failed)
-                        if skipped:
-                            dev.status.overruns += skipped
-                            self.skipped_ticks += skipped
-                if not cfg.keep_open:
-                    self.bus.close()
-                if save:
-                    self._save_cursors()
+                    dev = job
+                    started = time.perf_counter()
+                    self.polled(dev, await self._locked_poll(dev), started)
+                cycle.proceed()
         finally:
+            cycle.stop()
             if self._batch is not None:
                 self._batch.flush()  # what this (and any other) driver polled last goes on now
             self.bus.close()
             if self.cursor_file is not None:
                 self._save_cursors()
 
+    # -- what the poll cycle asks of the driver (cycle.Owner) ---------------------------
+    def hand_off(self, job: DeviceRuntime | Resume | Exception) -> None:
+        self._job = job
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+    def polled(self, dev: DeviceRuntime, readings: list[Reading], started: float) -> None:
+        self._record(dev, readings, started)
+        skipped = dev.schedule.advance(current_tick(self._cycle_loop_time()), dev.failed)
+        if skipped:
+            dev.status.overruns += skipped
+            self.skipped_ticks += skipped
+
+    def cycle_done(self) -> None:
+        if not self.connection.keep_open:
+            self.bus.close()
+        if self._save:
+            self._save_cursors()
+
+    def _cycle_loop_time(self) -> float:
+        assert self._cycle is not None
+        return self._cycle.loop.time()
+
+    # -- polls outside the schedule -------------------------------------------------------
     async def poll_once(self, device: str | None = None) -> None:
         """Poll one device (or every device) now, outside the schedule (tests, 'read now')."""
         self._batch = reading_batch()
@@ -133,13 +177,18 @@ class ModbusDriver(Driver):
 
     async def _poll(self, dev: DeviceRuntime) -> None:
         started = time.perf_counter()
+        self._record(dev, await self._locked_poll(dev), started)
+
+    async def _locked_poll(self, dev: DeviceRuntime) -> list[Reading]:
         lock = self.bus.lock
         if not lock.try_acquire():  # free nearly always: then no coroutine at all
             await lock.acquire()
         try:
-            readings = await dev.poll()
+            return await dev.poll()
         finally:
             lock.release()
+
+    def _record(self, dev: DeviceRuntime, readings: list[Reading], started: float) -> None:
         duration = time.perf_counter() - started
         status = dev.status
         if dev.failed:

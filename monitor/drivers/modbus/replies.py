@@ -29,7 +29,7 @@ import asyncio
 import struct
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 from pymodbus.exceptions import ModbusIOException
 from pymodbus.pdu import DecodePDU, ModbusPDU
@@ -91,6 +91,74 @@ def frame_tail(pdu: ModbusPDU) -> bytes:
 _REPLIES: dict[int, type[ModbusPDU]] = {3: HoldingRegistersReply, 4: InputRegistersReply}
 
 
+class Attempt(Protocol):
+    """What an ``InFlight`` reports to: the poll whose request it carries."""
+
+    def replied(self, attempt: InFlight, function_code: int,
+                registers: tuple[int, ...]) -> None: ...
+
+    def ended(self, attempt: InFlight) -> None: ...
+
+
+class InFlight:
+    """A scheduled poll's request in flight, in place of pymodbus' response future.
+
+    pymodbus' client code only asks the response future ``done()`` and calls
+    ``set_result(pdu)``, and the tick clock only ``done()`` and
+    ``set_exception(timeout)``; this object answers those, and reports to its
+    owner at once, in the callback that decided it, instead of waking a task.
+    A whole, good register reply comes from ``TcpReplies`` as the registers
+    alone (``registers``: no PDU object); every other outcome (a reply pymodbus
+    decoded, an expiry) is kept as ``result()`` gives it, for the poll's
+    coroutine path to classify exactly as a reply it awaited itself.
+    """
+
+    __slots__ = ("_exception", "_finished", "_pdu", "client", "owner")
+
+    def __init__(self, owner: Attempt, client: Any) -> None:
+        self.owner = owner
+        self.client = client  # the connection the request went out on
+        self._finished = False
+        self._pdu: ModbusPDU | None = None
+        self._exception: BaseException | None = None
+
+    def done(self) -> bool:
+        return self._finished
+
+    def registers(self, function_code: int, registers: tuple[int, ...]) -> None:
+        self._finished = True
+        self.owner.replied(self, function_code, registers)
+
+    def set_result(self, pdu: ModbusPDU) -> None:
+        if not self._finished:
+            self._finished, self._pdu = True, pdu
+            self.owner.ended(self)
+
+    def set_exception(self, exception: BaseException) -> None:
+        if not self._finished:
+            self._finished, self._exception = True, exception
+            self.owner.ended(self)
+
+    def refuse(self, function_code: int, registers: tuple[int, ...], dev_id: int,
+               transaction_id: int) -> None:
+        """A register reply that is not the read asked for: ended with the PDU
+        ``TcpReplies`` would have made of it, for ``Bus.execute`` to judge."""
+        pdu = _REPLIES[function_code]()
+        pdu.registers = registers
+        pdu.count = len(registers)
+        pdu.dev_id = dev_id
+        pdu.transaction_id = transaction_id
+        self._pdu = pdu
+        self.owner.ended(self)
+
+    def result(self) -> ModbusPDU:
+        """The reply, or the exception that ended the wait (as ``await future`` would)."""
+        if self._exception is not None:
+            raise self._exception
+        assert self._pdu is not None
+        return self._pdu
+
+
 class TcpReplies(asyncio.Protocol):
     """The protocol of a Modbus TCP client's transport, in front of pymodbus' own (``ctx``).
 
@@ -118,9 +186,12 @@ class TcpReplies(asyncio.Protocol):
             and (data[0] << 8 | data[1]) == ctx.request_transaction_id
             and data[6] == ctx.request_dev_id
             and (cls := _REPLIES.get(data[7])) is not None
-            and not ctx.response_future.done()
+            and not (future := ctx.response_future).done()
         ):
             self.trace(False, data)
+            if future.__class__ is InFlight:  # a scheduled poll's request: straight to it
+                future.registers(data[7], _registers(data[8]).unpack_from(data, 9))
+                return
             pdu = cls()
             pdu.registers = _registers(data[8]).unpack_from(data, 9)
             pdu.count = data[8] >> 1
@@ -128,7 +199,7 @@ class TcpReplies(asyncio.Protocol):
             pdu.transaction_id = ctx.request_transaction_id
             ctx.last_pdu = pdu = ctx.trace_pdu(False, pdu)
             ctx.last_addr = None
-            ctx.response_future.set_result(pdu)
+            future.set_result(pdu)
             return
         ctx.data_received(data)
 

@@ -26,7 +26,8 @@ import asyncio
 import heapq
 import math
 import random
-from typing import Any
+from collections.abc import Callable
+from typing import Protocol
 
 GRID = 0.05
 STEP_PER_TICK = 10
@@ -68,12 +69,21 @@ class RequestTimeout(TimeoutError):
     """A request's deadline on the grid passed without a reply."""
 
 
+class Expirable(Protocol):
+    """A request's reply future, or anything answering the same two calls."""
+
+    def done(self) -> bool: ...
+
+    def set_exception(self, exception: BaseException, /) -> None: ...
+
+
 class _Slot:
-    __slots__ = ("deadlines", "waiters")
+    __slots__ = ("callbacks", "deadlines", "waiters")
 
     def __init__(self) -> None:
         self.waiters: list[asyncio.Future[None]] = []
-        self.deadlines: list[asyncio.Future[Any]] = []
+        self.deadlines: list[Expirable] = []
+        self.callbacks: list[Callable[[int], None]] = []
 
 
 class TickClock:
@@ -121,7 +131,21 @@ class TickClock:
             self._slot(tick * STEP_PER_TICK).waiters.append(future)
         return future
 
-    def expire(self, future: asyncio.Future[Any], timeout: float) -> None:
+    def call_at(self, tick: int, callback: Callable[[int], None]) -> None:
+        """Call ``callback(tick)`` from the timer that fires at ``tick * GRID`` (soon if that
+        has passed): what a task parked until the tick would do, without the task.
+
+        The callback runs inside the clock's pass over its due slots, so it must not
+        raise (an error is passed to the loop's exception handler) and must not ask
+        for a tick that is due by then.
+        """
+        loop = self._loop
+        if tick * GRID <= loop.time():
+            loop.call_soon(callback, tick)
+        else:
+            self._slot(tick * STEP_PER_TICK).callbacks.append(callback)
+
+    def expire(self, future: Expirable, timeout: float) -> None:
         """Fail ``future`` with ``RequestTimeout`` if it is not done ``timeout`` s from now."""
         step = math.ceil((self._loop.time() + timeout) / STEP - 1e-6)
         self._slot(step).deadlines.append(future)
@@ -132,13 +156,22 @@ class TickClock:
         now = max(math.floor(self._loop.time() / STEP + 1e-6), self._armed)
         heap, slots = self._heap, self._slots
         while heap and heap[0] <= now:
-            slot = slots.pop(heapq.heappop(heap))
+            step = heapq.heappop(heap)
+            slot = slots.pop(step)
             for deadline in slot.deadlines:
                 if not deadline.done():
                     deadline.set_exception(RequestTimeout())
             for waiter in slot.waiters:
                 if not waiter.done():
                     waiter.set_result(None)
+            if slot.callbacks:
+                tick = step // STEP_PER_TICK
+                for callback in slot.callbacks:
+                    try:
+                        callback(tick)
+                    except Exception as err:  # one must not stall the rest
+                        self._loop.call_exception_handler(
+                            {"message": "tick callback failed", "exception": err})
         if heap:
             self._arm(heap[0])
 
