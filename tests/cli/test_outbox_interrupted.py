@@ -11,7 +11,9 @@ their own processes.
 from __future__ import annotations
 
 import asyncio
+import signal
 import sqlite3
+import sys
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,9 @@ from typing import Any
 from monitor.audit import AuditTrail
 from monitor.model import utc_now_ns
 from monitor.storage.resend import ResendQueue
+from monitor.storage.resend_model import Kind, Selection
 from tests.cli.support import (
+    ROOT,
     Daemon,
     cancel,
     request_row,
@@ -215,3 +219,46 @@ async def test_outbox_cancel_is_authorised_audited_and_the_rest_can_be_sent_late
     assert cancel_entry.new_value["sent"] == sent
     assert (cancelled.reason, cancelled.new_value["sent"]) == ("wrong window", sent)
     assert entries[4].new_value["sent"] == skipped - sent
+
+
+async def test_after_sigkill_at_most_the_batch_in_flight_is_sent_again(
+    tmp_path: Path, victoria: VictoriaServer
+) -> None:
+    total = 7000
+    skipped = total - LIVE
+    config, loaded = _config(tmp_path, victoria)
+    db = tmp_path / "data" / "readings.db"
+    daemon = await _outage(loaded, victoria, total)
+    await daemon.stop()
+    with ResendQueue(db) as queue:  # what `outbox resend` records once it has authorised
+        queue.request("vm", Selection(Kind.SKIPPED), user="eng1", reason="outage over",
+                      now_ns=utc_now_ns())
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.cli.resend_child", str(config), cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert child.stdout is not None
+        assert await asyncio.wait_for(child.stdout.readline(), 30) == b"running\n"
+        await wait_until(lambda: _sent(db, 1) >= 20 * BATCH, 30, "the child to send")
+        child.send_signal(signal.SIGKILL)  # it sends and records continuously
+    finally:
+        if child.returncode is None:
+            child.kill()
+        await child.wait()
+    at_kill = _sent(db, 1)
+    assert at_kill < skipped, "the kill came after the request ended"
+
+    daemon = start_daemon(loaded)  # the restart
+    try:
+        await wait_until(lambda: _audited(db, 1), 60, "the request to end")
+    finally:
+        await daemon.stop()
+    row = request_row(db, 1)
+    assert (row["status"], row["sent"]) == ("done", skipped)
+    series = victoria.wait_for_samples('{__name__="reading_value"}', total)
+    by_time = values_by_time(series)
+    assert sorted(vs[0] for vs in by_time.values()) == [float(i) for i in range(total)]
+    twice = sorted(vs[0] for vs in by_time.values() if len(vs) > 1)
+    assert all(len(vs) <= 2 for vs in by_time.values())
+    assert len(twice) <= BATCH, f"{len(twice)} readings stored twice"
+    assert all(at_kill <= v < at_kill + BATCH for v in twice), (at_kill, twice)
