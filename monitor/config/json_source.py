@@ -24,13 +24,14 @@ walk (the running config and the config cache keep that sharing).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+from pathlib import Path
 from typing import Any
 
-from ruamel.yaml.reader import Reader
+from .sourcemap import Loc, SourceMap
 
-_NON_PRINTABLE = re.compile(Reader.NON_PRINTABLE.pattern)
 #: a key string whose colon is on a later line (no raw line break can be inside a JSON string)
 _KEY_COLON_APART = re.compile(r'"[ \r\n]*[\r\n][ \r\n]*:')
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abAB]")
@@ -40,6 +41,20 @@ _LONGEST_LINE = 1000
 
 class _NotAlike(Exception):
     """The text is JSON that YAML would read otherwise (a duplicate key)."""
+
+
+def read_json(path: Path, source: SourceMap, text: str, prefix: Loc = ()) -> tuple[bool, Any]:
+    """``load_json(text)``; when taken, the file's lines are deferred to ``source``."""
+    taken, value = load_json(text)
+    if taken:
+        source.defer(functools.partial(_lines_later, text, path, prefix))
+    return taken, value
+
+
+def _lines_later(text: str, path: Path, prefix: Loc, lines: dict[Loc, tuple[str, int]]) -> None:
+    from .yaml_source import merge_lines, read_lines  # ruamel.yaml: only when a line is needed
+
+    merge_lines(lines, read_lines(text, path, prefix))
 
 
 def load_json(text: str) -> tuple[bool, Any]:
@@ -84,7 +99,7 @@ def _reads_alike(text: str) -> bool:
     if "\t" in text or "\ufeff" in text or "\x7f" in text:
         return False
     if not text.isascii() and (
-        _NON_PRINTABLE.search(text) is not None
+        _non_printable().search(text) is not None
         or any(char in text for char in _YAML_ONLY_BREAKS)
     ):
         return False
@@ -93,3 +108,11 @@ def _reads_alike(text: str) -> bool:
     if _KEY_COLON_APART.search(text) is not None:
         return False
     return max(map(len, text.splitlines()), default=0) < _LONGEST_LINE
+
+
+@functools.cache
+def _non_printable() -> re.Pattern[str]:
+    """The characters ruamel's reader refuses (imported only for text that is not ASCII)."""
+    from ruamel.yaml.reader import Reader
+
+    return re.compile(Reader.NON_PRINTABLE.pattern)

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -25,12 +25,11 @@ from monitor.errors import ConfigError
 
 from .alarms import check_alarm_references
 from .devices import ChannelSpec, DeviceConfig, MqttConnection, ProfileConfig
+from .json_source import read_json
 from .mqtt import device_problems as mqtt_device_problems
 from .root import Config
 from .site import LocationConfig, RoomConfig, Standard
-
-if TYPE_CHECKING:
-    from .yaml_source import Loc, SourceMap
+from .sourcemap import Loc, SourceMap, YamlSyntaxError
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,13 +147,15 @@ def load_config(path: str | Path) -> LoadedConfig:
 
 
 def _load(path: Path) -> LoadedConfig:
-    # imported here: a start from the config cache never needs the YAML reader (ruamel)
-    from .yaml_source import SourceMap, YamlSyntaxError, load_yaml
-
     source = SourceMap()
     try:
         text = path.read_text(encoding="utf-8")
-        raw = load_yaml(path, source, text=text)
+        is_json, raw = read_json(path, source, text)
+        if not is_json:
+            # imported here: a start from the cache or a JSON file never needs ruamel.yaml
+            from .yaml_source import load_yaml
+
+            raw = load_yaml(path, source, text=text)
     except OSError as err:
         raise ConfigError([f"{path}:1: cannot read config: {err.strerror}"]) from err
     except UnicodeDecodeError as err:
@@ -207,8 +208,6 @@ def _merge_includes(
     path: Path, raw: dict[str, Any], source: SourceMap, problems: list[str], digest: Any
 ) -> None:
     """Profiles from ``include:`` files are merged into ``profiles`` (the main file wins)."""
-    from .yaml_source import SourceMap, YamlSyntaxError, load_yaml
-
     includes = raw.get("include") or []
     if not isinstance(includes, list):
         return  # pydantic reports the type error
@@ -221,6 +220,8 @@ def _merge_includes(
             file, line = source.locate(("include", index), str(path))
             problems.append(f"{file}:{line}: include[{index}]: no file matches {pattern!r}")
             continue
+        from .yaml_source import load_yaml  # ruamel.yaml: only for a config with includes
+
         for match in matches:
             inc_source = SourceMap()
             try:

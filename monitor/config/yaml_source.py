@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,59 +44,20 @@ from ruamel.yaml.reader import Reader
 from ruamel.yaml.resolver import BaseResolver, implicit_resolvers
 from ruamel.yaml.tag import Tag
 
-from .json_source import load_json
+from .json_source import read_json
+from .sourcemap import Loc, SourceMap, YamlSyntaxError
+
+__all__ = ["Loc", "SourceMap", "YamlSyntaxError", "load_yaml"]
 
 #: ruamel.yaml.clib's libyaml parser, which ruamel.yaml imports when it is installed
 CParser: Any = getattr(_ruamel_main, "CParser", None)
-
-Loc = tuple[str | int, ...]
-
-
-class SourceMap:
-    """Path (as pydantic reports it) -> (file, 1-based line).
-
-    Lines can be deferred (``defer``): a file read as JSON (``json_source``)
-    has its lines found only when an error needs one, by reading it again the
-    YAML way. ``lines`` runs what was deferred, in the order it was deferred.
-    """
-
-    def __init__(self) -> None:
-        self._lines: dict[Loc, tuple[str, int]] = {}
-        self._deferred: list[Callable[[dict[Loc, tuple[str, int]]], None]] = []
-
-    @property
-    def lines(self) -> dict[Loc, tuple[str, int]]:
-        while self._deferred:
-            self._deferred.pop(0)(self._lines)
-        return self._lines
-
-    def defer(self, fill: Callable[[dict[Loc, tuple[str, int]]], None]) -> None:
-        """Have ``fill`` add to the lines when they are first read."""
-        self._deferred.append(fill)
-
-    def locate(self, loc: Loc, default_file: str) -> tuple[str, int]:
-        """The line of the deepest part of ``loc`` that was written in a file."""
-        lines = self.lines
-        for end in range(len(loc), -1, -1):
-            hit = lines.get(tuple(loc[:end]))
-            if hit is not None:
-                return hit
-        return default_file, 1
-
-
-class YamlSyntaxError(Exception):
-    def __init__(self, file: str, line: int, message: str) -> None:
-        self.file, self.line, self.message = file, line, message
-        super().__init__(f"{file}:{line}: {message}")
-
 
 def load_yaml(path: Path, source: SourceMap, prefix: Loc = (), text: str | None = None) -> Any:
     """Parse ``path`` (or its ``text``) into plain dicts/lists, recording lines under ``prefix``."""
     if text is None:
         text = path.read_text(encoding="utf-8")
-    is_json, value = load_json(text)
-    if is_json:  # its lines only if an error asks for one
-        source.defer(lambda lines: _merge_lines(lines, _read_lines(text, path, prefix)))
+    is_json, value = read_json(path, source, text, prefix)
+    if is_json:
         return value
     return _load_with_lines(text, path, source, prefix)
 
@@ -110,12 +70,12 @@ def _load_with_lines(text: str, path: Path, source: SourceMap, prefix: Loc) -> A
         except Exception:  # anything unusual: the reference loader decides and words errors
             pass
         else:
-            _merge_lines(source.lines, builder.lines)
+            merge_lines(source.lines, builder.lines)
             return doc
     return _load_roundtrip(text, path, source, prefix)
 
 
-def _read_lines(text: str, path: Path, prefix: Loc) -> dict[Loc, tuple[str, int]]:
+def read_lines(text: str, path: Path, prefix: Loc) -> dict[Loc, tuple[str, int]]:
     """The line map of text already read as JSON, read again the YAML way."""
     source = SourceMap()
     try:
@@ -125,7 +85,7 @@ def _read_lines(text: str, path: Path, prefix: Loc) -> dict[Loc, tuple[str, int]
     return source.lines
 
 
-def _merge_lines(lines: dict[Loc, tuple[str, int]], new: dict[Loc, tuple[str, int]]) -> None:
+def merge_lines(lines: dict[Loc, tuple[str, int]], new: dict[Loc, tuple[str, int]]) -> None:
     """Lines already recorded win (a file's own lines are recorded before an include's)."""
     if lines:
         for loc, where in new.items():

@@ -168,3 +168,23 @@ def test_an_error_in_an_included_profile_names_the_include(tmp_path: Path) -> No
     assert err.value.problems == [
         f"{include}:16: profiles.bench-10reg.channels[9]: scale must not be 0",
     ]
+
+
+def test_a_json_config_is_loaded_without_the_yaml_reader(tmp_path: Path) -> None:
+    """ruamel.yaml (~15 ms of imports) is imported only when an error needs the lines."""
+    import subprocess
+    import sys
+
+    config = _site(tmp_path)
+    path = tmp_path / "site.yaml"
+    path.write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
+    code = (
+        "import sys\n"
+        "from monitor.config import load_config\n"
+        f"load_config({str(path)!r})\n"
+        "print(sorted(m for m in sys.modules if m.startswith('ruamel')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
