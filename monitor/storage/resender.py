@@ -76,6 +76,7 @@ class Resender:
         self._rng = rng
         self._clock = clock
         self._next_check = 0.0
+        self._next_audit = 0.0
         self._attempt = 0
         self._audit_error: str | None = None
         self.resent = 0  # readings delivered by resend requests (counter)
@@ -86,7 +87,9 @@ class Resender:
         now = time.monotonic()
         if now < self._next_check:
             return False
-        await self._audit_ended()
+        if now >= self._next_audit:  # requests cancelled or ended elsewhere: once a poll
+            self._next_audit = now + POLL_INTERVAL_S
+            await self._audit_ended()
         request = await asyncio.to_thread(self.queue.next_request, self.sink)
         if request is None:
             self._next_check = now + POLL_INTERVAL_S
