@@ -178,9 +178,9 @@ def tracemalloc_groups(top: int = 12) -> dict[str, Any]:
     groups: Counter[str] = Counter()
     large: Counter[str] = Counter()  # above pymalloc's 512 bytes: glibc malloc's
     lines: Counter[str] = Counter()
-    for trace in snapshot.traces:
-        frames = list(trace.traceback)  # oldest first
-        newest_first = frames[::-1]
+    # one entry per distinct traceback (grouped by tracemalloc itself): far fewer than traces
+    for stat in snapshot.statistics("traceback"):
+        newest_first = list(stat.traceback)[::-1]  # the traceback is oldest first
         group = None
         for frame in newest_first:
             if "importlib" in frame.filename and "_bootstrap" in frame.filename:
@@ -190,11 +190,11 @@ def tracemalloc_groups(top: int = 12) -> dict[str, Any]:
                 break
         if group is None:
             group = _library_of(newest_first[0].filename) if newest_first else "?"
-        groups[group] += trace.size
-        if trace.size > 512:
-            large[group] += trace.size
+        groups[group] += stat.size
+        if stat.size > 512 * stat.count:  # blocks above 512 bytes on average: glibc's
+            large[group] += stat.size
         if newest_first:
-            lines[f"{newest_first[0].filename}:{newest_first[0].lineno}"] += trace.size
+            lines[f"{newest_first[0].filename}:{newest_first[0].lineno}"] += stat.size
     growth = {}
     if _PREVIOUS:  # what grew since the previous diagnostics: a leak, or a backlog
         growth = {str(stat.traceback[0]): stat.size_diff
@@ -298,7 +298,7 @@ def run(devices: int, at: list[float], *, tracemalloc_frames: int, tree: Path,
             for when in at:
                 time.sleep(max(0.0, t_ready + when - time.monotonic()))
                 os.kill(child.pid, signal.SIGUSR1)
-                child.wait_line("DIAG", 120)
+                child.wait_line("DIAG", 900)
                 snap = {"t_s": round(time.monotonic() - t_ready, 1), "scrapes": len(scrapes),
                         **json.loads(diag.read_text()), "smaps": smaps(child.pid)}
                 snapshots.append(snap)
