@@ -46,6 +46,7 @@ class EngineBase:
     def __init__(self, tables: Tables, config: AlarmsConfig, *, start_ns: int,
                  id_prefix: str = "", next_seq: int = 1, next_alarm_id: int = 1) -> None:
         self.t = tables
+        tables.emitter = self
         self.config = config
         self.id_prefix = id_prefix
         self.next_seq = next_seq

@@ -114,7 +114,9 @@ class ChannelRt:
         self.rs: RuleSet = EMPTY
         #: the live conditions of ``rs.specs`` (None where idle), or None when none is live
         self.live: list[ValueRule | RateRule | None] | None = None
-        self.stale: FlagRule | None = None
+        #: the live stale rule; while its delay runs untouched, only the time it started
+        #: (``monitor.alarms.stale``: 20,000 channels going stale at once make no objects)
+        self.stale: FlagRule | int | None = None
         self.last_ts = -1
         self.last_good_ts = 0
         self.faulted = False

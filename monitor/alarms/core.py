@@ -38,7 +38,7 @@ from .base import SYSTEM, EngineBase
 from .channels import ChannelRt
 from .events import AlarmEvent, EventKind
 from .location import LocationTracker
-from .stale import StaleScan
+from .stale import StaleScan, check_stale, settle
 from .table import Tables
 from .timebase import CLOCK_POINT, EXACT_STEP_NS, TICK_STEP_NS, reanchor
 
@@ -158,8 +158,11 @@ class EngineCore(EngineBase):
         if ch.faulted:
             self._fault(ch, ts, False, None)
         stale = ch.stale
-        if stale is not None and (stale.active or stale.pending_on is not None):
-            stale.set(self, ts, False)
+        if stale is not None:
+            if isinstance(stale, int):  # dormant (see ``stale``)
+                stale = settle(self.t, ch, stale, ts)
+            if stale is not None and (stale.active or stale.pending_on is not None):
+                stale.set(self, ts, False)
         if ch.live is None:  # no rule of the channel is live: is the value in the quiet band?
             lo, hi = ch.rs.band[kind.loc.state_idx]
             if v < lo or v > hi:
@@ -219,6 +222,8 @@ class EngineCore(EngineBase):
         if q is Quality.MAINTENANCE:  # deliberately flagged data is still data: not stale
             ch.last_good_ts = ts
             stale = ch.stale
+            if isinstance(stale, int):  # dormant (see ``stale``)
+                stale = settle(self.t, ch, stale, ts)
             if stale is not None and (stale.active or stale.pending_on is not None):
                 stale.set(self, ts, False)
         faulted = q in FAULTS
@@ -340,6 +345,7 @@ class EngineCore(EngineBase):
         """The host clock stepped by ``step`` ns, seen at ``at`` (new time): move every timer."""
         self.counters.clock_steps += 1
         self.stepped_at = at
+        self.t.wake_dormant()  # a dormant stale condition's timer moves as any other
         moved = reanchor(self.t, self.maintenance, step, exact=exact)
         self._stale_scan.reset()
         self._shelf_due = -NEVER
@@ -361,20 +367,7 @@ class EngineCore(EngineBase):
                 self._flushing = False
 
     def _check_stale(self, ch: ChannelRt, now: int) -> None:
-        stale = ch.stale  # None while idle
-        if stale is not None and (stale.active or stale.point.oos):
-            return
-        comm = ch.kind.device.comm
-        if comm is not None and comm.active:  # the comm failure says it already
-            if stale is not None and stale.pending_on is not None:
-                stale.set(self, now, False)
-            return
-        if stale is None or stale.pending_on is None:
-            became = ch.last_good_ts + ch.stale_ns
-            if now >= became:
-                spec = ch.kind.stale_spec
-                assert spec is not None
-                self.t.wake_stale(ch).set(self, became, True, (ch.stale_ns + spec.on_ns) / NS)
+        check_stale(self, ch, now)
 
     def _expire(self, now: int) -> None:
         if now >= self._shelf_due or not self.fast:

@@ -30,11 +30,12 @@ from .conditions import Condition, FlagRule, LocationRt, RateRule, ValueRule
 from .events import AlarmState
 from .points import ConditionMap, IdleRow, PointMap
 from .specs import PointSpec
-from .states import AlarmPoint
+from .states import AlarmPoint, Emitter
 
 if TYPE_CHECKING:
     from .location import LocationTracker
 
+NS = 1_000_000_000
 STALE, COMM, FAULT = -1, -2, -3  # slots of the lazily made health rules
 COMM_RULE, FAULT_RULE, STALE_RULE = "comm_failure", "device_fault", "stale"
 NORMAL = AlarmState.NORMAL
@@ -67,6 +68,8 @@ class Tables:
         #: lazily made points that ``sweep`` may drop (a rate rule's window is state: never)
         self.refs: dict[str, tuple[ChannelRt | DeviceRt, int]] = {}
         self.stale_woken = False  # a stale point was made live: the tick looks at every channel
+        #: the engine of these tables: a dormant stale condition made live starts through it
+        self.emitter: Emitter | None = None
         self.points = PointMap(self)
         self.conditions = ConditionMap(self)
         self._pinned_order: list[str] = []
@@ -134,7 +137,17 @@ class Tables:
         return found or self._make(ch, i)  # type: ignore[return-value]
 
     def wake_stale(self, ch: ChannelRt) -> FlagRule:
-        return ch.stale or self._make(ch, STALE)  # type: ignore[return-value]
+        """The stale rule of a channel, made live (a dormant one with its delay running)."""
+        stale = ch.stale
+        if isinstance(stale, FlagRule):
+            return stale
+        return self._make(ch, STALE)  # type: ignore[return-value]
+
+    def wake_dormant(self) -> None:
+        """Make every dormant stale condition live (before a clock step moves the timers)."""
+        for ch in self.channels.values():
+            if isinstance(ch.stale, int):
+                self._make(ch, STALE)
 
     def wake_comm(self, dev: DeviceRt) -> FlagRule:
         return dev.comm or self._make(dev, COMM)  # type: ignore[return-value]
@@ -156,6 +169,7 @@ class Tables:
 
     def _make(self, owner: ChannelRt | DeviceRt, slot: int) -> Condition:
         spec, key, place = self._spec(owner, slot)
+        dormant: int | None = None
         if isinstance(owner, DeviceRt):
             point = spec.point(key, owner.name, owner.name, owner.location)
             loc = self.locations[owner.location]
@@ -173,9 +187,12 @@ class Tables:
             else:
                 owner.fault = cond
         elif slot == STALE:
+            if isinstance(owner.stale, int):  # its delay runs: start it as the tick would have
+                dormant = owner.stale
+            else:  # a new watch for the stale scan (a dormant one is on it)
+                self.stale_woken = True
             owner.stale = cond
             owner.refresh()
-            self.stale_woken = True
         else:
             if isinstance(cond, ValueRule):
                 cond.doors = owner.suppressors
@@ -188,6 +205,11 @@ class Tables:
         if not isinstance(cond, RateRule):
             self.refs[key] = (owner, slot)
         self._sorted = None
+        if dormant is not None:
+            assert self.emitter is not None
+            assert isinstance(cond, FlagRule)
+            assert isinstance(owner, ChannelRt)
+            cond.set(self.emitter, dormant, True, (owner.stale_ns + cond.on_ns) / NS)
         return cond  # type: ignore[no-any-return]
 
     def sweep(self) -> int:

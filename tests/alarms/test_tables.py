@@ -205,3 +205,30 @@ def test_tables_of_2000_devices_are_cheap(tmp_path: Path) -> None:
     print(f"\nbuild_tables, 2,000 devices: {cpu:.3f} s CPU, {held / 1e6:.1f} MB")
     assert cpu < 0.5
     assert held < 15e6
+
+
+def test_a_silent_site_makes_no_stale_point_until_its_alarm_is_due(tmp_path: Path) -> None:
+    """A site that stops reporting keeps only the start of each stale delay (``stale``'s
+    dormant conditions), and raises the same alarms at the same times as the full engine."""
+    loaded = site(tmp_path, alarms=ALARMS)
+    fast = AlarmEngine(build_tables(loaded), loaded.config.alarms, start_ns=T0, id_prefix="t-")
+    full = AlarmEngine(build_tables(loaded), loaded.config.alarms, start_ns=T0, id_prefix="t-",
+                       fast=False)
+    got: list[AlarmEvent] = []
+    want: list[AlarmEvent] = []
+    dormant_seen = False
+    for s in range(1, 121):
+        got += fast.tick(at(s))
+        want += full.tick(at(s))
+        dormant = [ch.id for ch in fast.t.channels.values() if isinstance(ch.stale, int)]
+        dormant_seen = dormant_seen or bool(dormant)
+        for cid in dormant:  # no object for it, while the full engine has one pending
+            assert f"{cid}:stale" not in fast.t.lives
+            assert full.t.conditions[f"{cid}:stale"].pending_on is not None
+    assert dormant_seen
+    raised = [e for e in got if e.kind == "raised" and e.rule == "stale"]
+    assert len(raised) == len(fast.t.channels)
+    assert [e.to_json() for e in got] == [e.to_json() for e in want]
+    got = fast.evaluate([Reading(c, 20.0, Quality.GOOD, at(121)) for c in fast.t.channels])
+    want = full.evaluate([Reading(c, 20.0, Quality.GOOD, at(121)) for c in full.t.channels])
+    assert [e.to_json() for e in got] == [e.to_json() for e in want]
