@@ -304,18 +304,14 @@ class Bus:
                 and self.is_socket and self._fast_replies)
 
     def send_planned(self, request: ModbusPDU, tail: bytes, timeout: float,
-                     owner: Attempt) -> InFlight:
+                     owner: Attempt, ticker: TickClock) -> InFlight:
         """Send the first attempt of a planned read without a coroutine (caller holds
-        ``lock`` and checked ``can_send_planned``); ``owner`` hears how it ended.
+        ``lock`` and checked ``can_send_planned``); ``owner`` hears how it ended, and
+        the running loop's ``ticker`` expires it.
 
         Sending fails as ``execute`` would: the attempt ends at once with the error,
         for ``execute(..., sent=attempt)`` to classify.
         """
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            self._loop, self._clock = loop, clock()
-        ticker = self._clock
-        assert ticker is not None
         attempt = InFlight(owner, self.client)
         try:
             self._send(self.client, request, tail, attempt)

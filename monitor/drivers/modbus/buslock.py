@@ -56,7 +56,8 @@ class BusLock:
         if not self._locked:
             raise RuntimeError("bus lock released while not held")
         self._locked = False
-        self._wake_first()
+        if self._waiters:
+            self._wake_first()
 
     def _wake_first(self) -> None:
         for waiter in self._waiters:

@@ -64,8 +64,8 @@ class Resume:
 class PollCycle:
     """The scheduled polls of one connection's devices (one request in flight at a time)."""
 
-    __slots__ = ("bus", "dev", "index", "loop", "now_tick", "out", "owner", "pos", "runtimes",
-                 "started", "stopped", "ticker")
+    __slots__ = ("bus", "clean", "dev", "index", "loop", "now_tick", "out", "owner", "pos",
+                 "runtimes", "started", "stopped", "ticker")
 
     def __init__(self, owner: Owner, bus: Bus, runtimes: Sequence[DeviceRuntime],
                  loop: asyncio.AbstractEventLoop, ticker: TickClock) -> None:
@@ -76,6 +76,7 @@ class PollCycle:
         self.dev: DeviceRuntime | None = None  # polled here now (holds the bus lock)
         self.index = 0
         self.out: list[Reading] = []
+        self.clean = True  # every reading of the poll in flight so far is good
         self.started = 0.0
         self.stopped = False
 
@@ -121,14 +122,20 @@ class PollCycle:
                 pdu = dev.pdus[i]  # the task's path says what is wrong with it
                 attempt.refuse(function_code, registers, pdu.dev_id, pdu.transaction_id)
                 return
-            dev.take(i, registers, self.out)
+            if not dev.take(i, registers, self.out):
+                self.clean = False
             i += 1
             if i < len(dev.requests):
                 self.index = i
-                self.bus.send_planned(dev.pdus[i], dev.tails[i], dev.timeout, self)
+                self.bus.send_planned(dev.pdus[i], dev.tails[i], dev.timeout, self, self.ticker)
                 return
-            out, _ = dev.settle(self.out)
-            dev.count_quality(out)
+            out = self.out
+            if dev.status_bits:
+                out, faults = dev.settle(out)
+                if faults is not None:
+                    self.clean = False
+            if not self.clean:
+                dev.count_quality(out)
             self.dev, self.out = None, []
             self.bus.lock.release()
             self.owner.polled(dev, out, self.started)
@@ -160,8 +167,8 @@ class PollCycle:
                 continue
             if dev.scheduled_fast and bus.can_send_planned() and bus.lock.try_acquire():
                 self.dev, self.index, self.started = dev, 0, time.perf_counter()
-                self.out = dev.begin()
-                bus.send_planned(dev.pdus[0], dev.tails[0], dev.timeout, self)
+                self.out, self.clean = dev.begin(), True
+                bus.send_planned(dev.pdus[0], dev.tails[0], dev.timeout, self, self.ticker)
             else:
                 self.owner.hand_off(dev)
             return

@@ -158,11 +158,12 @@ def direct_plan(channels: Sequence[tuple[int, ChannelDecoder]]) -> list[DirectCh
 
 
 def decode_direct(plan: list[DirectChannel], regs: Sequence[int], ts_ns: int,
-                  out: list[Reading]) -> None:
+                  out: list[Reading]) -> bool:
     """``ChannelDecoder.decode`` of every channel of ``plan`` into ``out``, without a method
     call and its attribute look-ups per channel; a value outside its range takes
-    ``decode`` itself (its quality and detail)."""
+    ``decode`` itself (its quality and detail). True when every reading is good."""
     append = out.append
+    good = True
     for dec, index, channel, sign_bit, scale, offset, lo, hi in plan:
         pattern = regs[index]
         raw = float(pattern - (sign_bit << 1)) if pattern & sign_bit else float(pattern)
@@ -171,3 +172,5 @@ def decode_direct(plan: list[DirectChannel], regs: Sequence[int], ts_ns: int,
             append(new_reading(Reading, (channel, value, _GOOD, ts_ns, raw, None, None)))
         else:
             append(dec.decode(regs, index, ts_ns))
+            good = False
+    return good

@@ -168,19 +168,20 @@ class DeviceRuntime:
         self.count_quality(out)
         return out
 
-    def take(self, i: int, regs: Sequence[int], out: list[Reading]) -> None:
-        """Decode the reply to read ``i`` into ``out`` (and the hidden registers)."""
+    def take(self, i: int, regs: Sequence[int], out: list[Reading]) -> bool:
+        """Decode the reply to read ``i`` into ``out`` (and the hidden registers); True
+        when its readings are known to be good (none for ``count_quality`` to count)."""
         ts = utc_now_ns()
         direct = self.direct[i]
         if direct is not None:
-            decode_direct(direct, regs, ts, out)
-            return
+            return decode_direct(direct, regs, ts, out)
         hidden = self.hidden
         for index, dec in self.requests[i].channels:
             if dec.hidden:
                 hidden[dec.name] = dec.assemble(regs, index)
             else:
                 out.append(dec.decode(regs, index, ts))
+        return False
 
     def settle(self, out: list[Reading]) -> tuple[list[Reading], tuple[Quality, str] | None]:
         """The readings qualified by the status word read with them, and its fault."""

@@ -71,6 +71,7 @@ class ModbusDriver(Driver):
         self.skipped_ticks = 0
         self._batch: ReadingBatch | None = None  # the running loop's: run and poll_once bind it
         self._cycle: PollCycle | None = None  # run's scheduled polls
+        self._loop: asyncio.AbstractEventLoop | None = None  # run's
         self._job: DeviceRuntime | Resume | Exception | None = None  # for run's task to do
         self._wake: asyncio.Future[None] | None = None  # run's task waits on it for a job
         self._save = False  # save the counters' cursors after every tick
@@ -80,7 +81,7 @@ class ModbusDriver(Driver):
     # -- lifecycle ----------------------------------------------------------------------
     async def run(self) -> None:
         self.load_cursors()
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._batch = reading_batch()
         ticker = clock()  # shared by every connection: the polls due together wake together
         cfg = self.connection
@@ -144,7 +145,8 @@ class ModbusDriver(Driver):
 
     def polled(self, dev: DeviceRuntime, readings: list[Reading], started: float) -> None:
         self._record(dev, readings, started)
-        skipped = dev.schedule.advance(current_tick(self._cycle_loop_time()), dev.failed)
+        assert self._loop is not None
+        skipped = dev.schedule.advance(current_tick(self._loop.time()), dev.failed)
         if skipped:
             dev.status.overruns += skipped
             self.skipped_ticks += skipped
@@ -154,10 +156,6 @@ class ModbusDriver(Driver):
             self.bus.close()
         if self._save:
             self._save_cursors()
-
-    def _cycle_loop_time(self) -> float:
-        assert self._cycle is not None
-        return self._cycle.loop.time()
 
     # -- polls outside the schedule -------------------------------------------------------
     async def poll_once(self, device: str | None = None) -> None:
