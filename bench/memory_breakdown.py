@@ -218,6 +218,7 @@ def in_process_snapshot() -> dict[str, Any]:
         "gc_objects": len(gc.get_objects()),
         "gc_frozen": gc.get_freeze_count(),
         "python_threads": [t.name for t in threading.enumerate()],
+        "modules": dict(Counter(name.split(".")[0] for name in list(sys.modules)).most_common()),
         "tracemalloc": tracemalloc_groups(),
     }
 
@@ -344,6 +345,9 @@ def report(snap: dict[str, Any], devices: int) -> str:
         out.append(f"readings not yet committed: {snap['stores_pending']}")
     out.append(f"python: {snap.get('gc_objects')} GC-tracked objects "
                f"({snap.get('gc_frozen')} frozen); threads {snap.get('python_threads')}")
+    if mods := snap.get("modules"):
+        out.append(f"modules loaded: {sum(mods.values())}; by package: " + ", ".join(
+            f"{name} {count}" for name, count in list(mods.items())[:30]))
     tm = snap.get("tracemalloc") or {}
     if tm:
         out.append(f"tracemalloc: {_mb(tm['traced_bytes'])} traced (its own overhead "
