@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor.drivers.base import POLL_BUCKETS, DeviceStatus, Driver
@@ -121,9 +121,11 @@ class DeviceCollector(Collector):
                              DEVICE_LABELS, "counter")
         failures = SeriesFamily("cleanroom_device_poll_failures", "Failed polls of the device "
                                 "(present from the start, for rate())", DEVICE_LABELS, "counter")
-        errors = CounterMetricFamily("cleanroom_device_poll_errors", "Failed polls of the "
-                                     "device by kind (timeout, exception, disconnected...)",
-                                     labels=(*DEVICE_LABELS, "kind"))
+        # a series per device and kind of error: up to thousands when a network fails, written
+        # from the device's label part (library families' label prefixes are cached per series)
+        errors = SeriesFamily("cleanroom_device_poll_errors", "Failed polls of the "
+                              "device by kind (timeout, exception, disconnected...)",
+                              DEVICE_LABELS, "counter", extra="kind")
         overruns = SeriesFamily("cleanroom_device_poll_overruns", "Poll ticks skipped because "
                                 "the previous poll of the device still ran", DEVICE_LABELS,
                                 "counter")
@@ -142,13 +144,13 @@ class DeviceCollector(Collector):
         devices, histograms = self._snapshot
         self._snapshot = None
         for dev in devices:
-            labels, part = dev.labels, dev.part
+            part = dev.part
             up.add(part, 1.0 if dev.up else 0.0)
             polls.add(part, float(dev.polls))
             overruns.add(part, float(dev.overruns))
             failures.add(part, float(sum(count for _, count in dev.errors)))
             for kind, count in dev.errors:
-                errors.add_metric((*labels, kind), float(count))
+                errors.add(part, float(count), kind)
             if dev.last_success_ns is not None:
                 success.add(part, dev.last_success_ns * 1e-9)
             seconds.add(part, dev.poll_seconds)
