@@ -20,6 +20,7 @@ the round-trip loader's own; tests/config/test_yaml_source.py compares the two.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,21 @@ def load_yaml(path: Path, source: SourceMap, prefix: Loc = (), text: str | None 
     is_json, value = read_json(path, source, text, prefix)
     if is_json:
         return value
+    if CParser is not None and not _needs_reference(text):
+        from .yaml_plain import plain_document  # it imports this module
+
+        try:
+            value = plain_document(text)
+        except Exception:  # anything unusual: the walk with lines, or the reference, decides
+            pass
+        else:  # the lines only if an error asks for one
+            source.defer(functools.partial(_fill_lines, text, path, prefix))
+            return value
     return _load_with_lines(text, path, source, prefix)
+
+
+def _fill_lines(text: str, path: Path, prefix: Loc, lines: dict[Loc, tuple[str, int]]) -> None:
+    merge_lines(lines, read_lines(text, path, prefix))
 
 
 def _load_with_lines(text: str, path: Path, source: SourceMap, prefix: Loc) -> Any:
@@ -76,11 +91,11 @@ def _load_with_lines(text: str, path: Path, source: SourceMap, prefix: Loc) -> A
 
 
 def read_lines(text: str, path: Path, prefix: Loc) -> dict[Loc, tuple[str, int]]:
-    """The line map of text already read as JSON, read again the YAML way."""
+    """The line map of text already read (as JSON, or without lines), read again with them."""
     source = SourceMap()
     try:
         _load_with_lines(text, path, source, prefix)
-    except YamlSyntaxError:  # json_source takes only text YAML reads alike: not reached
+    except YamlSyntaxError:  # not reached: the text was read before
         return {}
     return source.lines
 
