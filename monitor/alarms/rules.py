@@ -124,7 +124,21 @@ def build_tables(loaded: LoadedConfig) -> Tables:
             b.reshape(ch, inputs=(*ch.kind.inputs, t.trackers[name]))
     add_check_points(t, loaded)
     add_system_points(t, loaded)
+    _pack_channel_lists(t)
     return t
+
+
+def _pack_channel_lists(t: Tables) -> None:
+    """Exact-size channel lists, and a location's list shared with its device when they hold
+    the same channels (a location of one device, the usual case): 2,000 lists fewer. Both
+    are only read once built (refresh of the fast bands)."""
+    for dev in t.devices.values():
+        dev.channels = dev.channels[:]
+    for loc in t.locations.values():
+        chans = loc.channels
+        if chans:
+            same = chans[0].kind.device.channels
+            loc.channels = same if same == chans else chans[:]
 
 
 def _channel_timing(b: _Builder, info: ChannelInfo, acfg: AlarmsConfig, device_cfg: DeviceConfig,
