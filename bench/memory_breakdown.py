@@ -13,7 +13,7 @@ once this process reads the daemon's ``/proc/PID/smaps`` and asks the daemon
 - with ``--tracemalloc``: live Python allocations by monitor subpackage (the
   innermost monitor/ frame of each allocation; imports apart). Tracing from
   the process start costs memory and CPU of its own: RSS is then not the
-  figure to quote.
+  figure to quote, and pymalloc keeps its statistics to itself.
 
 Run: ``python -m bench.memory_breakdown --devices 2000 --at 45,150``
 (``--tracemalloc`` for the Python side, ``--json FILE`` for the raw numbers,
