@@ -228,6 +228,7 @@ def smaps(pid: int) -> dict[str, Any]:
     """RSS of ``pid`` by kind of mapping, and its largest anonymous mappings."""
     kinds: Counter[str] = Counter()
     anon_maps: list[tuple[int, int, str]] = []
+    files: Counter[str] = Counter()
     header = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \d+\s*(.*)$")
     with open(f"/proc/{pid}/smaps", encoding="utf-8", errors="replace") as fh:
         name, size, perms = "", 0, ""
@@ -242,6 +243,8 @@ def smaps(pid: int) -> dict[str, Any]:
                 kinds[kind] += rss
                 if kind == "anonymous" and rss:
                     anon_maps.append((rss, size, perms))
+                elif kind.startswith("file"):
+                    files[Path(name).name] += rss
     threads = []
     with contextlib.suppress(OSError):
         for task in sorted(os.listdir(f"/proc/{pid}/task"), key=int):
@@ -254,6 +257,7 @@ def smaps(pid: int) -> dict[str, Any]:
             "rss_file_bytes": int(vm.get("RssFile", 0)) * 1024,
             "by_kind": dict(kinds.most_common()),
             "largest_anonymous": [{"rss": r, "size": s, "perms": p} for r, s, p in anon_maps[:12]],
+            "largest_files": dict(files.most_common(15)),
             "threads": threads}
 
 
@@ -323,6 +327,8 @@ def report(snap: dict[str, Any], devices: int) -> str:
            "  by mapping: " + ", ".join(f"{k} {_mb(v)}" for k, v in sm["by_kind"].items()),
            "  largest anonymous (rss/size): " + ", ".join(
                f"{_mb(m['rss'])}/{_mb(m['size'])}" for m in sm["largest_anonymous"][:8]),
+           "  largest files: " + ", ".join(
+               f"{name} {_mb(rss)}" for name, rss in sm.get("largest_files", {}).items()),
            f"  threads ({len(sm['threads'])}): {', '.join(sm['threads'])}"]
     if g:
         out.append(f"glibc malloc: from system {_mb(g['arena_bytes'])} in arenas + "
