@@ -25,9 +25,10 @@ from hypothesis import strategies as st
 from monitor.alarms.engine import AlarmEngine
 from monitor.alarms.rules import build_tables
 from monitor.config import LoadedConfig
-from monitor.errors import AlarmError
 from monitor.model import Quality, Reading
 
+from . import plans
+from .plans import as_json
 from .site import BASE, T0, at, site
 
 RULES = [
@@ -115,65 +116,14 @@ steps = st.lists(st.one_of(
               st.sampled_from(KEYS)),
     st.tuples(st.sampled_from(["maint_on", "maint_off"]),
               st.sampled_from(["th1", "fill-1", "dp1/dp"])),
-    st.tuples(st.just("state"), st.sampled_from(["at_rest", "in_operation", "auto"])),
+    st.tuples(st.just("state"), st.sampled_from(["at_rest", "in_operation", "auto"]),
+              st.just(9)),
 ), min_size=5, max_size=70)
 
 
-def _reading(spec: tuple[str, int, Quality], ts: int) -> Reading:
-    channel, i, quality = spec
-    values = VALUES[channel]
-    return Reading(channel, values[i % len(values)], quality, ts,
-                   detail=None if quality is Quality.GOOD else "x")
-
-
 def drive(engine: AlarmEngine, plan: list[tuple[Any, ...]]) -> list[Any]:
-    """Run the plan; every event (as JSON) and every refusal, in order."""
-    out: list[Any] = []
-    now = 0.0
-    for s in plan:
-        op = s[0]
-        try:
-            if op == "read":
-                now += s[2]
-                out += engine.evaluate([_reading(s[1], at(now))])
-            elif op == "batch":
-                now += s[2]
-                out += engine.evaluate([_reading(r, at(now)) for r in s[1]])
-            elif op == "second":  # a poll of every channel, mostly in limits; maybe a tick
-                now += 1
-                out += engine.evaluate([_reading((c, i, q), at(now))
-                                        for c, (i, q) in zip(CHANNELS, s[1], strict=True)])
-                if s[2]:
-                    out += engine.tick(at(now + 0.5))
-            elif op == "quiet":  # seconds of every channel in limits, ticked: the common case
-                for _ in range(s[1]):
-                    now += 1
-                    out += engine.evaluate([Reading(c, VALUES[c][0], Quality.GOOD, at(now))
-                                            for c in CHANNELS])
-                    out += engine.tick(at(now + 0.5))
-            elif op == "tick":
-                now += s[1]
-                out += engine.tick(at(now))
-            elif op == "back":  # the host clock steps back (seen by the tick)
-                now -= s[1]
-                out += engine.tick(at(now))
-            elif op == "ack":
-                out += engine.acknowledge(s[1], "ann", "seen", at(now))
-            elif op == "shelve":
-                out += engine.shelve(s[1], "ann", "r", at(now), at(now + 7))
-            elif op == "unshelve":
-                out += engine.unshelve(s[1], "ann", "r", at(now))
-            elif op in ("oos_on", "oos_off"):
-                out += engine.set_out_of_service(s[1], op == "oos_on", "eng", "r", at(now))
-            elif op in ("maint_on", "maint_off"):
-                out += engine.set_maintenance(s[1], op == "maint_on", user="eng", reason="r",
-                                              ts_ns=at(now), until_ns=None)
-            else:
-                out += engine.set_location_state("fill-1", s[1], user="qa", reason="r",
-                                                 ts_ns=at(now), until_ns=at(now + 9))
-        except AlarmError as err:
-            out.append(f"refused: {err}")
-    return [e if isinstance(e, str) else e.to_json() for e in out]
+    """Run the plan (``plans.drive``); every event (as JSON) and every refusal, in order."""
+    return as_json(plans.drive(engine, plan, VALUES))
 
 
 def counters(engine: AlarmEngine) -> dict[str, int]:
@@ -270,13 +220,13 @@ def _raised(events: list[Any]) -> list[tuple[str, int]]:
 def test_a_band_follows_the_location_state(tmp_path: Path) -> None:
     """In operation the particle band is 100x wider; back at rest it narrows at once."""
     plan: list[tuple[Any, ...]] = [
-        ("state", "in_operation"),
+        ("state", "in_operation", 9),
         ("read", ("pc1/p05", 7, Quality.GOOD), 1),  # 176,001: above the in-operation alert
         ("read", ("pc1/p05", 0, Quality.GOOD), 1),
         ("ack", "pc1/p05:high_alert"),
         ("tick", 1),  # the alert rule idle again: dropped, the band is the in-operation one
         ("read", ("pc1/p05", 5, Quality.GOOD), 1),  # 3,521: fine in operation
-        ("state", "at_rest"),
+        ("state", "at_rest", 9),
         ("read", ("pc1/p05", 5, Quality.GOOD), 1),  # 3,521: above both at-rest limits
     ]
     got = _both(gmp_site(tmp_path), plan)
@@ -326,7 +276,7 @@ def test_clean_up_and_manual_expiry_are_seen_by_the_tick(tmp_path: Path) -> None
     plan: list[tuple[Any, ...]] = [("quiet", 2), ("read", (("plc1/running", 1, Quality.GOOD)), 1),
                                    ("read", (("plc1/running", 0, Quality.GOOD)), 1)]
     plan += [("tick", 1)] * 7
-    plan += [("state", "in_operation")]  # manual, until 9 s later
+    plan += [("state", "in_operation", 9)]  # manual, until 9 s later
     plan += [("tick", 1)] * 16
     got = _both(loaded, plan)
     states = [(e["location_state"], e["ts_ns"]) for e in got

@@ -19,9 +19,9 @@ from monitor.alarms.events import AlarmEvent
 from monitor.alarms.rebuild import restore
 from monitor.alarms.rules import build_tables, describe
 from monitor.config import LoadedConfig, load_config
-from monitor.errors import AlarmError
 from monitor.model import Quality, Reading
 
+from . import plans
 from .site import T0, at, site
 
 RULES = [
@@ -55,8 +55,10 @@ KEYS = ["th1/t:high_action", "th1/t:high_alert", "th1/t:low_alert", "th1/t:rate_
 
 def steps_on(channels: list[str]) -> st.SearchStrategy[list[tuple[Any, ...]]]:
     """Random steps whose readings are of a few channels (so that excursions happen)."""
-    read = st.tuples(st.just("read"), st.sampled_from(channels), st.integers(0, 6),
-                     st.sampled_from([None] * 8 + QUALITIES), st.integers(-2, 4))
+    read = st.tuples(st.just("read"),
+                     st.tuples(st.sampled_from(channels), st.integers(0, 6),
+                               st.sampled_from([Quality.GOOD] * 8 + QUALITIES)),
+                     st.integers(-2, 4))
     tick = st.tuples(st.just("tick"), st.integers(0, 5))
     step = st.one_of(
         read, read, read, read, read, read, tick, tick,
@@ -74,39 +76,8 @@ scenarios = st.lists(st.sampled_from(sorted(VALUES)), min_size=1, max_size=3,
 
 
 def drive(engine: AlarmEngine, steps: list[tuple[Any, ...]]) -> list[Any]:
-    """Run ``steps``; every event and every refusal, in order."""
-    out: list[Any] = []
-    now = 0.0
-    for s in steps:
-        op = s[0]
-        try:
-            if op == "read":
-                _, channel, i, quality, dt = s
-                now += dt
-                values = VALUES[channel]
-                r = Reading(channel, values[i % len(values)], quality or Quality.GOOD, at(now),
-                            detail="x" if quality else None)
-                out += engine.evaluate([r])
-            elif op == "tick":
-                now += s[1]
-                out += engine.tick(at(now))
-            elif op == "ack":
-                out += engine.acknowledge(s[1], "ann", "seen", at(now))
-            elif op == "shelve":
-                out += engine.shelve(s[1], "ann", "r", at(now), at(now + 7))
-            elif op == "unshelve":
-                out += engine.unshelve(s[1], "ann", "r", at(now))
-            elif op in ("oos_on", "oos_off"):
-                out += engine.set_out_of_service(s[1], op == "oos_on", "eng", "r", at(now))
-            elif op in ("maint_on", "maint_off"):
-                out += engine.set_maintenance(s[1], op == "maint_on", user="eng", reason="r",
-                                              ts_ns=at(now), until_ns=None)
-            else:
-                out += engine.set_location_state("fill-1", s[1], user="qa", reason="r",
-                                                 ts_ns=at(now))
-        except AlarmError as err:
-            out.append(f"refused: {err}")
-    return out
+    """Run ``steps`` (``plans.drive``); every event and every refusal, in order."""
+    return plans.drive(engine, steps, VALUES)
 
 
 def eager(loaded: LoadedConfig) -> AlarmEngine:
