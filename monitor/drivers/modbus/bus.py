@@ -34,7 +34,7 @@ from monitor.config.devices import ModbusSerialConnection, ModbusTcpConnection
 from monitor.errors import DeviceTimeout, DriverError
 
 from .buslock import BusLock
-from .replies import Attempt, InFlight, TcpReplies, shared_decoder
+from .replies import IDLE, Attempt, InFlight, TcpReplies, shared_decoder
 from .schedule import RequestTimeout, TickClock, clock
 
 
@@ -124,6 +124,7 @@ class Bus:
         # the driver decides when a connection is beyond repair, not pymodbus' counter
         client.set_max_no_responses(1 << 30)
         client.ctx.framer.decoder = shared_decoder()
+        client.ctx.response_future = IDLE  # type: ignore[assignment]  # replies.Idle
         return client
 
     @property

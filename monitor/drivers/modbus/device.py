@@ -47,6 +47,12 @@ def _hidden(name: str, table: RegisterTable, address: int, dtype: DataType,
 class DeviceRuntime:
     """A device's compiled plan and live state."""
 
+    __slots__ = (
+        "binding", "bus", "counter", "direct", "error", "failed", "hidden", "interval_ticks",
+        "name", "pdus", "requests", "retries", "schedule", "scheduled_fast", "status",
+        "status_bits", "tails", "timeout", "unit",
+    )
+
     def __init__(
         self, binding: DeviceBinding, connection: ModbusTcpConnection | ModbusSerialConnection,
         bus: Bus, status: DeviceStatus,

@@ -159,6 +159,28 @@ class InFlight:
         return self._pdu
 
 
+class Idle:
+    """No request in flight: pymodbus' response future between requests, one for all.
+
+    pymodbus makes an ``asyncio.Future`` per client only to have something there
+    before the first request (~1.3 kB each, 2.6 MB at 2,000 connections); the
+    bus puts its own future (or an ``InFlight``) there for every request. A
+    reply arriving while this one is in place is what pymodbus calls a reply
+    "without a corresponding request", as with a future already done.
+    """
+
+    __slots__ = ()
+
+    def done(self) -> bool:
+        return True
+
+    def set_result(self, pdu: ModbusPDU) -> None:  # never called: done() is True
+        del pdu
+
+
+IDLE = Idle()
+
+
 class TcpReplies(asyncio.Protocol):
     """The protocol of a Modbus TCP client's transport, in front of pymodbus' own (``ctx``).
 
