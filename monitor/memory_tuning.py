@@ -61,7 +61,9 @@ def tune_allocator() -> None:
     glibc's total 38.9 -> 35.4 MB at 45 s, 39.8 -> 35.9 MB at 100 s. The lock
     they now share is rarely contended: Python's blocks up to 512 bytes never
     take it and the GIL serialises its larger ones; only SQLite's mallocs in the
-    commit thread (GIL released) can meet the event loop's.
+    commit thread (GIL released) can meet the event loop's. The store's CPU per
+    reading, append and commit (``bench.store_append``, two pairs alternated):
+    2.01 and 2.07 us on per-thread arenas, 1.94 and 1.94 us on one.
 
     Called by the service before any thread of the daemon starts; idempotent.
     """
