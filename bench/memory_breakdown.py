@@ -41,9 +41,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, free_port, free_ports, precompile
-from bench.configs import modbus_site, write_config
-from bench.memory import scrape_loop
-from bench.procs import Child, farm
 
 MB = 2**20
 
@@ -219,6 +216,7 @@ def in_process_snapshot() -> dict[str, Any]:
         "gc_frozen": gc.get_freeze_count(),
         "python_threads": [t.name for t in threading.enumerate()],
         "modules": dict(Counter(name.split(".")[0] for name in list(sys.modules)).most_common()),
+        "module_names": sorted(sys.modules),
         "tracemalloc": tracemalloc_groups(),
     }
 
@@ -276,6 +274,11 @@ def _kind(name: str) -> str:
 # ---------------------------------------------------------------- the run
 def run(devices: int, at: list[float], *, tracemalloc_frames: int, tree: Path,
         scrape_every: float, extra_env: dict[str, str]) -> list[dict[str, Any]]:
+    # imported here, not at the top: the daemon imports this module for its diagnostics
+    from bench.configs import modbus_site, write_config
+    from bench.memory import scrape_loop
+    from bench.procs import Child, farm
+
     ports = free_ports(4)
     http_port = free_port()
     snapshots = []
