@@ -77,6 +77,8 @@ _LIGHT = {
     "SequenceEndEvent": _SequenceEnd, "AliasEvent": _Alias,
 }
 _SWAP_LOCK = threading.Lock()
+_MISSING = object()
+_SHAREABLE = (str, int, float, bool, type(None))
 
 
 def plain_document(text: str) -> Any:
@@ -125,6 +127,9 @@ class _PlainWalk:
         self.resolved: dict[str, Any] = {}
         self.texts: dict[str, str] = {}
         self.numbers: dict[str, int | float] = {}
+        #: plain scalar text -> its value (text, number, bool or None: one object each)
+        self.plain: dict[str, Any] = {}
+        self.keys: dict[str, str] = {}  # plain key text -> the key (resolved as text)
 
     def document(self) -> Any:
         next_event = self.next_event
@@ -163,8 +168,7 @@ class _PlainWalk:
         return value
 
     def mapping(self) -> dict[str, Any]:
-        next_event, resolved, texts, scalar = (
-            self.next_event, self.resolved, self.texts, self.scalar)
+        next_event, texts, plain, keys = self.next_event, self.texts, self.plain, self.keys
         out: dict[str, Any] = {}
         while True:
             key_event = next_event()
@@ -172,37 +176,67 @@ class _PlainWalk:
                 if type(key_event) is _MappingEnd:
                     return out
                 raise _Unusual("a mapping key that is not plain text")
-            anchor, tag, implicit, text = key_event.args[:4]
-            if tag is not None or anchor is not None:
+            args = key_event.args
+            if args[0] is not None or args[1] is not None:
                 raise _Unusual("a mapping key that is not plain text")
-            if implicit[0]:
-                kind = resolved.get(text)
-                if kind is None:
-                    kind = self.resolve(text)
-                if kind is not _T_STR:
-                    raise _Unusual(f"a mapping key {text!r} that is not text")
-            key = texts.setdefault(text, text)
+            text = args[3]
+            if args[2][0]:
+                key = keys.get(text)
+                if key is None:
+                    key = self.plain_key(text)
+            else:
+                key = texts.setdefault(text, text)
             if key in out:
                 raise _Unusual(f"duplicate key {key!r}")
             value_event = next_event()
             args = value_event.args
-            if type(value_event) is _Scalar and args[0] is None:
-                out[key] = scalar(args)
+            if type(value_event) is _Scalar and args[0] is None and args[1] is None:
+                text = args[3]
+                if not args[2][0]:
+                    out[key] = texts.setdefault(text, text)
+                else:
+                    value = plain.get(text, _MISSING)
+                    if value is _MISSING:
+                        if text[:1] in _RULES:
+                            value = self.plain_scalar(args)
+                        else:  # no rule starts with its first character: text
+                            value = plain[text] = texts.setdefault(text, text)
+                    out[key] = value
             else:
                 out[key] = self.node(value_event)
 
     def sequence(self) -> list[Any]:
-        next_event, scalar = self.next_event, self.scalar
+        next_event, texts, plain = self.next_event, self.texts, self.plain
         items: list[Any] = []
         while True:
             event = next_event()
             kind = type(event)
-            if kind is _Scalar and event.args[0] is None:
-                items.append(scalar(event.args))
+            args = event.args
+            if kind is _Scalar and args[0] is None and args[1] is None:
+                text = args[3]
+                if not args[2][0]:
+                    items.append(texts.setdefault(text, text))
+                else:
+                    value = plain.get(text, _MISSING)
+                    items.append(self.plain_scalar(args) if value is _MISSING else value)
             elif kind is _SequenceEnd:
                 return items
             else:
                 items.append(self.node(event))
+
+    def plain_key(self, text: str) -> str:
+        """A plain mapping key, which must resolve as text (``1``, ``true``: the reference)."""
+        if self.resolve(text) is not _T_STR:
+            raise _Unusual(f"a mapping key {text!r} that is not text")
+        key = self.keys[text] = self.texts.setdefault(text, text)
+        return key
+
+    def plain_scalar(self, args: tuple[Any, ...]) -> Any:
+        """``scalar``, remembered for the text when its value is immutable (not a timestamp)."""
+        value = self.scalar(args)
+        if type(value) in _SHAREABLE:
+            self.plain[args[3]] = value
+        return value
 
     def scalar(self, args: tuple[Any, ...]) -> Any:
         """``_Builder.scalar`` on the event's arguments."""
