@@ -25,6 +25,9 @@ from .states import AlarmPoint, Emitter
 
 MAX_SAMPLES = 10
 """Triggering samples kept per excursion: the first and the most recent ones."""
+NO_SAMPLES: tuple[()] = ()
+"""The samples of a condition whose delay is not running: none, and no list per condition
+(they are a list from ``_begin`` until the raise that records them)."""
 
 
 class LocationRt:
@@ -87,7 +90,7 @@ class Condition:
         self.last_value: float | None = None
         self.pk: float | None = None
         self.pk_ns: int | None = None
-        self.samples: list[tuple[int, float | None]] = []
+        self.samples: list[tuple[int, float | None]] | tuple[()] = NO_SAMPLES
         self.note: str | None = None  # e.g. the device's fault text, recorded with the raise
 
     # --- what subclasses say about themselves ---------------------------------------------
@@ -133,6 +136,7 @@ class Condition:
                 if value is not None and (pk is None or (value - pk) * self.point.sign > 0):
                     self.pk, self.pk_ns = value, ts
                 samples = self.samples
+                assert isinstance(samples, list)  # pending: made by ``_begin``
                 samples.append((ts, value))
                 if len(samples) > MAX_SAMPLES:
                     del samples[1]
@@ -163,6 +167,7 @@ class Condition:
             "samples": [[t, v] for t, v in self.samples],
             "settings": self.settings,
         }
+        self.samples = NO_SAMPLES  # recorded: the next ``_begin`` starts a new list
         limits = self.recorded_limits()
         if limits is not None:
             details["limits"] = limits

@@ -65,8 +65,8 @@ class Tables:
         self.lives: dict[str, AlarmPoint] = {}  # every live point (pinned ones included)
         self.conds: dict[str, Condition] = {}  # their conditions (a log-only point has none)
         self.pinned: set[str] = set()
-        #: lazily made points that ``sweep`` may drop (a rate rule's window is state: never)
-        self.refs: dict[str, tuple[ChannelRt | DeviceRt, int]] = {}
+        #: keys of lazily made points ``sweep`` may drop (a rate rule's window is state: never)
+        self.refs: set[str] = set()
         self.stale_woken = False  # a stale point was made live: the tick looks at every channel
         #: the engine of these tables: a dormant stale condition made live starts through it
         self.emitter: Emitter | None = None
@@ -145,9 +145,8 @@ class Tables:
 
     def wake_dormant(self) -> None:
         """Make every dormant stale condition live (before a clock step moves the timers)."""
-        for ch in self.channels.values():
-            if isinstance(ch.stale, int):
-                self._make(ch, STALE)
+        for ch in [c for c in self.channels.values() if isinstance(c.stale, int)]:
+            self._make(ch, STALE)
 
     def wake_comm(self, dev: DeviceRt) -> FlagRule:
         return dev.comm or self._make(dev, COMM)  # type: ignore[return-value]
@@ -203,10 +202,10 @@ class Tables:
         self.lives[key] = point
         self.conds[key] = cond
         if not isinstance(cond, RateRule):
-            self.refs[key] = (owner, slot)
+            self.refs.add(key)
         self._sorted = None
         if dormant is not None:
-            assert self.emitter is not None
+            assert self.emitter is not None, "a dormant condition needs the engine"
             assert isinstance(cond, FlagRule)
             assert isinstance(owner, ChannelRt)
             cond.set(self.emitter, dormant, True, (owner.stale_ns + cond.on_ns) / NS)
@@ -216,7 +215,10 @@ class Tables:
         """Drop the lazily made points that hold nothing a fresh one would not; how many."""
         idle = [key for key in self.refs if _idle(self.lives[key], self.conds[key])]
         for key in idle:
-            owner, slot = self.refs.pop(key)
+            self.refs.remove(key)
+            where = self.lookup(key)
+            assert where is not None
+            owner, slot = where
             del self.lives[key], self.conds[key]
             if isinstance(owner, DeviceRt):
                 if slot == COMM:
