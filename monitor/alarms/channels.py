@@ -2,10 +2,15 @@
 
 A channel holds its rule set (shared with every channel of the same limit
 entry; ``monitor.alarms.specs``), the live conditions of those rules (None
-while all are idle), its health timers and what its readings drive (location
-inputs, door contacts). Devices hold the settings of their communication and
-fault rules and, while they hold state, the rules themselves
-(``monitor.alarms.table`` makes and drops them).
+while all are idle), its last-seen times and fast band, and its ``kind``:
+the settings it shares with the other channels of its device (device,
+location, poll and clock-step timers, stale rule, location inputs, door
+contacts), one object per distinct set. Devices hold the settings of their
+communication and fault rules and, while they hold state, the rules
+themselves (``monitor.alarms.table`` makes and drops them).
+
+Memory at 2,000 devices (20,000 channels, tracemalloc after ``build_tables``):
+8.1 MB with every setting a slot of each channel, 5.2 MB with kinds.
 """
 
 from __future__ import annotations
