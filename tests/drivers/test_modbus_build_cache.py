@@ -81,3 +81,31 @@ def test_decoders_keep_the_configs_own_channel_id_strings() -> None:
         decs = [make_decoder("d7", s) for s in SPECS]
     canonical = {cid: cid for cid in ids}
     assert all(d.channel is canonical[d.channel] for d in decs)
+
+
+def test_devices_of_a_profile_share_one_direct_plan_and_keep_their_ids() -> None:
+    from monitor.drivers.modbus.build_cache import share_direct
+    from monitor.drivers.modbus.decode import decode_direct, direct_plan
+    from monitor.model import Quality
+
+    specs = [ChannelSpec(name=f"c{i}", quantity="temperature", unit="degC", address=i,
+                         type="s16", scale=0.1, range=(-40, 85)) for i in range(4)]
+    moved = [*specs[:3], specs[3].model_copy(update={"address": 5})]
+    with shared_construction():
+        plans = {}
+        for dev, layout in (("d1", specs), ("d2", specs), ("d3", moved)):
+            decs = [make_decoder(dev, s) for s in layout]
+            (request,) = make_plan(decs, max_gap=4, max_registers=125)
+            plans[dev] = (share_direct(direct_plan(request.channels)), request)
+        assert _Scope.direct
+    assert not _Scope.direct  # nothing outlives the build
+    assert plans["d1"][0] is plans["d2"][0]
+    assert plans["d3"][0] is not plans["d1"][0]  # another layout: a plan of its own
+    regs = [100, 0xFFFF, 2000, 7, 0, 9]  # 2000 x 0.1 is above range: the decoder's path
+    for dev, (plan, request) in plans.items():
+        assert plan is not None
+        out: list = []
+        decode_direct(plan, [d.channel for _, d in request.channels], regs, 5, out)
+        assert out == [d.decode(regs, i, 5) for i, d in request.channels]
+        assert [r.channel for r in out] == [f"{dev}/c{i}" for i in range(4)]
+        assert out[2].quality is Quality.OUT_OF_RANGE

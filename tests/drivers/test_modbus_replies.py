@@ -124,8 +124,12 @@ def test_direct_decoding_is_what_each_decoder_gives(specs: list[dict[str, object
     plan = direct_plan(channels)
     assert plan is not None
     out: list[Reading] = []
-    decode_direct(plan, registers, 42, out)
+    decode_direct(plan, [d.channel for d in decoders], registers, 42, out)
     assert out == [dec.decode(registers, index, 42) for index, dec in channels]
+    # under other ids (a plan shared by the devices of a profile): only the id differs
+    again: list[Reading] = []
+    decode_direct(plan, [f"other/c{k}" for k in range(len(decoders))], registers, 42, again)
+    assert again == [r._replace(channel=f"other/c{k}") for k, r in enumerate(out)]
     assert [r.quality for r in out] == [dec.decode(registers, index, 42).quality
                                         for index, dec in channels]
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 from monitor.config.devices import ChannelSpec
 
-from .decode import ChannelDecoder
+from .decode import ChannelDecoder, DirectChannel
 from .plan import ReadRequest, plan_reads
 
 #: (fc, address, count, has_gap, ((offset in the reply, index of the decoder), ...))
@@ -32,6 +32,7 @@ class _Scope:
     channel_ids: dict[str, str] = {}  # noqa: RUF012
     decoders: dict[tuple[int, bool], tuple[ChannelSpec, ChannelDecoder]] = {}  # noqa: RUF012
     plans: dict[PlanKey, Layout] = {}  # noqa: RUF012
+    direct: dict[tuple[tuple[int, int], ...], tuple[DirectChannel, ...]] = {}  # noqa: RUF012
 
 
 def _copier(slots: Sequence[str]) -> Callable[[ChannelDecoder, ChannelDecoder], None]:
@@ -64,6 +65,7 @@ def shared_construction(channel_ids: Iterable[str] | None = None) -> Iterator[No
         if _Scope.depth == 0:
             _Scope.decoders.clear()
             _Scope.plans.clear()
+            _Scope.direct.clear()
             _Scope.channel_ids = {}
 
 
@@ -108,3 +110,13 @@ def make_plan(
         ReadRequest(fc, address, count, [(offset, decoders[i]) for offset, i in parts], gap)
         for fc, address, count, gap, parts in layout
     ]
+
+
+def share_direct(plan: tuple[DirectChannel, ...] | None) -> tuple[DirectChannel, ...] | None:
+    """``plan``, or an equal one made earlier in the scope: a direct plan is the same for
+    every device whose channels are the same specs at the same places in a read (its
+    decoder is only asked for a reading's quality and detail, under another id)."""
+    if plan is None or not _Scope.depth:
+        return plan
+    key = tuple((index, id(dec.spec)) for dec, index, *_ in plan)  # specs pinned by the plan
+    return _Scope.direct.setdefault(key, plan)

@@ -140,11 +140,13 @@ class ChannelDecoder:
 
 
 #: One channel of a read whose channels are all single registers read in place:
-#: (decoder, index in the reply, channel id, sign bit, scale, offset, low, high).
-DirectChannel = tuple[ChannelDecoder, int, str, int, float, float, float, float]
+#: (decoder, index in the reply, sign bit, scale, offset, low, high). Nothing in it names
+#: the device, so the devices of a profile share one plan (``build_cache.share_direct``)
+#: and each keeps only its channel ids: one plan in the CPU's caches, not one per device.
+DirectChannel = tuple[ChannelDecoder, int, int, float, float, float, float]
 
 
-def direct_plan(channels: Sequence[tuple[int, ChannelDecoder]]) -> list[DirectChannel] | None:
+def direct_plan(channels: Sequence[tuple[int, ChannelDecoder]]) -> tuple[DirectChannel, ...] | None:
     """The read's channels as plain tuples if each is one emitted register, read in place,
     with no bit, no sentinel and no float (the usual 16-bit sensor value); else ``None``."""
     plan: list[DirectChannel] = []
@@ -152,25 +154,27 @@ def direct_plan(channels: Sequence[tuple[int, ChannelDecoder]]) -> list[DirectCh
         if (dec.hidden or dec.is_bits or not dec.direct or dec.bit is not None
                 or dec.sentinels or dec.is_float):
             return None
-        plan.append((dec, index, dec.channel, dec.sign_bit, dec.scale, dec.offset,
-                     dec.lo, dec.hi))
-    return plan
+        plan.append((dec, index, dec.sign_bit, dec.scale, dec.offset, dec.lo, dec.hi))
+    return tuple(plan)
 
 
-def decode_direct(plan: list[DirectChannel], regs: Sequence[int], ts_ns: int,
-                  out: list[Reading]) -> bool:
-    """``ChannelDecoder.decode`` of every channel of ``plan`` into ``out``, without a method
-    call and its attribute look-ups per channel; a value outside its range takes
-    ``decode`` itself (its quality and detail). True when every reading is good."""
+def decode_direct(plan: Sequence[DirectChannel], channel_ids: Sequence[str],
+                  regs: Sequence[int], ts_ns: int, out: list[Reading]) -> bool:
+    """``ChannelDecoder.decode`` of every channel of ``plan`` into ``out``, as the channels
+    ``channel_ids`` (in the plan's order), without a method call and its attribute
+    look-ups per channel; a value outside its range takes ``decode`` itself (its quality
+    and detail). True when every reading is good."""
     append = out.append
     good = True
-    for dec, index, channel, sign_bit, scale, offset, lo, hi in plan:
+    for (dec, index, sign_bit, scale, offset, lo, hi), channel in zip(
+            plan, channel_ids, strict=True):
         pattern = regs[index]
         raw = float(pattern - (sign_bit << 1)) if pattern & sign_bit else float(pattern)
         value = raw * scale + offset
         if lo <= value <= hi:
             append(new_reading(Reading, (channel, value, _GOOD, ts_ns, raw, None, None)))
         else:
-            append(dec.decode(regs, index, ts_ns))
+            reading = dec.decode(regs, index, ts_ns)  # a shared plan's decoder: another id
+            append(reading._replace(channel=channel))
             good = False
     return good

@@ -21,7 +21,7 @@ from monitor.config.devices import (
 from monitor.drivers.base import DeviceBinding, DeviceStatus
 from monitor.model import Quality, Reading, utc_now_ns
 
-from .build_cache import make_decoder, make_plan
+from .build_cache import make_decoder, make_plan, share_direct
 from .bus import Bus, BusError, prebuilt_request, registers_of
 from .decode import ChannelDecoder, DirectChannel, decode_direct, direct_plan
 from .plan import ReadRequest, split
@@ -44,12 +44,18 @@ def _hidden(name: str, table: RegisterTable, address: int, dtype: DataType,
     )
 
 
+def _ids(request: ReadRequest, direct: tuple[DirectChannel, ...] | None) -> tuple[str, ...]:
+    """The channel ids a direct plan's readings take (none without one)."""
+    return tuple(dec.channel for _, dec in request.channels) if direct is not None else ()
+
+
 class DeviceRuntime:
     """A device's compiled plan and live state."""
 
     __slots__ = (
-        "binding", "bus", "counter", "direct", "error", "failed", "hidden", "interval_ticks",
-        "name", "pdus", "requests", "retries", "schedule", "scheduled_fast", "status",
+        "binding", "bus", "counter", "direct", "error", "failed", "hidden", "ids",
+        "interval_ticks", "name", "pdus", "requests", "retries", "schedule", "scheduled_fast",
+        "status",
         "status_bits", "tails", "timeout", "unit",
     )
 
@@ -97,8 +103,10 @@ class DeviceRuntime:
                                   max_registers=profile.max_registers)
         self.pdus: list[ModbusPDU] = [self._pdu(r) for r in self.requests]
         self.tails: list[bytes] = [frame_tail(p) for p in self.pdus]
-        self.direct: list[list[DirectChannel] | None] = [
-            direct_plan(r.channels) for r in self.requests]
+        self.direct: list[tuple[DirectChannel, ...] | None] = [
+            share_direct(direct_plan(r.channels)) for r in self.requests]
+        self.ids: list[tuple[str, ...]] = [_ids(r, d) for r, d in zip(
+            self.requests, self.direct, strict=True)]
         #: polled by ``PollCycle`` without a coroutine while its bus is up: register reads
         #: only (no record buffer to page through, which needs writes between reads)
         self.scheduled_fast = self.counter is None and all(
@@ -180,7 +188,7 @@ class DeviceRuntime:
         ts = utc_now_ns()
         direct = self.direct[i]
         if direct is not None:
-            return decode_direct(direct, regs, ts, out)
+            return decode_direct(direct, self.ids[i], regs, ts, out)
         hidden = self.hidden
         for index, dec in self.requests[i].channels:
             if dec.hidden:
@@ -208,7 +216,8 @@ class DeviceRuntime:
         self.requests[i : i + 1] = parts
         self.pdus[i : i + 1] = pdus = [self._pdu(r) for r in parts]
         self.tails[i : i + 1] = [frame_tail(p) for p in pdus]
-        self.direct[i : i + 1] = [direct_plan(r.channels) for r in parts]
+        self.direct[i : i + 1] = direct = [direct_plan(r.channels) for r in parts]
+        self.ids[i : i + 1] = [_ids(r, d) for r, d in zip(parts, direct, strict=True)]
 
     def _faults(self, word: int | None) -> tuple[Quality, str] | None:
         if word is None or not self.status_bits:

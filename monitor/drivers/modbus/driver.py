@@ -75,6 +75,7 @@ class ModbusDriver(Driver):
         self._job: DeviceRuntime | Resume | Exception | None = None  # for run's task to do
         self._wake: asyncio.Future[None] | None = None  # run's task waits on it for a job
         self._save = False  # save the counters' cursors after every tick
+        self._close_after = False  # close the connection after every tick
         #: scheduled polls begun or carried on by run's task, not by its ``PollCycle``
         self.task_polls = 0
 
@@ -94,6 +95,7 @@ class ModbusDriver(Driver):
             dev.start(start, backoff_max)
         self._save = self.cursor_file is not None and any(
             d.counter is not None for d in runtimes)
+        self._close_after = not cfg.keep_open  # read once: a config model's field is slow
         task = asyncio.current_task()
         self._job = None
         cycle = self._cycle = PollCycle(self, self.bus, runtimes, loop, ticker)
@@ -152,7 +154,7 @@ class ModbusDriver(Driver):
             self.skipped_ticks += skipped
 
     def cycle_done(self) -> None:
-        if not self.connection.keep_open:
+        if self._close_after:
             self.bus.close()
         if self._save:
             self._save_cursors()
