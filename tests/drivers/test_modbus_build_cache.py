@@ -109,3 +109,36 @@ def test_devices_of_a_profile_share_one_direct_plan_and_keep_their_ids() -> None
         assert out == [d.decode(regs, i, 5) for i, d in request.channels]
         assert [r.channel for r in out] == [f"{dev}/c{i}" for i in range(4)]
         assert out[2].quality is Quality.OUT_OF_RANGE
+
+
+async def test_devices_sharing_a_read_split_and_fail_it_under_their_own_ids(
+    modbus_sim, sim_world
+) -> None:
+    from monitor.drivers.modbus import ModbusDriver
+    from monitor.model import Quality
+    from simulators.modbus.devices import SimulatedDevice
+    from tests.fixtures.modbus_sim import Collector, FixedModel, binding, profile, tcp_connection
+
+    prof = profile({"kind": "generic", "family": "generic", "source": "test", "max_gap": 10,
+                    "channels": [{"name": "a", "quantity": "a", "unit": "1", "address": 0},
+                                 {"name": "b", "quantity": "b", "unit": "1", "address": 8}]})
+    sim = await modbus_sim([
+        SimulatedDevice(f"dev{k}", k + 3, prof,
+                        FixedModel(f"dev{k}", sim_world, {"a": 11 + k, "b": 22 + k}), strict=True)
+        for k in range(2)])
+    out = Collector()
+    with shared_construction():
+        driver = ModbusDriver(tcp_connection(sim.port, timeout="200ms"),
+                              [binding(f"dev{k}", prof, k + 3) for k in range(2)], out)
+    first, second = driver.runtimes
+    assert first.requests[0] is second.requests[0]  # one read (0..8, a gap) for both
+    await driver.poll_once()  # each device is refused the gap and splits its own reads
+    assert [(r.channel, r.value) for r in out.readings] == [
+        ("dev0/a", 11.0), ("dev0/b", 22.0), ("dev1/a", 12.0), ("dev1/b", 23.0)]
+    assert len(first.requests) == len(second.requests) == 2
+    sim.set_comm_fault("dev1", "no_response")
+    await driver.poll_once()
+    driver.close()
+    assert [(r.channel, r.quality) for r in out.readings[4:]] == [
+        ("dev0/a", Quality.GOOD), ("dev0/b", Quality.GOOD),
+        ("dev1/a", Quality.COMM_ERROR), ("dev1/b", Quality.COMM_ERROR)]

@@ -21,7 +21,7 @@ from monitor.config.devices import (
 from monitor.drivers.base import DeviceBinding, DeviceStatus
 from monitor.model import Quality, Reading, utc_now_ns
 
-from .build_cache import make_decoder, make_plan, share_direct
+from .build_cache import make_decoder, make_plan, share_direct, share_read
 from .bus import Bus, BusError, prebuilt_request, registers_of
 from .decode import ChannelDecoder, DirectChannel, decode_direct, direct_plan
 from .plan import ReadRequest, split
@@ -105,7 +105,11 @@ class DeviceRuntime:
         self.tails: list[bytes] = [frame_tail(p) for p in self.pdus]
         self.direct: list[tuple[DirectChannel, ...] | None] = [
             share_direct(direct_plan(r.channels)) for r in self.requests]
+        #: the channel ids of each direct read's readings, in its plan's order (a read
+        #: with a direct plan may be another device's: ``build_cache.share_read``)
         self.ids: list[tuple[str, ...]] = [_ids(r, d) for r, d in zip(
+            self.requests, self.direct, strict=True)]
+        self.requests = [share_read(r, d) for r, d in zip(
             self.requests, self.direct, strict=True)]
         #: polled by ``PollCycle`` without a coroutine while its bus is up: register reads
         #: only (no record buffer to page through, which needs writes between reads)
@@ -143,7 +147,7 @@ class DeviceRuntime:
         while i < len(self.requests):
             req = self.requests[i]
             if self.error is not None and self.error.kind in _GIVE_UP:
-                self._fail_request(req, self.error, out)
+                self._fail_request(i, self.error, out)
                 i += 1
                 continue
             attempt, sent = sent, None
@@ -156,7 +160,7 @@ class DeviceRuntime:
                     self._split(i)  # the gap holds registers the device lacks: read the parts
                     continue
                 self.failed, self.error = True, err
-                self._fail_request(req, err, out)
+                self._fail_request(i, err, out)
                 i += 1
                 continue
             self.take(i, regs, out)
@@ -204,20 +208,32 @@ class DeviceRuntime:
             out = [self._qualify(r, faults) for r in out]
         return out, faults
 
-    def _fail_request(self, req: ReadRequest, err: BusError, out: list[Reading]) -> None:
+    def _fail_request(self, i: int, err: BusError, out: list[Reading]) -> None:
         ts = utc_now_ns()
         detail = f"{err.kind}: {err}"
-        for _, dec in req.channels:
+        ids = self.ids[i]
+        if ids:  # a direct read: no hidden channel, and maybe another device's decoders
+            out.extend(Reading(c, None, Quality.COMM_ERROR, ts, None, None, detail)
+                       for c in ids)
+            return
+        for _, dec in self.requests[i].channels:
             if not dec.hidden:
                 out.append(Reading(dec.channel, None, Quality.COMM_ERROR, ts, None, None, detail))
 
     def _split(self, i: int) -> None:
-        parts = split(self.requests[i])
+        request, ids = self.requests[i], self.ids[i]
+        parts = split(request)
         self.requests[i : i + 1] = parts
         self.pdus[i : i + 1] = pdus = [self._pdu(r) for r in parts]
         self.tails[i : i + 1] = [frame_tail(p) for p in pdus]
         self.direct[i : i + 1] = direct = [direct_plan(r.channels) for r in parts]
-        self.ids[i : i + 1] = [_ids(r, d) for r, d in zip(parts, direct, strict=True)]
+        if not ids:
+            self.ids[i : i + 1] = [_ids(r, d) for r, d in zip(parts, direct, strict=True)]
+            return
+        # a direct read's parts are direct reads of the same decoders: name them as before
+        named = {id(dec): cid for (_, dec), cid in zip(request.channels, ids, strict=True)}
+        assert all(d is not None for d in direct)
+        self.ids[i : i + 1] = [tuple(named[id(dec)] for _, dec in r.channels) for r in parts]
 
     def _faults(self, word: int | None) -> tuple[Quality, str] | None:
         if word is None or not self.status_bits:

@@ -194,6 +194,8 @@ class TcpReplies(asyncio.Protocol):
     ``trace_packet`` hook would.
     """
 
+    __slots__ = ("ctx", "trace")  # one per connection
+
     def __init__(self, ctx: Any, trace: Callable[[bool, bytes], bytes]) -> None:
         self.ctx = ctx
         self.trace = trace
@@ -219,8 +221,10 @@ class TcpReplies(asyncio.Protocol):
             pdu.count = data[8] >> 1
             pdu.dev_id = data[6]
             pdu.transaction_id = ctx.request_transaction_id
-            ctx.last_pdu = pdu = ctx.trace_pdu(False, pdu)
-            ctx.last_addr = None
+            pdu = ctx.trace_pdu(False, pdu)
+            # pymodbus keeps ``last_pdu`` for its server side only; kept here, every
+            # connection would hold its last reply's registers until the next one
+            ctx.last_pdu = ctx.last_addr = None
             future.set_result(pdu)
             return
         ctx.data_received(data)
