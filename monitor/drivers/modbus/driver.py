@@ -1,14 +1,18 @@
-"""The Modbus driver: one bus task polling every device behind one connection.
+"""The Modbus driver: every device behind one connection, polled one after another.
 
 A bus carries one request at a time, so the devices of a connection are
-polled one after another by a single task. Between polls the task is parked
-on the event loop's shared ``TickClock`` (see ``schedule``) until the next
-absolute tick on the grid, together with the tasks of every other Modbus
-connection due at that tick: one timer wakes them all, and each polls the
-devices due. A failing device costs the others on its bus at most its own
-timeout (x retries) and is then backed off; its channels get ``comm_error``
-readings and its counters grow, while the other devices' readings are
-emitted as usual.
+polled in turn at each absolute tick of the grid they are due at. The
+event loop's shared ``TickClock`` (see ``schedule``) calls the connection's
+``PollCycle`` at that tick, together with those of every other Modbus
+connection due then: one timer starts them all. The cycle sends a due
+device's reads on an open TCP stream from that callback and takes good
+replies as they arrive (see ``cycle``); the driver's task polls only what the
+cycle hands it (a closed connection to open, a serial or RTU bus, a particle
+counter, a read that failed: retries, splits and errors), so a healthy site's
+polls wake no task at all. A failing device costs the others on its bus at
+most its own timeout (x retries) and is then backed off; its channels get
+``comm_error`` readings and its counters grow, while the other devices'
+readings are emitted as usual.
 """
 
 from __future__ import annotations
