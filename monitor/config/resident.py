@@ -1,22 +1,29 @@
-"""What a running daemon keeps of its config: the limit entries packed once the engine has them.
+"""What a running daemon keeps of its config: the limit entries packed, per location.
 
 At 2,000 devices ``alarms.limits`` is 20,000 ``LimitConfig`` models, 11.5 MB
 resident, read once by the alarm engine's ``build_tables`` and otherwise only
 when a report is made (``monitor.reports.limits.channel_limits`` builds the
-tables again). Once the runtime is built, ``release_limits`` replaces the
-mapping in the running config with a ``PackedLimits``: the same entries,
-pickled and compressed (~0.3 MB), given back as equal ``LimitConfig`` models
-on every read. It is a read-only ``Mapping`` with the dict's reading methods;
-each read unpacks the whole mapping once (~0.1 s at 20,000 entries), which
-is why the hot path never reads it. It pickles as a plain dict, so the
-config cache written after a start holds the limits as before.
+tables again). The service packs them with ``release_limits`` as soon as the
+config is loaded, before the runtime is built: a ``PackedLimits`` holds each
+location's entries pickled and compressed against one shared dictionary
+(~0.15 MB in all, ~0.06 s to pack at 2,000 devices) and gives them back as
+equal ``LimitConfig`` models on every read, one location at a time. So the
+alarm engine's build never holds more than one location's models at once, and
+the models of the load are freed before the long-lived alarm tables and
+drivers are allocated: their memory is reused by those instead of leaving
+free pymalloc pools among them that CPython 3.11 never returns.
+
+It is a read-only ``Mapping`` with the dict's reading methods. It pickles in
+its packed form, so the validated-config cache (``monitor.config.cache``)
+holds it packed too and a restart from the cache never builds the 20,000
+models at all.
 """
 
 from __future__ import annotations
 
 import pickle
 import zlib
-from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
+from collections.abc import Iterator, KeysView, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,50 +31,62 @@ if TYPE_CHECKING:
     from .loader import LoadedConfig
 
 Limits = dict[str, list["LimitConfig"]]
+_ZDICT_MAX = 32768  # zlib's window: a longer preset dictionary is not used
 
 
 class PackedLimits(Mapping[str, list["LimitConfig"]]):
-    """``alarms.limits`` (location -> limit entries) held pickled and zlib-compressed."""
+    """``alarms.limits`` (location -> limit entries), each location's list pickled and
+    zlib-compressed with a preset dictionary shared by all of them.
 
-    __slots__ = ("_len", "_packed")
+    Locations of one site mostly list the same kinds of entries, so the first
+    location's pickle is the dictionary: a location of ten entries packs to
+    ~70 bytes instead of ~1.8 kB (or ~480 bytes compressed on its own).
+    """
+
+    __slots__ = ("_blobs", "_zdict")
 
     def __init__(self, limits: Mapping[str, list[LimitConfig]]) -> None:
-        self._packed = zlib.compress(pickle.dumps(dict(limits), pickle.HIGHEST_PROTOCOL), 1)
-        self._len = len(limits)
+        pickles = {loc: pickle.dumps(list(entries), pickle.HIGHEST_PROTOCOL)
+                   for loc, entries in limits.items()}
+        zdict = next(iter(pickles.values()), b"")[-_ZDICT_MAX:]
+        self._zdict = zdict
+        self._blobs = {loc: _compress(data, zdict) for loc, data in pickles.items()}
+
+    @classmethod
+    def _restore(cls, zdict: bytes, blobs: dict[str, bytes]) -> PackedLimits:
+        self = cls.__new__(cls)
+        self._zdict = zdict
+        self._blobs = blobs
+        return self
 
     @property
     def packed_size(self) -> int:
-        return len(self._packed)
+        return len(self._zdict) + sum(map(len, self._blobs.values()))
 
     def unpack(self) -> Limits:
         """A fresh dict of fresh models, equal to the mapping that was packed."""
-        limits: Limits = pickle.loads(zlib.decompress(self._packed))
-        return limits
+        return {loc: self[loc] for loc in self._blobs}
 
     def __getitem__(self, location: str) -> list[LimitConfig]:
-        return self.unpack()[location]
+        """A fresh list of fresh models: only this location's entries are unpacked."""
+        blob = self._blobs[location]
+        inflate = zlib.decompressobj(zdict=self._zdict) if self._zdict else zlib.decompressobj()
+        entries: list[LimitConfig] = pickle.loads(inflate.decompress(blob) + inflate.flush())
+        return entries
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.unpack())
+        return iter(self._blobs)
 
     def __len__(self) -> int:
-        return self._len
+        return len(self._blobs)
 
     def __contains__(self, location: object) -> bool:
-        return location in self.unpack()
+        return location in self._blobs
 
-    # the Mapping mixins would unpack once per key: these unpack once per call
     def keys(self) -> KeysView[str]:
-        return self.unpack().keys()
+        return self._blobs.keys()
 
-    def items(self) -> ItemsView[str, list[LimitConfig]]:
-        return self.unpack().items()
-
-    def values(self) -> ValuesView[list[LimitConfig]]:
-        return self.unpack().values()
-
-    def get(self, location: str, default: Any = None) -> Any:
-        return self.unpack().get(location, default)
+    # items() and values() are the Mapping mixins: they unpack one location per step
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, PackedLimits):
@@ -78,18 +97,26 @@ class PackedLimits(Mapping[str, list["LimitConfig"]]):
 
     __hash__ = None  # type: ignore[assignment]  # as a dict's
 
-    def __reduce__(self) -> tuple[type[dict[str, Any]], tuple[Limits]]:
-        return dict, (self.unpack(),)
+    def __reduce__(self) -> tuple[Any, tuple[bytes, dict[str, bytes]]]:
+        return _restore_packed, (self._zdict, self._blobs)
 
     def __repr__(self) -> str:
-        return f"PackedLimits({self._len} locations, {len(self._packed)} bytes)"
+        return f"PackedLimits({len(self._blobs)} locations, {self.packed_size} bytes)"
+
+
+def _compress(data: bytes, zdict: bytes) -> bytes:
+    deflate = zlib.compressobj(1, zdict=zdict) if zdict else zlib.compressobj(1)
+    return deflate.compress(data) + deflate.flush()
+
+
+def _restore_packed(zdict: bytes, blobs: dict[str, bytes]) -> PackedLimits:
+    return PackedLimits._restore(zdict, blobs)
 
 
 def release_limits(loaded: LoadedConfig) -> PackedLimits | None:
     """Pack ``loaded``'s limit entries in place (see the module's docstring); None if empty.
 
-    Call it once the alarm engine has built its tables from them. Packing
-    twice is a no-op; the packed mapping reads back equal models.
+    Packing twice is a no-op; the packed mapping reads back equal models.
     """
     alarms = loaded.config.alarms
     limits = alarms.limits

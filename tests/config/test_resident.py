@@ -94,8 +94,11 @@ def test_packed_limits_read_back_equal_through_every_dict_read(tmp_path: Path) -
     assert list(limits.values()) == list(reference.values())
     assert [lim.high_action for lim in limits["fill-1"]] == [None, 50.0]
     assert limits["fill-1"] is not limits["fill-1"]  # fresh models on every read: none kept
-    copied = pickle.loads(pickle.dumps(loaded.config))
-    assert type(copied.alarms.limits) is dict
+    assert dict(limits) == reference
+    assert limits.unpack() == reference
+    copied = pickle.loads(pickle.dumps(loaded.config))  # as the config cache pickles it
+    assert type(copied.alarms.limits) is PackedLimits  # packed: no models built to read it
+    assert copied.alarms.limits.packed_size == packed.packed_size
     assert copied == load_config(path).config
     with pytest.raises(KeyError):
         limits["fill-2"]

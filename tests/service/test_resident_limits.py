@@ -1,4 +1,4 @@
-"""After a start, the running config holds its limit entries packed; the cache keeps them whole."""
+"""From its start, the running config holds its limit entries packed, and so does the cache."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from monitor.config import load_config
 from monitor.config.cache import cache_path, read_cache
 from monitor.config.resident import PackedLimits
 from monitor.reports.limits import channel_limits
+from monitor.runtime import Runtime
 from monitor.service import Service
 from simulators.site import SiteSimulation
 from tests.fixtures.ports import free_port
@@ -26,13 +27,20 @@ alarms:
 
 
 async def run_until_packed(config: Path) -> Service:
-    service = Service(config, with_http=False)
+    built_with: list[type] = []
+
+    def on_runtime(runtime: Runtime) -> None:  # the runtime is built from packed limits
+        built_with.append(type(runtime.loaded.config.alarms.limits))
+
+    service = Service(config, with_http=False, on_runtime=on_runtime)
     task = asyncio.create_task(service.run())
     await asyncio.wait_for(service.ready.wait(), 20)
     assert service.runtime is not None
     assert service.runtime.loaded is service.loaded
-    for _ in range(100):  # GC_FREEZE_DELAY, and after a cold start the cache's thread first
-        if isinstance(service.loaded.config.alarms.limits, PackedLimits):
+    assert built_with == [PackedLimits]
+    assert isinstance(service.loaded.config.alarms.limits, PackedLimits)
+    for _ in range(200):  # a cold start writes the cache after GC_FREEZE_DELAY, in a thread
+        if cache_path(service.loaded.config.data_dir).exists():
             break
         await asyncio.sleep(0.05)
     service.request_stop()
@@ -60,10 +68,11 @@ async def test_limits_are_packed_after_the_start_and_read_back_equal(
         assert packed == full.config.alarms.limits
         assert cold.loaded.config == full.config
         assert channel_limits(cold.loaded) == expected  # a report's limits, as before
-        cached = read_cache(config)  # written from the whole limits, before they were packed
+        cached = read_cache(config)  # written with the limits packed: read back packed
         assert cache_path(data_dir).exists()
         assert cached is not None
-        assert type(cached.config.alarms.limits) is dict
+        assert type(cached.config.alarms.limits) is PackedLimits
+        assert cached.config.alarms.limits == full.config.alarms.limits
         assert cached.config == full.config
         warm = await run_until_packed(config)
         assert warm.loaded.from_cache
