@@ -65,6 +65,22 @@ class ChainSpec:
             raise ValueError(f"{self.table}: the first chained column must be seq")
 
 
+def create_schema(conn: sqlite3.Connection, script: str) -> None:
+    """Run ``script`` (CREATE ... IF NOT EXISTS) in one transaction.
+
+    In autocommit mode each statement would be its own transaction, and with
+    ``synchronous=FULL`` each syncs the WAL: creating a new log's ~15 tables,
+    indexes and triggers took 7-30 ms on the shared machine, 2-7 ms in one.
+    On an existing file nothing is written, so the commit syncs nothing.
+    """
+    try:
+        conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nCOMMIT;")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 class ChainedTable:
     """One SQLite file holding a chained table (and whatever else its owner keeps there).
 
@@ -99,7 +115,7 @@ class ChainedTable:
                                             check_same_thread=False)
                 self.conn.execute("PRAGMA journal_mode=WAL")
                 self.conn.execute("PRAGMA synchronous=FULL")
-                self.conn.executescript(schema + append_only_triggers(spec.table))
+                create_schema(self.conn, schema + append_only_triggers(spec.table))
         except (OSError, sqlite3.Error) as err:
             raise StoreError(f"{self.path}: cannot open {spec.noun}: {err}") from err
         self._warn_if_behind_head()

@@ -21,6 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from monitor.audit import Action, AuditTrail
 from monitor.errors import AuthError, MonitorError, StoreError
+from monitor.integrity.table import create_schema
 from monitor.model import utc_now_ns
 
 from .model import PasswordChangeRequired, User
@@ -95,7 +96,7 @@ class UserStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.executescript(_SCHEMA + TOKENS_SCHEMA)
+            create_schema(self._conn, _SCHEMA + TOKENS_SCHEMA)  # one sync of the WAL
         except (OSError, sqlite3.Error) as err:
             raise StoreError(f"{self.path}: cannot open the user store: {err}") from err
         with contextlib.suppress(OSError):  # not ours to change (run as another account)
