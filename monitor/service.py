@@ -15,6 +15,7 @@ import gc
 import logging
 import signal
 import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from monitor.config import LoadedConfig
 from monitor.config.cache import load_config_cached, save_cache
 from monitor.config.resident import release_limits
 from monitor.errors import ConfigError
+from monitor.gc_pause import GcPause
 from monitor.logs import log_event
 from monitor.memory_tuning import release_free_memory, tune_allocator
 from monitor.runtime import Runtime, build_runtime
@@ -42,12 +44,25 @@ class Service:
         loaded: LoadedConfig | None = None,
         with_http: bool = True,
         on_runtime: Callable[[Runtime], None] | None = None,
+        gc_pause: GcPause | None = None,
     ) -> None:
+        """``gc_pause``: the caller's pause of the cyclic GC, taken before it loaded
+        ``loaded``; the service resumes it with the freeze of the start (or on its way
+        out). Without one, the service pauses the collector before its own config load
+        (monitor/gc_pause.py); a service dropped without running resumes it."""
         tune_allocator()  # before any of the daemon's threads starts (monitor/memory_tuning.py)
         self.config_path = Path(config_path)
+        self._gc = gc_pause or GcPause()  # the cyclic GC is off from the load until the freeze
+        weakref.finalize(self, self._gc.resume)
+        if loaded is None:
+            self._gc.pause()
         # An unchanged config comes from the validated-config cache (monitor/config/cache.py);
         # a miss is validated in full here and cached after the start, off the first poll's path.
-        self.loaded = loaded or load_config_cached(self.config_path, save=False)
+        try:
+            self.loaded = loaded or load_config_cached(self.config_path, save=False)
+        except BaseException:
+            self._gc.resume()
+            raise
         _pack_limits(self.loaded)  # before the runtime is built (monitor/config/resident.py)
         self.with_http = with_http
         self.on_runtime = on_runtime
@@ -58,7 +73,6 @@ class Service:
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
         self.ready = asyncio.Event()
-        self._gc_paused = False  # the cyclic GC is off from a start until its freeze
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -111,9 +125,7 @@ class Service:
         # Building the runtime and making the first 2,000 connections allocate ~10^6 objects
         # that all stay: collections meanwhile would walk them again and again (~0.1 s for
         # the drivers alone). The GC resumes with the freeze below, which collects first.
-        if gc.isenabled():
-            gc.disable()
-            self._gc_paused = True
+        self._gc.pause()
         runtime = build_runtime(loaded, with_http=self.with_http, defer_http=True)
         runtime.extras["service"] = self
         if self.on_runtime is not None:
@@ -163,9 +175,11 @@ class Service:
 
     async def _do_reload(self, group: asyncio.TaskGroup) -> None:
         sdnotify.notify(sdnotify.reloading_message())
+        self._gc.pause()  # as at a start: off from the load until the freeze
         try:
             new = load_config_cached(self.config_path, save=False)
         except ConfigError as err:
+            self._gc.resume()
             self.reloads_failed += 1
             log_event(log, logging.ERROR, "reload refused, old config keeps running",
                       config=str(self.config_path), errors=len(err.problems))
@@ -174,6 +188,7 @@ class Service:
             sdnotify.notify("READY=1", "STATUS=reload refused: config invalid")
             return
         if new.sha256 == self.loaded.sha256:
+            self._gc.resume()
             log_event(log, logging.INFO, "reload: config unchanged")
             sdnotify.notify("READY=1")
             return
@@ -213,9 +228,7 @@ class Service:
         self._resume_gc()
 
     def _resume_gc(self) -> None:
-        if self._gc_paused:
-            self._gc_paused = False
-            gc.enable()
+        self._gc.resume()
 
 
 def _freeze_built_objects() -> None:

@@ -9,6 +9,7 @@ import sys
 from monitor.cli.main import add_config_argument
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError
+from monitor.gc_pause import GcPause
 
 EXIT_CONFIG = 2
 
@@ -84,15 +85,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     from monitor.logs import setup_logging
     from monitor.service import Service
 
-    loaded = load_or_exit(args.config, cached=True)
-    assert isinstance(loaded, LoadedConfig)
-    setup_logging(args.log_format or loaded.config.log.format, loaded.config.log.level)
-    choice = args.loop or loaded.config.event_loop
-    try:
-        eventloop.loop_factory(choice)  # an explicit uvloop that is not installed stops here
-    except ConfigError as err:
-        for problem in err.problems:
-            print(problem, file=sys.stderr)
-        return EXIT_CONFIG
-    return eventloop.run(Service(args.config, loaded=loaded).run(), choice,
-                         setting="--loop" if args.loop else "event_loop")
+    # the cyclic GC stays off from the load until the service freezes what its start built
+    # (monitor/gc_pause.py); the service resumes it then, this ``with`` on every other path
+    with GcPause() as gc_pause:
+        loaded = load_or_exit(args.config, cached=True)
+        assert isinstance(loaded, LoadedConfig)
+        setup_logging(args.log_format or loaded.config.log.format, loaded.config.log.level)
+        choice = args.loop or loaded.config.event_loop
+        try:
+            eventloop.loop_factory(choice)  # an explicit uvloop that is not installed stops here
+        except ConfigError as err:
+            for problem in err.problems:
+                print(problem, file=sys.stderr)
+            return EXIT_CONFIG
+        return eventloop.run(Service(args.config, loaded=loaded, gc_pause=gc_pause).run(),
+                             choice, setting="--loop" if args.loop else "event_loop")
