@@ -106,6 +106,7 @@ class EmbeddedStore(ReadingStore):
             check_owed = False
         self._lock = threading.Lock()  # one writer connection, used from worker threads
         self._buffer: Params = []  # COLUMNS values per reading (monitor.storage.rows)
+        #: channel -> its series key, only until the channel is routed (then in _series)
         self._keys: dict[str, SeriesKey] = {}
         self._series: dict[SeriesKey, int] = {}  # every series in the database
         self._tags: dict[int, tuple[str, str]] = {}  # series id -> (channel, location)
@@ -293,12 +294,18 @@ class EmbeddedStore(ReadingStore):
 
     def _route_new(self, channel: str) -> tuple[int | SeriesKey, str]:
         """A channel's first readings: its series id, or its key until the series is committed."""
-        key = self._keys.get(channel) or self._key_for(channel)
+        keys = self._keys
+        key = keys.get(channel) or self._key_for(channel)
         series = self._series.get(key)
         if series is None:
+            keys[channel] = key
             self._maybe_keys = True
             return key, key[2]
         self._route[channel] = (series, key[2])
+        # routed: its key is not looked up again (20,000 entries at 2,000 devices, and on a
+        # restart as many tuples equal to _series's keys), so the map empties and is freed
+        if keys and keys.pop(channel, None) is not None and not keys:
+            self._keys = {}
         return series, key[2]
 
     def _key_for(self, channel: str) -> SeriesKey:
@@ -311,7 +318,6 @@ class EmbeddedStore(ReadingStore):
                 info.id, info.device, info.location, info.room, info.grade,
                 info.spec.unit, info.site,
             )
-        self._keys[channel] = key
         return key
 
     @property

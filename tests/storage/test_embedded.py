@@ -92,7 +92,13 @@ async def test_readings_of_a_new_series_find_it_while_and_after_it_is_committed(
     await flushing
     await store.flush()
     add(store, "dev/a", 250)
+    assert list(store._keys) == ["dev/b"]  # a routed channel's key is kept only in the index
     add(store, "dev/c", 251)
+    assert list(store._keys) == ["dev/b", "dev/c"]  # until its series is committed
+    await store.flush()
+    add(store, "dev/b", 1)
+    add(store, "dev/c", 1)
+    assert store._keys == {}
     await store.close()
     assert _stored(path) == expected
     with sqlite3.connect(path) as conn:
