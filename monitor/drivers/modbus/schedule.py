@@ -12,8 +12,9 @@ timer per device per poll is a ``TimerHandle``, a heap push and pop with
 Python-level comparisons and a callback, and pymodbus adds a second timer per
 request for its timeout. ``TickClock`` (one per event loop, shared by every
 Modbus connection of the daemon) therefore keeps, for each grid tick, the
-list of connection tasks parked until it, and arms a single loop timer for
-the earliest: the polls due together are started by one wake-up. Request
+connections' poll cycles to call then (``call_at``; ``wait`` for a task parked
+until it), and arms a single loop timer for the earliest: the polls due
+together are started by one wake-up. Request
 timeouts are kept the same way on a finer step (``STEP``, 5 ms): a request is
 never abandoned before its configured timeout and at most 5 ms after it, and
 the requests sent in one burst share a handful of expiry passes instead of a
