@@ -106,9 +106,11 @@ class EmbeddedStore(ReadingStore):
             check_owed = False
         self._lock = threading.Lock()  # one writer connection, used from worker threads
         self._buffer: Params = []  # COLUMNS values per reading (monitor.storage.rows)
-        #: channel -> its series key, only until the channel is routed (then in _series)
+        #: channel -> its series key, only until the channel is routed
         self._keys: dict[str, SeriesKey] = {}
-        self._series: dict[SeriesKey, int] = {}  # every series in the database
+        #: the series in the database not yet routed to (a cache of the series table: a
+        #: series key not in it is looked up in the file by the commit that meets it)
+        self._series: dict[SeriesKey, int] = {}
         self._tags: dict[int, tuple[str, str]] = {}  # series id -> (channel, location)
         #: channel -> (series id, location) once its series is in the database
         self._route: dict[str, tuple[int, str]] = {}
@@ -230,11 +232,17 @@ class EmbeddedStore(ReadingStore):
         """The series index: what lets ``append`` stamp a reading with its series id."""
         series: dict[SeriesKey, int] = {}
         tags: dict[int, tuple[str, str]] = {}
+        channels = self.channels
         for row in self._conn.execute(
             "SELECT id, channel, device, location, room, grade, unit, site FROM series"
         ):
             series[row[1:]] = row[0]
-            tags[row[0]] = (row[1], row[3])
+            # the tags stay for the run: the config's equal strings, not the file's copies
+            info = channels.get(row[1])
+            if info is not None and info.id == row[1] and info.location == row[3]:
+                tags[row[0]] = (info.id, info.location)
+            else:
+                tags[row[0]] = (row[1], row[3])
         self._tags.update(tags)
         # append (on the event loop) may look a key up meanwhile: found or not, it is right
         self._series.update(series)
@@ -302,10 +310,15 @@ class EmbeddedStore(ReadingStore):
             self._maybe_keys = True
             return key, key[2]
         self._route[channel] = (series, key[2])
-        # routed: its key is not looked up again (20,000 entries at 2,000 devices, and on a
-        # restart as many tuples equal to _series's keys), so the map empties and is freed
+        # Routed: its key is not looked up again. The key maps empty as the channels are
+        # routed and are freed (at 2,000 devices 20,000 keys each; on a restart the series
+        # index's keys are strings read from the file, ~10 MB). A commit still holding rows
+        # by this key finds the series in the file (resolve_series).
         if keys and keys.pop(channel, None) is not None and not keys:
             self._keys = {}
+        known = self._series
+        if known.pop(key, None) is not None and not known:
+            self._series = {}
         return series, key[2]
 
     def _key_for(self, channel: str) -> SeriesKey:

@@ -99,6 +99,7 @@ async def test_readings_of_a_new_series_find_it_while_and_after_it_is_committed(
     add(store, "dev/b", 1)
     add(store, "dev/c", 1)
     assert store._keys == {}
+    assert store._series == {}  # routed series are not kept by key either
     await store.close()
     assert _stored(path) == expected
     with sqlite3.connect(path) as conn:
@@ -106,8 +107,16 @@ async def test_readings_of_a_new_series_find_it_while_and_after_it_is_committed(
     assert series == [("dev/a",), ("dev/b",), ("dev/c",)]
 
     reopened = EmbeddedStore(path, {}, state_of=lambda location: "in_operation")
+    assert len(reopened._series) == 3
     add(reopened, "dev/b", 2)
     add(reopened, "dev/d", 1)
+    assert len(reopened._series) == 2  # dev/b routed
+    flushing = asyncio.create_task(reopened.flush())
+    await asyncio.sleep(0)
+    add(reopened, "dev/d", 1)  # by key again, while the commit inserts its series
+    await flushing
+    add(reopened, "dev/d", 1)  # routed: its key dropped; the next commit still has one row
+    assert "dev/d" not in reopened._keys  # by key, which it finds in the file
     await reopened.close()
     assert _stored(path) == expected
     with sqlite3.connect(path) as conn:
