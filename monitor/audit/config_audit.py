@@ -10,11 +10,11 @@ of the previous run, not against nothing.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .actions import Action
+from .textdiff import unified_diff
 from .trail import SYSTEM_USER, AuditEntry, AuditTrail
 
 if TYPE_CHECKING:
@@ -23,73 +23,23 @@ if TYPE_CHECKING:
 MAX_DIFF_LINES = 5000
 
 
-CONTEXT = 3  # lines around each change, as ``diff -u``
-
-
 def config_diff(old_text: str, new_text: str, old_label: str, new_label: str) -> str:
     """A unified diff (``diff -u`` format, line numbers of the whole files) from old to new.
 
     The diff is recorded at the start, before the first poll, in the same entry
-    that names the new config's hash: an inspector reading that entry sees what
-    changed under which readings, with nothing recorded later or apart. So it
-    has to be cheap: difflib compared every line of the files, ~0.2 s for a
-    100,000-line generated site with one limit edited. Here the lines the
-    versions share at their start and at their end (all of an edited file but
-    the edit, usually) are set aside first, and difflib compares only what lies
-    between them, plus ``CONTEXT`` lines either side; the hunks' line numbers are
-    those of the whole files. Applying the diff to the old text gives the new.
+    that names the new config's hash (not after it, in an entry of its own): an
+    inspector reading that entry sees what changed under which readings, and a
+    crash before the first poll cannot leave a config in force whose change is
+    not in the trail. So it has to be cheap: ``monitor.audit.textdiff`` sets
+    aside what the versions share at their start and end before difflib
+    compares the rest (100,000-line generated JSON site, one limit edited:
+    0.26 s -> 0.04 s with lists of lines, 0.012 s with that done on the strings).
+    Applying the diff to the old text gives the new.
     """
-    a = old_text.splitlines(keepends=True)
-    b = new_text.splitlines(keepends=True)
-    lo, a_hi, b_hi = _changed_span(a, b)
-    lines: list[str] = []
-    if lo < a_hi or lo < b_hi:
-        start = max(0, lo - CONTEXT)
-        a_end, b_end = min(len(a), a_hi + CONTEXT), min(len(b), b_hi + CONTEXT)
-        matcher = difflib.SequenceMatcher(None, a[start:a_end], b[start:b_end])
-        lines = [f"--- {old_label}\n", f"+++ {new_label}\n"]
-        for group in matcher.get_grouped_opcodes(CONTEXT):
-            _hunk(lines, a, b, [(tag, i1 + start, i2 + start, j1 + start, j2 + start)
-                                for tag, i1, i2, j1, j2 in group])
+    lines = unified_diff(old_text, new_text, old_label, new_label)
     if len(lines) > MAX_DIFF_LINES:
         lines = [*lines[:MAX_DIFF_LINES], f"... diff cut at {MAX_DIFF_LINES} lines\n"]
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
-
-
-def _changed_span(a: list[str], b: list[str]) -> tuple[int, int, int]:
-    """(lines both start with, end of the change in ``a``, end of the change in ``b``)."""
-    shortest = min(len(a), len(b))
-    lo = 0
-    while lo < shortest and a[lo] == b[lo]:
-        lo += 1
-    a_hi, b_hi = len(a), len(b)
-    while a_hi > lo and b_hi > lo and a[a_hi - 1] == b[b_hi - 1]:
-        a_hi -= 1
-        b_hi -= 1
-    return lo, a_hi, b_hi
-
-
-def _hunk(out: list[str], a: list[str], b: list[str],
-          group: list[tuple[str, int, int, int, int]]) -> None:
-    """One hunk, as ``difflib.unified_diff`` writes it."""
-    first, last = group[0], group[-1]
-    out.append(f"@@ -{_range(first[1], last[2])} +{_range(first[3], last[4])} @@\n")
-    for tag, i1, i2, j1, j2 in group:
-        if tag == "equal":
-            out.extend(" " + line for line in a[i1:i2])
-            continue
-        if tag in ("replace", "delete"):
-            out.extend("-" + line for line in a[i1:i2])
-        if tag in ("replace", "insert"):
-            out.extend("+" + line for line in b[j1:j2])
-
-
-def _range(start: int, stop: int) -> str:
-    """A hunk's range in unified-diff form (an empty range names the line before it)."""
-    length = stop - start
-    if length == 1:
-        return str(start + 1)
-    return f"{start if length == 0 else start + 1},{length}"
 
 
 def last_config_sha256(trail: AuditTrail) -> str | None:

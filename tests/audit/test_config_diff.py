@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.audit.config_audit import config_diff
+from monitor.audit.textdiff import _line_window, _text_window
 
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@\n$")
 
@@ -49,13 +50,16 @@ def apply(old: str, diff: str) -> str:
     return "".join(out)
 
 
-lines = st.lists(st.sampled_from(["{", "}", "  a: 1,", "  b: 2,", "limit: 5", "x", ""]),
-                 max_size=60)
+ROWS = ["{", "}", "  a: 1,", "  b: 2,", "limit: 5", "x", ""]
+lines = st.lists(st.sampled_from(ROWS), max_size=60)
+# other line boundaries str.splitlines knows: the diff then trims line by line
+odd_lines = st.lists(st.sampled_from([*ROWS, "x\r", "\u2028y", "z\x0cw"]), max_size=40)
 
 
 @st.composite
-def edited(draw: st.DrawFn) -> tuple[list[str], list[str]]:
-    old = draw(lines)
+def edited(draw: st.DrawFn, rows: st.SearchStrategy[list[str]] = lines
+           ) -> tuple[list[str], list[str]]:
+    old = draw(rows)
     new = list(old)
     for _ in range(draw(st.integers(0, 5))):
         at = draw(st.integers(0, len(new)))
@@ -79,6 +83,30 @@ def text(rows: list[str]) -> str:
 @given(edited())
 def test_applying_the_diff_to_the_old_text_gives_the_new(pair: tuple[list[str], list[str]]
                                                          ) -> None:
+    old, new = text(pair[0]), text(pair[1])
+    diff = config_diff(old, new, "previous", "new")
+    if old == new:
+        assert diff == ""
+        return
+    assert apply(old, diff) == new
+
+
+@settings(max_examples=200, deadline=None)
+@given(edited(), st.booleans())
+def test_trimming_the_strings_sets_aside_the_lines_trimming_lines_would(
+        pair: tuple[list[str], list[str]], last_newline: bool) -> None:
+    old, new = text(pair[0]), text(pair[1])
+    if not last_newline:  # the last line unended in both (or one) of them
+        old, new = old[:-1], new[:-1]
+    if old == new:
+        return
+    assert _text_window(old, new) == _line_window(old.splitlines(keepends=True),
+                                                  new.splitlines(keepends=True))
+
+
+@settings(max_examples=150, deadline=None)
+@given(edited(odd_lines))
+def test_other_line_boundaries_diff_line_by_line(pair: tuple[list[str], list[str]]) -> None:
     old, new = text(pair[0]), text(pair[1])
     diff = config_diff(old, new, "previous", "new")
     if old == new:
