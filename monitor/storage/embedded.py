@@ -111,7 +111,6 @@ class EmbeddedStore(ReadingStore):
         #: the series in the database not yet routed to (a cache of the series table: a
         #: series key not in it is looked up in the file by the commit that meets it)
         self._series: dict[SeriesKey, int] = {}
-        self._tags: dict[int, tuple[str, str]] = {}  # series id -> (channel, location)
         #: channel -> (series id, location) once its series is in the database
         self._route: dict[str, tuple[int, str]] = {}
         self._maybe_keys = False  # the buffer may hold rows of series not yet in the database
@@ -231,19 +230,10 @@ class EmbeddedStore(ReadingStore):
     def _load_series(self) -> None:
         """The series index: what lets ``append`` stamp a reading with its series id."""
         series: dict[SeriesKey, int] = {}
-        tags: dict[int, tuple[str, str]] = {}
-        channels = self.channels
         for row in self._conn.execute(
             "SELECT id, channel, device, location, room, grade, unit, site FROM series"
         ):
             series[row[1:]] = row[0]
-            # the tags stay for the run: the config's equal strings, not the file's copies
-            info = channels.get(row[1])
-            if info is not None and info.id == row[1] and info.location == row[3]:
-                tags[row[0]] = (info.id, info.location)
-            else:
-                tags[row[0]] = (row[1], row[3])
-        self._tags.update(tags)
         # append (on the event loop) may look a key up meanwhile: found or not, it is right
         self._series.update(series)
 
@@ -392,10 +382,10 @@ class EmbeddedStore(ReadingStore):
             try:
                 new_series: dict[SeriesKey, int] = {}
                 if resolve:
-                    resolve_series(conn, params, self._series, new_series, self._tags)
+                    resolve_series(conn, params, self._series, new_series)
                 insert_rows(conn, params, self._per_statement)
                 offline = gapmod.track_offline(
-                    conn, params, self._offline, self.clock(), self._tags.__getitem__
+                    conn, params, self._offline, self.clock(), self._series_tags
                 )
                 # ts_ns of the last row
                 last = params[1 - COLUMNS] if params else self.clock()
@@ -412,6 +402,20 @@ class EmbeddedStore(ReadingStore):
         self.committed += len(params) // COLUMNS
         self.last_commit_seconds = time.perf_counter() - start
         self._last_write = time.monotonic()
+
+    def _series_tags(self, series: int) -> tuple[str, str]:
+        """(channel, location) of a series, for the gap opened when its device goes offline.
+
+        Read from the file (in the commit's transaction: a series it inserted is there)
+        rather than kept in a map of every series (20,000 tuples at 2,000 devices) for an
+        event that is rare and records one gap per series.
+        """
+        row = self._conn.execute(
+            "SELECT channel, location FROM series WHERE id = ?", (series,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(series)
+        return row[0], row[1]
 
     def _heartbeat(self) -> None:
         self._wait_started()

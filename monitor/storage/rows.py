@@ -89,10 +89,10 @@ def resolve_series(
     params: Params,
     series: Mapping[SeriesKey, int],
     new_series: dict[SeriesKey, int],
-    tags: dict[int, tuple[str, str]],
 ) -> None:
     """Replace, in ``params`` itself, every series key by its id; series not in ``series``
-    are inserted (in the caller's transaction) and added to ``new_series`` and ``tags``."""
+    are inserted (in the caller's transaction) or found in the file, and added to
+    ``new_series``."""
     for i in range(0, len(params), COLUMNS):
         key = params[i]
         if type(key) is int:
@@ -110,5 +110,4 @@ def resolve_series(
                     "AND room=? AND grade=? AND unit=? AND site=?", key,
                 ).fetchone()[0]
             )
-            tags[sid] = (key[0], key[2])  # an id rolled back with the commit is set again on reuse
         params[i] = sid

@@ -145,9 +145,22 @@ async def test_device_offline_and_daemon_stop_are_recorded_as_gaps(tmp_path: Pat
     clock[0] = T0 + 100 * NS
     store = EmbeddedStore(path, {}, clock=lambda: clock[0], retention_s=1e9)
     await store.close()
+    clock[0] = T0 + 200 * NS
+    store = EmbeddedStore(path, {}, clock=lambda: clock[0], retention_s=1e9)
+    # a series of the file, routed by id, goes offline: its gap names it as the first did
+    store.append([Reading("d/a", 3.0, Quality.GOOD, T0 + 201 * NS)])
+    await store.flush()
+    store.append([Reading("d/a", None, Quality.COMM_ERROR, T0 + 202 * NS, detail="refused")])
+    store.append([Reading("d/a", 4.0, Quality.GOOD, T0 + 205 * NS)])
+    await store.close()
     with History(tmp_path) as history:
-        gaps = history.query("d/a", None, T0, T0 + 200 * NS).gaps
-    offline, stopped = gaps
+        gaps = history.query("d/a", None, T0, T0 + 300 * NS).gaps
+    offline, stopped, stopped_again, offline_again = gaps
+    assert (offline_again.cause, offline_again.subject, offline_again.start_ns,
+            offline_again.end_ns, offline_again.detail) == (
+        "device_offline", "d/a", T0 + 202 * NS, T0 + 205 * NS, "refused"
+    )
+    assert stopped_again.cause == "daemon_stopped"
     assert (offline.cause, offline.subject, offline.start_ns, offline.end_ns) == (
         "device_offline", "d/a", T0 + 2 * NS, T0 + 9 * NS
     )
