@@ -98,7 +98,7 @@ def _clib() -> Any:
     module = next((m for m in candidates if getattr(m, "CParser", None) is CParser), None)
     if module is None or not all(hasattr(module, name) for name in _LIGHT):
         return None
-    with _light_events(module):
+    with _SWAP_LOCK, _light_events(module):  # a walk in another thread may be swapping too
         events = CParser("a: [1]\n")
         kinds = [type(events.get_event()) for _ in range(7)]
     if kinds[2:] != [_MappingStart, _Scalar, _SequenceStart, _Scalar, _SequenceEnd]:

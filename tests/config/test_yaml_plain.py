@@ -73,3 +73,39 @@ def test_an_error_in_a_yaml_site_names_its_line(tmp_path: Path) -> None:
     assert err.value.problems == [
         f"{path}:{line}: devices[7].unit_id: Input should be less than or equal to 247",
     ]
+
+
+def test_the_first_checks_of_the_swap_in_two_threads_at_once_both_take_effect() -> None:
+    """``_clib`` swaps the events to check the swap: unlocked, a walk (or a check) in
+    another thread restored the real ones under it, and the check cached ``None`` (every
+    later YAML read then fell back to the slow walk) or restored the light ones for good."""
+    import sys
+    import threading
+
+    real = {name: getattr(ruamel.yaml.events, name) for name in EVENTS}
+    found: list[Any] = []
+    errors: list[BaseException] = []
+
+    def first_reads() -> None:
+        for _ in range(2000):
+            yaml_plain._clib.cache_clear()  # each is the process' first check
+            found.append(yaml_plain._clib())
+            try:
+                yaml_plain.plain_document("a: [1, {b: c}]\n")
+            except Exception as err:  # any failure of the walk is the defect
+                errors.append(err)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=first_reads) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+        yaml_plain._clib.cache_clear()
+    assert None not in found
+    assert not errors
+    assert _clib_events() == real
