@@ -123,6 +123,38 @@ async def test_readings_of_a_new_series_find_it_while_and_after_it_is_committed(
         assert conn.execute("SELECT count(*) FROM series").fetchone()[0] == 4
 
 
+def _info(channel: str, location: str) -> Any:
+    from types import SimpleNamespace
+
+    return SimpleNamespace(id=channel, device=channel.partition("/")[0], location=location,
+                           room="r", grade="B", spec=SimpleNamespace(unit="Pa"), site="s")
+
+
+async def test_a_restart_routes_the_configured_channels_from_the_series_table(
+    tmp_path: Path,
+) -> None:
+    """Series whose tags are their channel's config are routed when the file is opened; a
+    channel whose tags changed (moved to another location) gets a new series."""
+    path = tmp_path / "readings.db"
+    now = utc_now_ns()
+    channels = {"a/x": _info("a/x", "fill"), "a/y": _info("a/y", "fill")}
+    store = EmbeddedStore(path, channels)
+    store.append([Reading(c, 1.0, Quality.GOOD, now) for c in channels])
+    await store.close()
+    moved = {**channels, "a/y": _info("a/y", "airlock")}
+    store = EmbeddedStore(path, moved)
+    assert store._route == {"a/x": (1, "fill")}
+    assert store._route["a/x"][1] is moved["a/x"].location  # the config's string
+    assert list(store._series) == [("a/y", "a", "fill", "r", "B", "Pa", "s")]
+    store.append([Reading(c, 2.0, Quality.GOOD, now + 1) for c in moved])
+    await store.close()
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT s.channel, s.location, r.value FROM readings r "
+                            "JOIN series s ON s.id = r.series ORDER BY r.id").fetchall()
+    assert rows == [("a/x", "fill", 1.0), ("a/y", "fill", 1.0),
+                    ("a/x", "fill", 2.0), ("a/y", "airlock", 2.0)]
+
+
 async def test_each_reading_gets_its_own_locations_state(tmp_path: Path) -> None:
     """The state is asked once per run of readings at one location, never carried to another."""
     from types import SimpleNamespace
