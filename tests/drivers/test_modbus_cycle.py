@@ -10,6 +10,7 @@ import itertools
 import pytest
 
 from monitor.drivers.modbus import ModbusDriver
+from monitor.drivers.modbus.cycle import Resume
 from monitor.model import Quality
 from simulators import World
 from simulators.modbus.devices import sim_device
@@ -139,3 +140,30 @@ async def test_stop_with_a_request_in_flight_gives_the_lock_back(
         await task
     assert not driver.bus.lock.locked()
     await asyncio.sleep(0.3)  # the abandoned request's expiry reaches nobody
+
+
+async def test_stop_as_a_failed_read_is_handed_to_the_task_gives_the_lock_back(
+    modbus_sim, sim_world: World
+) -> None:
+    """The cycle hands a read that ended badly to the task with the bus lock held; a stop
+    landing before the task took it up left the lock held for good: a later poll, 'read
+    now' or command on the bus waited for ever."""
+    sim, driver, out = await _pair(modbus_sim, sim_world)
+    sim.set_comm_fault("bad", "no_response")
+    await driver.poll_once("good")  # connected: the next polls go out by callback
+    task = asyncio.create_task(driver.run())
+    hand_off = driver.hand_off
+
+    def stop_at_hand_off(job: object) -> None:
+        hand_off(job)  # type: ignore[arg-type]
+        if isinstance(job, Resume):
+            task.cancel()  # the stop lands before the task runs again
+
+    driver.hand_off = stop_at_hand_off  # type: ignore[method-assign]
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)
+    assert not driver.bus.lock.locked()
+    driver.hand_off = hand_off  # type: ignore[method-assign]
+    sim.set_comm_fault("bad", None)
+    await asyncio.wait_for(driver.poll_once("bad"), 5)
+    assert out.last("bad/dp").quality is Quality.GOOD

@@ -135,6 +135,9 @@ class ModbusDriver(Driver):
                     self.polled(dev, await self._locked_poll(dev), started)
                 cycle.proceed()
         finally:
+            job, self._job = self._job, None
+            if isinstance(job, Resume):  # handed on with the bus lock, never taken up
+                self.bus.lock.release()
             cycle.stop()
             if self._batch is not None:
                 self._batch.flush()  # what this (and any other) driver polled last goes on now
