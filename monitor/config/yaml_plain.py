@@ -12,10 +12,12 @@ of its 230,000 events through ``ruamel.yaml.events``' ``__init__`` methods
 (~0.13 s). While this walk runs (``_light_events``), the event classes the
 clib module instantiates are swapped for ``BaseException`` subclasses, which
 keep their constructor arguments in ``args`` without running Python code:
-0.35 -> ~0.15 s for that site. The swap is checked to take effect (else the
-ordinary events are read), held under a lock, and undone before the walk
-returns; the parser is used by nothing else in the daemon (ruamel's round-trip
-loader, the reference, is pure Python).
+0.35 -> ~0.15 s for that site. The swap is checked to take effect (else this
+walk is not used and ``_Builder``'s, with lines, reads the file), held under
+``yaml_source.CLIB_LOCK`` (which ``_Builder`` holds too), and undone before the
+walk returns. Code outside this package that uses ruamel.yaml's C parser in the
+same process (``YAML(typ="safe")``) does not take the lock: the daemon has
+none, and a test or tool that has must not read YAML while a config loads.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from __future__ import annotations
 import copy
 import functools
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -40,6 +41,7 @@ from .yaml_source import (
     _T_NULL,
     _T_STR,
     _T_TIMESTAMP,
+    CLIB_LOCK,
     CParser,
     _float,
     _int,
@@ -76,7 +78,6 @@ _LIGHT = {
     "SequenceStartEvent": _SequenceStart, "MappingEndEvent": _MappingEnd,
     "SequenceEndEvent": _SequenceEnd, "AliasEvent": _Alias,
 }
-_SWAP_LOCK = threading.Lock()
 _MISSING = object()
 _SHAREABLE = (str, int, float, bool, type(None))
 
@@ -84,9 +85,9 @@ _SHAREABLE = (str, int, float, bool, type(None))
 def plain_document(text: str) -> Any:
     """The document's value as ``_Builder`` gives it; ``_Unusual`` (or a parser error) if not."""
     clib = _clib()
-    if clib is None:
-        return _PlainWalk(text).document()
-    with _SWAP_LOCK, _light_events(clib):
+    if clib is None:  # the walk reads the light events' ``args``: the walk with lines decides
+        raise _Unusual("the clib's event classes cannot be swapped")
+    with CLIB_LOCK, _light_events(clib):
         return _PlainWalk(text).document()
 
 
@@ -98,7 +99,7 @@ def _clib() -> Any:
     module = next((m for m in candidates if getattr(m, "CParser", None) is CParser), None)
     if module is None or not all(hasattr(module, name) for name in _LIGHT):
         return None
-    with _SWAP_LOCK, _light_events(module):  # a walk in another thread may be swapping too
+    with CLIB_LOCK, _light_events(module):  # a walk in another thread may be swapping too
         events = CParser("a: [1]\n")
         kinds = [type(events.get_event()) for _ in range(7)]
     if kinds[2:] != [_MappingStart, _Scalar, _SequenceStart, _Scalar, _SequenceEnd]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import functools
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,9 @@ __all__ = ["Loc", "SourceMap", "YamlSyntaxError", "load_yaml"]
 
 #: ruamel.yaml.clib's libyaml parser, which ruamel.yaml imports when it is installed
 CParser: Any = getattr(_ruamel_main, "CParser", None)
+#: held by every read through ``CParser`` here: ``yaml_plain`` swaps the clib's event
+#: classes process-wide while it walks, and a ``_Builder`` running meanwhile would get them
+CLIB_LOCK = threading.RLock()
 
 def load_yaml(path: Path, source: SourceMap, prefix: Loc = (), text: str | None = None) -> Any:
     """Parse ``path`` (or its ``text``) into plain dicts/lists, recording lines under ``prefix``."""
@@ -79,9 +83,10 @@ def _fill_lines(text: str, path: Path, prefix: Loc, lines: dict[Loc, tuple[str, 
 
 def _load_with_lines(text: str, path: Path, source: SourceMap, prefix: Loc) -> Any:
     if CParser is not None and not _needs_reference(text):
-        builder = _Builder(text, str(path))
         try:
-            doc = builder.document(prefix)
+            with CLIB_LOCK:
+                builder = _Builder(text, str(path))
+                doc = builder.document(prefix)
         except Exception:  # anything unusual: the reference loader decides and words errors
             pass
         else:
