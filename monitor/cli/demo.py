@@ -76,6 +76,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class _DistinctPorts:
+    """Free loopback ports, all different: each stays bound until ``close``.
+
+    Ports taken one ``free_port()`` at a time can repeat (the kernel may hand a
+    just-released port out again), which once gave the web server and a
+    simulator the same port."""
+
+    def __init__(self) -> None:
+        self._held: list[socket.socket] = []
+
+    def take(self) -> int:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self._held.append(sock)
+        return int(sock.getsockname()[1])
+
+    def close(self) -> None:
+        for sock in self._held:
+            sock.close()
+        self._held.clear()
+
+
 def write_effective_config(source: Path, data_dir: Path, *, mqtt_port: int | None) -> Path:
     """The demo config with free ports, this data dir and absolute include paths."""
     from ruamel.yaml import YAML
@@ -84,8 +106,9 @@ def write_effective_config(source: Path, data_dir: Path, *, mqtt_port: int | Non
     doc = yaml.load(source.read_text(encoding="utf-8"))
     doc["data_dir"] = str(data_dir)
     doc["include"] = [str((source.parent / p).resolve()) for p in doc.get("include", [])]
+    ports = _DistinctPorts()
     if "http" in doc:
-        doc["http"]["port"] = free_port()
+        doc["http"]["port"] = ports.take()
     mqtt_connections = set()
     for conn in doc.get("connections", []):
         if conn["driver"] == "mqtt":
@@ -93,7 +116,8 @@ def write_effective_config(source: Path, data_dir: Path, *, mqtt_port: int | Non
             if mqtt_port is not None:
                 conn["host"], conn["port"] = "127.0.0.1", mqtt_port
         elif conn["driver"] in ("modbus_tcp", "modbus_rtu_over_tcp"):
-            conn["host"], conn["port"] = "127.0.0.1", free_port()
+            conn["host"], conn["port"] = "127.0.0.1", ports.take()
+    ports.close()
     if mqtt_port is None and mqtt_connections:
         doc["connections"] = [c for c in doc["connections"] if c["name"] not in mqtt_connections]
         dropped = {d["name"] for d in doc["devices"] if d["connection"] in mqtt_connections}
