@@ -30,22 +30,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from ruamel.yaml.events import DocumentEndEvent, StreamEndEvent
-from ruamel.yaml.nodes import ScalarNode
 
 from .yaml_source import (
-    _RT,
     _RULES,
-    _T_BOOL,
-    _T_FLOAT,
-    _T_INT,
-    _T_NULL,
     _T_STR,
-    _T_TIMESTAMP,
     CLIB_LOCK,
     CParser,
-    _float,
-    _int,
     _Unusual,
+    typed_scalar,
 )
 
 
@@ -251,20 +243,7 @@ class _PlainWalk:
             tag = self.resolve(value)
         if tag is _T_STR:
             return self.texts.setdefault(value, value)
-        if tag is _T_INT or tag is _T_FLOAT:
-            number = self.numbers.get(value)
-            if number is None:
-                number = _int(value) if tag is _T_INT else _float(value)
-                self.numbers[value] = number
-            return number
-        if tag is _T_BOOL:
-            return value.lower() == "true"
-        if tag is _T_NULL:
-            return None
-        if tag is _T_TIMESTAMP:
-            node = ScalarNode(tag, value, args[4], args[5], args[6])
-            return _RT.construct_yaml_timestamp(node)
-        raise _Unusual(str(tag))  # merge keys, '=' values
+        return typed_scalar(tag, value, self.numbers, args[4:7])
 
     def resolve(self, value: str) -> Any:
         """The tag ruamel's YAML 1.2 resolver gives a plain scalar (``_Builder.resolve``)."""

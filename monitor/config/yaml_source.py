@@ -178,6 +178,26 @@ class _Unusual(Exception):
     """The walk met something only the reference loader reproduces exactly."""
 
 
+def typed_scalar(tag: Any, value: str, numbers: dict[str, Any], marks: tuple[Any, ...]) -> Any:
+    """A plain scalar resolved to ``tag`` other than text, as the round-trip constructor
+    builds it (see ``_plain``); equal numbers come back as one object (``numbers``).
+    ``marks`` are the event's start mark, end mark and style (for timestamps)."""
+    if tag is _T_INT or tag is _T_FLOAT:
+        number = numbers.get(value)
+        if number is None:
+            number = _int(value) if tag is _T_INT else _float(value)
+            numbers[value] = number
+        return number
+    if tag is _T_BOOL:
+        return value.lower() == "true"
+    if tag is _T_NULL:
+        return None
+    if tag is _T_TIMESTAMP:
+        node = ScalarNode(tag, value, *marks)
+        return _RT.construct_yaml_timestamp(node)
+    raise _Unusual(str(tag))  # merge keys, '=' values
+
+
 class _Builder:
     """Plain values and lines straight from libyaml's events; no node tree is built.
 
@@ -303,20 +323,8 @@ class _Builder:
         tag = self.resolve(value)
         if tag is _T_STR:
             return self.text(value)
-        if tag is _T_INT or tag is _T_FLOAT:
-            number = self.numbers.get(value)
-            if number is None:
-                number = _int(value) if tag is _T_INT else _float(value)
-                self.numbers[value] = number
-            return number
-        if tag is _T_BOOL:
-            return value.lower() == "true"
-        if tag is _T_NULL:
-            return None
-        if tag is _T_TIMESTAMP:
-            node = ScalarNode(tag, value, event.start_mark, event.end_mark, event.style)
-            return _RT.construct_yaml_timestamp(node)
-        raise _Unusual(str(tag))  # merge keys, '=' values
+        return typed_scalar(tag, value, self.numbers,
+                            (event.start_mark, event.end_mark, event.style))
 
     def resolve(self, value: str) -> Tag:
         """The tag ruamel's YAML 1.2 resolver gives a plain scalar."""
