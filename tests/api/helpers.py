@@ -7,6 +7,7 @@ from typing import Any
 import aiohttp
 
 from monitor.audit import AuditTrail
+from tests.api.daemon import DP_ALARM, PASSWORD, Daemon
 
 
 async def error_of(response: aiohttp.ClientResponse, status: int,
@@ -32,3 +33,21 @@ def audit_actions(data_dir: Any, since_seq: int = 0) -> list[tuple[str, str, str
 def audit_head(data_dir: Any) -> int:
     with AuditTrail(data_dir) as trail:
         return trail.head()[0]
+
+
+async def finished_excursion(site: Daemon) -> int:
+    """Raise the DP action alarm, acknowledge it, let it return and reset it (as an
+    operator); the excursion's id."""
+    alarm = await site.dp_alarm()
+    client, csrf = await site.login("olivia")
+    url = f"/api/v1/alarms/{alarm.alarm_id}/acknowledge"
+    async with client.post(url, json={"reason": "door held open", "password": PASSWORD},
+                           headers={"X-CSRF-Token": csrf}) as r:
+        assert r.status == 200, await r.text()
+    site.force_dp(None)
+    await site.wait_for(lambda: any(a.point == DP_ALARM and a.state == "rtn_unack"
+                                    for a in site.runtime.alarms.active()), what="rtn_unack")
+    async with client.post(url, json={"reason": "pressure back", "password": PASSWORD},
+                           headers={"X-CSRF-Token": csrf}) as r:
+        assert r.status == 200, await r.text()
+    return int(alarm.alarm_id)

@@ -17,36 +17,25 @@ import pytest
 from monitor.audit import AuditTrail
 from monitor.config import load_config
 from monitor.qa.context import open_qa
-from tests.api.daemon import DP_ALARM, PASSWORD, Daemon
-from tests.api.helpers import audit_actions, audit_head
+from tests.api.daemon import PASSWORD, Daemon
+from tests.api.helpers import audit_actions, audit_head, finished_excursion
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 HASH = re.compile(r'<code id="record-hash">([0-9a-f]{64})</code>')
 
 
-async def finished_excursion(site: Daemon) -> int:
-    """Raise the DP action alarm, acknowledge it, let it return and reset it (as an operator)."""
-    alarm = await site.dp_alarm()
-    client, csrf = await site.login("olivia")
-    url = f"/api/v1/alarms/{alarm.alarm_id}/acknowledge"
-    async with client.post(url, json={"reason": "door held open", "password": PASSWORD},
-                           headers={"X-CSRF-Token": csrf}) as r:
-        assert r.status == 200, await r.text()
-    site.force_dp(None)
-    await site.wait_for(lambda: any(a.point == DP_ALARM and a.state == "rtn_unack"
-                                    for a in site.runtime.alarms.active()), what="rtn_unack")
-    async with client.post(url, json={"reason": "pressure back", "password": PASSWORD},
-                           headers={"X-CSRF-Token": csrf}) as r:
-        assert r.status == 200, await r.text()
+async def final_excursion(site: Daemon) -> int:
+    """An excursion raised, acknowledged, returned and reset, whose record is final."""
+    exc_id = await finished_excursion(site)
     qa, _ = await site.login("quinn")
 
     async def final() -> bool:
-        async with qa.get(f"/api/v1/qa/excursions/{alarm.alarm_id}") as r:
+        async with qa.get(f"/api/v1/qa/excursions/{exc_id}") as r:
             return r.status == 200 and bool((await r.json())["excursion"]["finished"])
 
     await site.wait_for(final, what="the excursion's record to be final in alarms.db")
-    return int(alarm.alarm_id)
+    return exc_id
 
 
 async def page(client: aiohttp.ClientSession, path: str, status: int = 200) -> str:
@@ -67,7 +56,7 @@ async def post(client: aiohttp.ClientSession, path: str, data: dict[str, str],
 
 
 async def test_list_filter_and_open_an_excursion(site: Daemon) -> None:
-    exc_id = await finished_excursion(site)
+    exc_id = await final_excursion(site)
     anonymous = site.client(cookie_jar=aiohttp.CookieJar(unsafe=True))
     async with anonymous.get("/qa/excursions", allow_redirects=False) as r:
         assert r.status == 303
@@ -118,7 +107,7 @@ async def test_list_filter_and_open_an_excursion(site: Daemon) -> None:
 
 
 async def test_comment_review_and_sign_off_from_the_page(site: Daemon) -> None:
-    exc_id = await finished_excursion(site)
+    exc_id = await final_excursion(site)
     base = f"/qa/excursions/{exc_id}"
     obj = f"excursion:{exc_id}"
     head = audit_head(site.data_dir)

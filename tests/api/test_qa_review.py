@@ -8,31 +8,14 @@ import pytest
 
 from monitor.config import load_config
 from monitor.qa.context import open_qa
-from tests.api.daemon import DP_ALARM, PASSWORD, Daemon
-from tests.api.helpers import audit_actions, audit_head, error_of
+from tests.api.daemon import PASSWORD, Daemon
+from tests.api.helpers import audit_actions, audit_head, error_of, finished_excursion
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-async def _finished_excursion(site: Daemon) -> int:
-    """Raise the DP action alarm, acknowledge it, let it return and reset it."""
-    alarm = await site.dp_alarm()
-    client, csrf = await site.login("olivia")
-    url = f"/api/v1/alarms/{alarm.alarm_id}/acknowledge"
-    async with client.post(url, json={"reason": "door held open", "password": PASSWORD},
-                           headers={"X-CSRF-Token": csrf}) as r:
-        assert r.status == 200, await r.text()
-    site.force_dp(None)
-    await site.wait_for(lambda: any(a.point == DP_ALARM and a.state == "rtn_unack"
-                                    for a in site.runtime.alarms.active()), what="rtn_unack")
-    async with client.post(url, json={"reason": "pressure back", "password": PASSWORD},
-                           headers={"X-CSRF-Token": csrf}) as r:
-        assert r.status == 200, await r.text()
-    return int(alarm.alarm_id)
-
-
 async def test_review_comment_and_signed_closure(site: Daemon) -> None:
-    exc_id = await _finished_excursion(site)
+    exc_id = await finished_excursion(site)
     qa, csrf = await site.login("quinn")
     headers = {"X-CSRF-Token": csrf}
     base = f"/api/v1/qa/excursions/{exc_id}"
