@@ -37,6 +37,7 @@ from .yaml_source import (
     CLIB_LOCK,
     CParser,
     _Unusual,
+    resolve_plain,
     typed_scalar,
 )
 
@@ -246,11 +247,6 @@ class _PlainWalk:
         return typed_scalar(tag, value, self.numbers, args[4:7])
 
     def resolve(self, value: str) -> Any:
-        """The tag ruamel's YAML 1.2 resolver gives a plain scalar (``_Builder.resolve``)."""
-        tag = _T_STR
-        for candidate, regexp in _RULES.get(value[:1], ()):
-            if regexp.match(value):
-                tag = candidate
-                break
-        self.resolved[value] = tag
+        """The tag ruamel's YAML 1.2 resolver gives a plain scalar, kept for its next use."""
+        tag = self.resolved[value] = resolve_plain(value)
         return tag

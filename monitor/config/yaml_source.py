@@ -178,6 +178,14 @@ class _Unusual(Exception):
     """The walk met something only the reference loader reproduces exactly."""
 
 
+def resolve_plain(value: str) -> Tag:
+    """The tag ruamel's YAML 1.2 resolver gives a plain scalar (text if no rule matches)."""
+    for candidate, regexp in _RULES.get(value[:1], ()):
+        if regexp.match(value):
+            return candidate
+    return _T_STR
+
+
 def typed_scalar(tag: Any, value: str, numbers: dict[str, Any], marks: tuple[Any, ...]) -> Any:
     """A plain scalar resolved to ``tag`` other than text, as the round-trip constructor
     builds it (see ``_plain``); equal numbers come back as one object (``numbers``).
@@ -330,12 +338,7 @@ class _Builder:
         """The tag ruamel's YAML 1.2 resolver gives a plain scalar."""
         tag = self.resolved.get(value)
         if tag is None:
-            tag = _T_STR
-            for candidate, regexp in _RULES.get(value[:1], ()):
-                if regexp.match(value):
-                    tag = candidate
-                    break
-            self.resolved[value] = tag
+            tag = self.resolved[value] = resolve_plain(value)
         return tag
 
     def text(self, value: str) -> str:
