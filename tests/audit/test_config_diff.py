@@ -79,16 +79,20 @@ def text(rows: list[str]) -> str:
     return "".join(row + "\n" for row in rows)
 
 
+def assert_diff_applies(old: str, new: str) -> None:
+    """Equal texts give no diff; otherwise the diff applied to ``old`` gives ``new``."""
+    diff = config_diff(old, new, "previous", "new")
+    if old == new:
+        assert diff == ""
+    else:
+        assert apply(old, diff) == new
+
+
 @settings(max_examples=300, deadline=None)
 @given(edited())
 def test_applying_the_diff_to_the_old_text_gives_the_new(pair: tuple[list[str], list[str]]
                                                          ) -> None:
-    old, new = text(pair[0]), text(pair[1])
-    diff = config_diff(old, new, "previous", "new")
-    if old == new:
-        assert diff == ""
-        return
-    assert apply(old, diff) == new
+    assert_diff_applies(text(pair[0]), text(pair[1]))
 
 
 @settings(max_examples=200, deadline=None)
@@ -107,12 +111,7 @@ def test_trimming_the_strings_sets_aside_the_lines_trimming_lines_would(
 @settings(max_examples=150, deadline=None)
 @given(edited(odd_lines))
 def test_other_line_boundaries_diff_line_by_line(pair: tuple[list[str], list[str]]) -> None:
-    old, new = text(pair[0]), text(pair[1])
-    diff = config_diff(old, new, "previous", "new")
-    if old == new:
-        assert diff == ""
-        return
-    assert apply(old, diff) == new
+    assert_diff_applies(text(pair[0]), text(pair[1]))
 
 
 def test_a_large_file_with_one_edit_gives_difflibs_diff() -> None:
