@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .actions import Action
-from .textdiff import unified_diff
 from .trail import SYSTEM_USER, AuditEntry, AuditTrail
 
 if TYPE_CHECKING:
@@ -35,7 +34,12 @@ def config_diff(old_text: str, new_text: str, old_label: str, new_label: str) ->
     compares the rest (100,000-line generated JSON site, one limit edited:
     0.26 s -> 0.04 s with lists of lines, 0.012 s with that done on the strings).
     Applying the diff to the old text gives the new.
+
+    ``textdiff`` (and difflib) are imported here: a daemon started on the config of
+    its previous run, or on its first one, never compares texts and never loads them.
     """
+    from .textdiff import unified_diff
+
     lines = unified_diff(old_text, new_text, old_label, new_label)
     if len(lines) > MAX_DIFF_LINES:
         lines = [*lines[:MAX_DIFF_LINES], f"... diff cut at {MAX_DIFF_LINES} lines\n"]

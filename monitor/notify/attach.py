@@ -4,19 +4,21 @@
 ``Dispatcher``; the dispatcher listens to the pipeline's alarm events, its
 workers and escalation checks run as the ``notify`` service, and its closer
 gives queued notifications one last attempt at shutdown. With no notifiers
-configured it does nothing.
+configured it does nothing, and imports nothing more: the dispatcher, its
+escalation and message modules are loaded only for a site that notifies.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monitor.config.notify import NotifyConfig
+if TYPE_CHECKING:
+    from monitor.config.notify import NotifyConfig
 
-from .base import NOTIFIERS, Notifier
-from .dispatcher import Dispatcher
+    from .base import Notifier
+    from .dispatcher import Dispatcher
 
 #: built-in notifier kinds and the module that registers each; a module is imported only
 #: when a notifier of its kind is configured (aiosmtplib, aiohttp, aiomqtt: ~20 MB together)
@@ -26,6 +28,8 @@ BUILTIN = {"email": "monitor.notify.email", "mqtt": "monitor.notify.mqtt",
 
 def build_notifiers(config: NotifyConfig, *, site: str, alarms: Any = None
                     ) -> dict[str, Notifier]:
+    from .base import NOTIFIERS
+
     for kind in {n.kind for n in config.notifiers} - NOTIFIERS.keys():
         if kind in BUILTIN:
             importlib.import_module(BUILTIN[kind])
@@ -49,6 +53,8 @@ def attach(runtime: Any) -> Dispatcher | None:
     config: NotifyConfig = runtime.loaded.config.notify
     if not config.notifiers:
         return None
+    from .dispatcher import Dispatcher
+
     site = runtime.loaded.config.site.id
     notifiers = build_notifiers(config, site=site, alarms=runtime.alarms)
     dispatcher = Dispatcher(config, notifiers, site=site)

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from argon2 import PasswordHasher
-
 from monitor.audit import AuditTrail
 from monitor.errors import StoreError
 from monitor.integrity import ChainProblem
@@ -26,6 +24,8 @@ from .reviewlog import ReviewLog
 from .workflow import ExcursionReview
 
 if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
     from monitor.config import LoadedConfig
     from monitor.reports.build import ReportSources
     from monitor.storage.history import History

@@ -14,10 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, NoReturn
-
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from monitor.audit import Action, AuditTrail
 from monitor.errors import AuthError, MonitorError, StoreError
@@ -29,6 +26,9 @@ from .policy import UserPolicy, password_problems
 from .roles import Role, parse_roles
 from .throttle import LoginThrottle
 from .tokens import TOKENS_SCHEMA, Tokens
+
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
 DB_NAME = "users.db"
 BAD_LOGIN = "invalid user name or password"
@@ -59,6 +59,19 @@ CREATE TRIGGER IF NOT EXISTS users_no_delete BEFORE DELETE ON users
 BEGIN SELECT RAISE(ABORT, 'users are disabled, never deleted'); END;
 """
 
+def default_hasher() -> PasswordHasher:
+    """argon2id at the library's default cost.
+
+    argon2 and cffi (10 modules and two shared libraries, ~0.5 MB of the daemon's
+    RSS) are imported here, at the first password operation (a login, a signature,
+    a new account), not when the store is opened: a daemon nobody logs in to
+    never loads them.
+    """
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
+
+
 _USER_COLUMNS = ("id, username, full_name, roles, disabled, must_change, password_set_ns, "
                  "locked_until_ns, created_ns, last_login_ns")
 
@@ -83,7 +96,7 @@ class UserStore:
         self.path = Path(data_dir) / DB_NAME
         self.audit = audit
         self.policy = policy or UserPolicy()
-        self.hasher = hasher or PasswordHasher()
+        self._hasher = hasher
         self.clock = clock
         self.throttle = LoginThrottle(self.policy.source_attempts, self.policy.source_window,
                                       clock)
@@ -102,6 +115,13 @@ class UserStore:
         with contextlib.suppress(OSError):  # not ours to change (run as another account)
             self.path.chmod(0o600)
         self.tokens = Tokens(self)
+
+    @property
+    def hasher(self) -> PasswordHasher:
+        """The store's hasher, made by ``default_hasher`` at first use unless one was given."""
+        if self._hasher is None:
+            self._hasher = default_hasher()
+        return self._hasher
 
     def close(self) -> None:
         with self._lock:
@@ -252,6 +272,8 @@ class UserStore:
         return self._dummy
 
     def _matches(self, digest: str, password: str) -> bool:
+        from argon2.exceptions import InvalidHashError, VerificationError
+
         try:
             return self.hasher.verify(digest, password)
         except (VerificationError, InvalidHashError):

@@ -22,7 +22,7 @@ def config(tmp_path: Path) -> Path:
 def run(monkeypatch: pytest.MonkeyPatch, argv: list[str], stdin: str = "") -> int:
     monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
     # the library's default cost (tested in tests/users) takes ~0.3 s a hash on a busy CI box
-    monkeypatch.setattr("monitor.users.store.PasswordHasher", fast_hasher)
+    monkeypatch.setattr("monitor.users.store.default_hasher", fast_hasher)
     return main(argv)
 
 
