@@ -7,6 +7,7 @@ enforced.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -140,10 +141,11 @@ def build_openapi(routes: Sequence[Route] = ROUTES) -> dict[str, Any]:
     }
 
 
-_CACHE: dict[str, Any] = {}
+_CACHE: dict[str, str] = {}
 
 
 async def openapi_route(request: web.Request) -> web.StreamResponse:
+    """The document, built at its first request; its JSON text is kept, not the dicts."""
     if "doc" not in _CACHE:
-        _CACHE["doc"] = build_openapi()
-    return web.json_response(_CACHE["doc"])
+        _CACHE["doc"] = json.dumps(build_openapi())
+    return web.json_response(text=_CACHE["doc"])

@@ -39,15 +39,6 @@ from .render import Markup, esc, page, render
 SHELVE_CHOICES = ("30m", "1h", "2h", "4h", "8h", "12h")
 
 
-def add_pages(app: web.Application) -> None:
-    app.router.add_get("/", overview)
-    app.router.add_get("/login", login_form)
-    app.router.add_post("/login", login_submit)
-    app.router.add_post("/logout", logout_submit)
-    app.router.add_get("/alarms", alarms_page)
-    app.router.add_post("/alarms/{alarm}/{action:acknowledge|shelve|unshelve}", alarm_submit)
-    app.router.add_get("/trend/{device}/{channel}", trend_page)
-
 
 def safe_next(target: str | None) -> str:
     """Only local paths: a login must never redirect to another site."""

@@ -52,11 +52,6 @@ LOCAL_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?$")
 READINGS_LIMIT = 20_000
 
 
-def add_qa_pages(app: web.Application) -> None:
-    app.router.add_get("/qa/excursions", list_page)
-    app.router.add_get("/qa/excursions/{excursion}", detail_page)
-    app.router.add_post("/qa/excursions/{excursion}/{action:review|comment|close}", submit)
-
 
 def _utc(text: str) -> str:
     """A ``datetime-local`` field (no zone) is UTC on these pages; ISO 8601 with a zone as is."""

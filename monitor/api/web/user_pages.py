@@ -33,13 +33,6 @@ TEXT_FIELDS = {"disable": ("reason",), "enable": ("reason",), "unlock": ("reason
                "password": ("password", "reason"), "roles": ("reason",)}
 
 
-def add_user_pages(app: web.Application) -> None:
-    app.router.add_get("/users", list_page)
-    app.router.add_post("/users", add_submit)
-    app.router.add_get("/users/{username}", detail_page)
-    app.router.add_post("/users/{username}/{action:disable|enable|unlock|password|roles}",
-                        action_submit)
-
 
 def _done(request: web.Request) -> Markup:
     done = request.query.get("done")
