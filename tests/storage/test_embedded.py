@@ -143,8 +143,8 @@ async def test_a_restart_routes_the_configured_channels_from_the_series_table(
     await store.close()
     moved = {**channels, "a/y": _info("a/y", "airlock")}
     store = EmbeddedStore(path, moved)
-    assert store._route == {"a/x": (1, "fill")}
-    assert store._route["a/x"][1] is moved["a/x"].location  # the config's string
+    assert store._route == {"a/x": 1}
+    assert store._locations[1] is moved["a/x"].location  # the config's string
     assert list(store._series) == [("a/y", "a", "fill", "r", "B", "Pa", "s")]
     store.append([Reading(c, 2.0, Quality.GOOD, now + 1) for c in moved])
     await store.close()
