@@ -10,13 +10,17 @@ communication and fault rules and, while they hold state, the rules
 themselves (``monitor.alarms.table`` makes and drops them).
 
 Memory at 2,000 devices (20,000 channels, tracemalloc after ``build_tables``):
-8.1 MB with every setting a slot of each channel, 5.2 MB with kinds.
+8.1 MB with every setting a slot of each channel, 5.2 MB with kinds. A channel
+is 112 bytes (pymalloc rounds to 16): its stale timeout is its kind's and its
+place in the configuration is its device's (``DeviceRt.first``), not an int
+object of its own (128 bytes and a 32-byte int each before).
 """
 
 from __future__ import annotations
 
 import math
 import sys
+from array import array
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -34,12 +38,16 @@ NEG_MAX = -MAX
 
 
 class DeviceRt:
-    __slots__ = ("channels", "comm", "comm_spec", "fault", "fault_n", "fault_spec", "index",
-                 "location", "name")
+    __slots__ = ("channels", "comm", "comm_spec", "fault", "fault_n", "fault_spec", "first",
+                 "index", "indexes", "location", "name")
 
     def __init__(self, name: str, location: str, index: int = 0) -> None:
         self.name, self.location, self.index = name, location, index
         self.channels: list[ChannelRt] = []
+        #: the configuration order of its channels (``Tables.index_of``): ``first`` and the
+        #: ones after it, unless they are not consecutive: then each one's in ``indexes``
+        self.first = 0
+        self.indexes: array[int] | None = None
         self.comm: FlagRule | None = None  # live only while it holds state
         self.fault: FlagRule | None = None
         self.comm_spec: FlagSpec | None = None  # None: health rules off for this device
@@ -64,15 +72,16 @@ class ChannelKind:
     kind of its own.
     """
 
-    __slots__ = ("device", "doors", "inputs", "loc", "poll_ns", "stale_spec", "step_ns",
-                 "suppressors")
+    __slots__ = ("device", "doors", "inputs", "loc", "poll_ns", "stale_ns", "stale_spec",
+                 "step_ns", "suppressors")
 
     def __init__(self, device: DeviceRt, loc: LocationRt, poll_ns: int = NS, *,
-                 step_ns: int = 5 * NS, stale_spec: FlagSpec | None = None,
+                 step_ns: int = 5 * NS, stale_ns: int = 0, stale_spec: FlagSpec | None = None,
                  doors: tuple[DoorInput, ...] = (), inputs: tuple[LocationTracker, ...] = (),
                  suppressors: tuple[DoorRt, ...] = ()) -> None:
         self.device, self.loc, self.poll_ns, self.step_ns = device, loc, poll_ns, step_ns
         # going back further than ``step_ns`` is a step of the clock, not a reordered sample
+        self.stale_ns = stale_ns  # a channel is stale this long after its last good reading
         self.stale_spec = stale_spec  # None: no stale rule
         self.doors = doors  # door contacts this channel reads
         self.inputs = inputs  # locations whose state this channel drives
@@ -80,13 +89,14 @@ class ChannelKind:
 
     def key(self) -> tuple[Any, ...]:
         """Equal keys, equal kinds (the objects in it compare by identity)."""
-        return (self.device, self.loc, self.poll_ns, self.step_ns, self.stale_spec, self.doors,
-                self.inputs, self.suppressors)
+        return (self.device, self.loc, self.poll_ns, self.step_ns, self.stale_ns, self.stale_spec,
+                self.doors, self.inputs, self.suppressors)
 
     def but(self, **changes: Any) -> ChannelKind:
         """A copy with ``changes`` (the builder interns it)."""
         fields = {"stale_spec": self.stale_spec, "doors": self.doors, "inputs": self.inputs,
-                  "suppressors": self.suppressors, "step_ns": self.step_ns, **changes}
+                  "suppressors": self.suppressors, "step_ns": self.step_ns,
+                  "stale_ns": self.stale_ns, **changes}
         return ChannelKind(self.device, self.loc, self.poll_ns, **fields)
 
 
@@ -102,20 +112,20 @@ class ChannelRt:
     ``refresh`` recomputes it, and is called wherever one of those changes.
 
     Only what differs between channels is kept per channel (20,000 of them at
-    2,000 devices): the rest is the channel's shared ``kind``; its limit
+    2,000 devices): the rest is the channel's shared ``kind`` (its stale timeout
+    too); its place in the configuration is ``Tables.index_of``, and its limit
     entry's configuration order is in ``Tables.seqs``.
     """
 
     # what a reading within the fast band touches first: one cache line
     __slots__ = ("last_ts", "lo", "hi", "last_good_ts",  # noqa: RUF023
-                 "faulted", "id", "index", "kind", "live", "rs", "stale", "stale_ns")
+                 "faulted", "id", "kind", "live", "rs", "stale")
 
-    def __init__(self, cid: str, kind: ChannelKind, stale_ns: int, *, index: int = 0) -> None:
-        self.id, self.kind, self.stale_ns = cid, kind, stale_ns
+    def __init__(self, cid: str, kind: ChannelKind) -> None:
+        self.id, self.kind = cid, kind
         kind.device.channels.append(self)
         kind.loc.channels.append(self)
         self.lo, self.hi = INF, NEG_INF  # empty until the engine starts (``refresh``)
-        self.index = index
         self.rs: RuleSet = EMPTY
         #: the live conditions of ``rs.specs`` (None where idle), or None when none is live
         self.live: list[ValueRule | RateRule | None] | None = None
@@ -142,6 +152,10 @@ class ChannelRt:
     @property
     def step_ns(self) -> int:
         return self.kind.step_ns
+
+    @property
+    def stale_ns(self) -> int:
+        return self.kind.stale_ns
 
     @property
     def stale_spec(self) -> FlagSpec | None:

@@ -10,6 +10,7 @@ points and conditions themselves are made when first needed
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,9 +59,11 @@ class _Builder:
         #: id of a limit entry's specs (kept by ``cache``) -> those specs and their rule set
         self.sets: dict[int, tuple[tuple[RuleSpec, ...], RuleSet]] = {}
         #: (device, poll interval) -> what its channels share (see ``_channel_timing``)
-        self.timing: dict[tuple[str, float], tuple[int, ChannelKind]] = {}
+        self.timing: dict[tuple[str, float], ChannelKind] = {}
         #: ``ChannelKind.key()`` -> the one kind of those settings
         self.kinds: dict[tuple[Any, ...], ChannelKind] = {}
+        #: channel -> its place in the configuration, while building (``_index_devices``)
+        self.index: dict[str, int] = {}
 
     def kind(self, kind: ChannelKind) -> ChannelKind:
         """The kind equal to ``kind`` already made, else ``kind``."""
@@ -92,14 +95,15 @@ def build_tables(loaded: LoadedConfig) -> Tables:
         if device_cfg is None:
             continue
         # the channels of a device mostly share their poll interval: work it out once
-        shared = timing.get((info.device, info.poll_interval))
-        if shared is None:
-            shared = _channel_timing(b, info, acfg, device_cfg)
-        stale_ns, kind = shared
+        kind = timing.get((info.device, info.poll_interval))
+        if kind is None:
+            kind = _channel_timing(b, info, acfg, device_cfg)
         if kind.loc.name != info.location:  # a channel placed apart from its device
             kind = b.kind(ChannelKind(kind.device, t.locations[info.location], kind.poll_ns,
-                                      step_ns=kind.step_ns, stale_spec=kind.stale_spec))
-        t.channels[cid] = ChannelRt(cid, kind, stale_ns, index=len(t.channels))
+                                      step_ns=kind.step_ns, stale_ns=kind.stale_ns,
+                                      stale_spec=kind.stale_spec))
+        b.index[cid] = len(t.channels)
+        t.channels[cid] = ChannelRt(cid, kind)
         t.seqs.append(0)
     explicit: set[str] = set()
     for limits in acfg.limits.values():
@@ -125,7 +129,19 @@ def build_tables(loaded: LoadedConfig) -> Tables:
     add_check_points(t, loaded)
     add_system_points(t, loaded)
     _pack_channel_lists(t)
+    _index_devices(t, b.index)
     return t
+
+
+def _index_devices(t: Tables, index: Mapping[str, int]) -> None:
+    """Where each device's channels are in the configuration (``Tables.index_of``): after
+    its first channel, one after another, the usual case; else each one's place."""
+    for dev in t.devices.values():
+        places = [index[ch.id] for ch in dev.channels]
+        if places:
+            dev.first = places[0]
+            if places != list(range(places[0], places[0] + len(places))):
+                dev.indexes = array("q", places)
 
 
 def _pack_channel_lists(t: Tables) -> None:
@@ -142,9 +158,9 @@ def _pack_channel_lists(t: Tables) -> None:
 
 
 def _channel_timing(b: _Builder, info: ChannelInfo, acfg: AlarmsConfig, device_cfg: DeviceConfig,
-                    ) -> tuple[int, ChannelKind]:
-    """Stale timeout (ns) and kind (poll interval, clock-step bound, stale rule) of the
-    channels of ``info``'s device with ``info``'s poll interval."""
+                    ) -> ChannelKind:
+    """The kind (poll interval, clock-step bound, stale timeout and rule) of the channels of
+    ``info``'s device with ``info``'s poll interval."""
     num = b.cache.number
     interval = _expected_interval(b.loaded, info, acfg, device_cfg)
     dh = acfg.health.devices.get(info.device)
@@ -160,10 +176,9 @@ def _channel_timing(b: _Builder, info: ChannelInfo, acfg: AlarmsConfig, device_c
     t = b.t
     kind = b.kind(ChannelKind(t.devices[info.device], t.locations[t.devices[info.device].location],
                               num(poll_ns), step_ns=num(max(STEP_MIN_NS, 2 * poll_ns)),
-                              stale_spec=stale_spec))
-    shared = (num(int(k * interval * NS)), kind)
-    b.timing[(info.device, info.poll_interval)] = shared
-    return shared
+                              stale_ns=num(int(k * interval * NS)), stale_spec=stale_spec))
+    b.timing[(info.device, info.poll_interval)] = kind
+    return kind
 
 
 def _expected_interval(loaded: LoadedConfig, info: ChannelInfo, acfg: AlarmsConfig,
@@ -200,7 +215,7 @@ def _add_rules(b: _Builder, info: ChannelInfo, specs: tuple[RuleSpec, ...]) -> N
         names = {s.rule for s in specs}
         ch.rs = b.cache.rule_set((*(s for s in ch.rs.specs if s.rule not in names), *specs))
         return
-    b.t.seqs[ch.index] = b.seq
+    b.t.seqs[b.index[ch.id]] = b.seq
     # the usual case: a channel's only entry, whose specs tuple channels alike share
     known = b.sets.get(id(specs))
     if known is None or known[0] is not specs:

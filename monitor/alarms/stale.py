@@ -74,7 +74,7 @@ def check_stale(em: EngineCore, ch: ChannelRt, now: int) -> None:
             stale.set(em, now, False)
         return
     if stale is None or stale.pending_on is None:
-        became = ch.last_good_ts + ch.stale_ns
+        became = ch.last_good_ts + ch.kind.stale_ns
         if now >= became:
             spec = ch.kind.stale_spec
             assert spec is not None
@@ -82,7 +82,7 @@ def check_stale(em: EngineCore, ch: ChannelRt, now: int) -> None:
                 ch.stale = became  # dormant: its delay runs and nothing else can happen yet
                 ch.refresh()
                 return
-            t.wake_stale(ch).set(em, became, True, (ch.stale_ns + spec.on_ns) / NS)
+            t.wake_stale(ch).set(em, became, True, (ch.kind.stale_ns + spec.on_ns) / NS)
 
 
 def settle(t: Tables, ch: ChannelRt, since: int, ts: int) -> FlagRule | None:
@@ -120,7 +120,7 @@ class StaleScan:
                 bound = NEVER
                 for ch in chans:
                     if ch.stale is None and ch.last_ts >= ch.last_good_ts:
-                        due = ch.last_good_ts + ch.stale_ns
+                        due = ch.last_good_ts + ch.kind.stale_ns
                         if due > now:
                             if due < bound:  # noqa: PLR1730 (no call per channel)
                                 bound = due
@@ -134,7 +134,7 @@ class StaleScan:
             for ch in cands:
                 check(ch, now)
                 if ch.stale is None and ch.last_ts >= ch.last_good_ts:
-                    due = ch.last_good_ts + ch.stale_ns
+                    due = ch.last_good_ts + ch.kind.stale_ns
                     if due > now:
                         if due < bound:  # noqa: PLR1730
                             bound = due

@@ -53,7 +53,7 @@ class Tables:
 
     def __init__(self) -> None:
         self.channels: dict[str, ChannelRt] = {}
-        #: per channel (by ``ChannelRt.index``): configuration order of its limit entry (0: none)
+        #: per channel (by ``index_of``): configuration order of its limit entry (0: none)
         self.seqs = array("q")
         self.devices: dict[str, DeviceRt] = {}
         self.locations: dict[str, LocationRt] = {}
@@ -111,6 +111,14 @@ class Tables:
                 return dev, FAULT
         return None
 
+    def index_of(self, ch: ChannelRt) -> int:
+        """A channel's place in the configuration (in ``channels``), found through its device
+        (``DeviceRt.first``): it is asked when a point is made, not per reading."""
+        dev = ch.kind.device
+        pos = dev.channels.index(ch)
+        indexes = dev.indexes
+        return dev.first + pos if indexes is None else indexes[pos]
+
     def declared(self, key: str) -> bool:
         return key in self.lives or self.lookup(key) is not None
 
@@ -154,20 +162,29 @@ class Tables:
     def wake_fault(self, dev: DeviceRt) -> FlagRule:
         return dev.fault or self._make(dev, FAULT)  # type: ignore[return-value]
 
-    def _spec(self, owner: ChannelRt | DeviceRt, slot: int) -> tuple[PointSpec, str, int]:
-        """(spec, key, order) of a slot."""
+    def _spec(self, owner: ChannelRt | DeviceRt, slot: int) -> tuple[PointSpec, str]:
+        """(spec, key) of a slot."""
         if isinstance(owner, DeviceRt):
             spec = owner.comm_spec if slot == COMM else owner.fault_spec
             assert spec is not None
-            return spec, f"{owner.name}:{spec.rule}", order(P_DEVICE, owner.index, -slot)
+            return spec, f"{owner.name}:{spec.rule}"
         if slot == STALE:
             assert owner.stale_spec is not None
-            return owner.stale_spec, f"{owner.id}:{STALE_RULE}", order(P_STALE, owner.index)
+            return owner.stale_spec, f"{owner.id}:{STALE_RULE}"
         rule = owner.rs.specs[slot]
-        return rule, f"{owner.id}:{rule.rule}", order(P_LIMIT, self.seqs[owner.index], slot)
+        return rule, f"{owner.id}:{rule.rule}"
+
+    def _place(self, owner: ChannelRt | DeviceRt, slot: int) -> int:
+        """The order of a slot's point (see ``order``)."""
+        if isinstance(owner, DeviceRt):
+            return order(P_DEVICE, owner.index, -slot)
+        if slot == STALE:
+            return order(P_STALE, self.index_of(owner))
+        return order(P_LIMIT, self.seqs[self.index_of(owner)], slot)
 
     def _make(self, owner: ChannelRt | DeviceRt, slot: int) -> Condition:
-        spec, key, place = self._spec(owner, slot)
+        spec, key = self._spec(owner, slot)
+        place = self._place(owner, slot)
         dormant: int | None = None
         if isinstance(owner, DeviceRt):
             point = spec.point(key, owner.name, owner.name, owner.location)
@@ -208,7 +225,7 @@ class Tables:
             assert self.emitter is not None, "a dormant condition needs the engine"
             assert isinstance(cond, FlagRule)
             assert isinstance(owner, ChannelRt)
-            cond.set(self.emitter, dormant, True, (owner.stale_ns + cond.on_ns) / NS)
+            cond.set(self.emitter, dormant, True, (owner.kind.stale_ns + cond.on_ns) / NS)
         return cond  # type: ignore[no-any-return]
 
     def sweep(self) -> int:
@@ -262,9 +279,10 @@ class Tables:
 
     def _channels_by_seq(self) -> list[ChannelRt]:
         if self._by_seq is None:
-            seqs = self.seqs
-            self._by_seq = sorted((c for c in self.channels.values() if c.rs.specs),
-                                  key=lambda c: seqs[c.index])
+            chans = list(self.channels.values())  # by index (``index_of``)
+            ranked = sorted((i for i, c in enumerate(chans) if c.rs.specs),
+                            key=self.seqs.__getitem__)
+            self._by_seq = [chans[i] for i in ranked]
         return self._by_seq
 
     def _lazy(self) -> Iterator[tuple[ChannelRt | DeviceRt, int]]:
@@ -300,7 +318,7 @@ class Tables:
         """Every point, live ones as they are and idle ones as rows; makes none live."""
         lives = self.lives
         for owner, slot in self._lazy():
-            spec, key, _ = self._spec(owner, slot)
+            spec, key = self._spec(owner, slot)
             live = lives.get(key)
             if live is not None:
                 yield live
@@ -333,9 +351,10 @@ class Tables:
                 channels[ch.id] = ch
         out = []
         for owner, slot in _slots(devices.values(), channels.values()):
-            spec, key, place = self._spec(owner, slot)
+            spec, key = self._spec(owner, slot)
             if key in self.lives:
                 continue
+            place = self._place(owner, slot)
             row = self._row(owner, spec, key)
             device = owner.name if isinstance(owner, DeviceRt) else owner.device.name
             point = spec.point(key, row.channel, device, row.location)
