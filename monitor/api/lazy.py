@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -34,10 +34,21 @@ def resolve(target: str) -> Any:
     return getattr(importlib.import_module(module_name), attr)
 
 
+async def import_off_loop(modules: Iterable[str]) -> None:
+    """Import those of ``modules`` not loaded yet, in a worker thread."""
+    missing = [name for name in modules if name not in sys.modules]
+    if missing:
+        await asyncio.to_thread(_import_all, missing)
+
+
+def _import_all(modules: list[str]) -> None:
+    for name in modules:
+        importlib.import_module(name)
+
+
 async def resolve_off_loop(target: str) -> Any:
     """``resolve``, importing a module not yet loaded in a worker thread."""
-    if target.partition(":")[0] not in sys.modules:
-        await asyncio.to_thread(importlib.import_module, target.partition(":")[0])
+    await import_off_loop([target.partition(":")[0]])
     return resolve(target)
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from monitor import __version__
 
 from .auth import COOKIE, CSRF_HEADER
+from .lazy import import_off_loop
 from .routes import ROUTES
 from .routing import Route
 
@@ -47,7 +48,7 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in _PARAM.findall(route.full_path)
     ]
-    schema = route.query.model_json_schema()
+    schema = route.query_model.model_json_schema()
     required = set(schema.get("required", []))
     for name, prop in schema.get("properties", {}).items():
         param = {"name": name, "in": "query", "required": name in required,
@@ -65,7 +66,7 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
 def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": route.summary,
-        "operationId": route.handler.__name__,
+        "operationId": route.name,
         "tags": [route.tag],
         "parameters": _parameters(route),
     }
@@ -74,16 +75,17 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
         op["security"] = [{"bearerAuth": []}, {"cookieAuth": []}]
     else:
         op["security"] = [{}]
-    if route.body is not None:
+    body = route.body_model
+    if body is not None:
         op["requestBody"] = {"required": True, "content": {
-            "application/json": {"schema": _schema(route.body, components)}}}
+            "application/json": {"schema": _schema(body, components)}}}
     codes = {201} if 201 in route.responses else {200}
     if 204 in route.responses:
         codes = {204}
     codes |= set(route.responses) | {400}
     if route.permission is not None:
         codes |= {401, 403}
-    if route.body is not None:
+    if body is not None:
         codes |= {413, 415, 422}
     if _PARAM.search(route.full_path):
         codes.add(404)
@@ -147,5 +149,6 @@ _CACHE: dict[str, str] = {}
 async def openapi_route(request: web.Request) -> web.StreamResponse:
     """The document, built at its first request; its JSON text is kept, not the dicts."""
     if "doc" not in _CACHE:
+        await import_off_loop(set().union(*(route.modules for route in ROUTES)))
         _CACHE["doc"] = json.dumps(build_openapi())
     return web.json_response(text=_CACHE["doc"])

@@ -20,12 +20,11 @@ from pydantic import AwareDatetime, Field
 
 from monitor.api.context import ApiContext, source_of
 from monitor.api.errors import ApiError, bad_request
-from monitor.api.routing import ApiRequest, NoQuery, Route, Strict, ok
+from monitor.api.routing import ApiRequest, NoQuery, Strict, ok
 from monitor.api.views import time_view
 from monitor.errors import AuthError, MonitorError
 from monitor.qa.workflow import ExcursionReview, Impact, ReviewState, RootCause, Status
 from monitor.signatures import Meaning
-from monitor.users.roles import Permission
 
 REVIEW = "qa_review"
 Text = Annotated[str, Field(min_length=1, max_length=4000)]
@@ -187,20 +186,3 @@ async def post_close(req: ApiRequest[NoQuery, CloseBody]) -> web.StreamResponse:
     view["signed"] = state.signature.manifestation()
     return ok(view)
 
-
-ROUTES = (
-    Route("GET", "qa/excursions", list_reviews, "Excursions with their QA review status "
-          "(default: awaiting review)", query=ListQuery, tag="qa", responses=(503,)),
-    Route("GET", "qa/excursions/{excursion}", get_review, "One excursion with its review, "
-          "comments and closing signature (verified)", tag="qa", responses=(404,)),
-    Route("POST", "qa/excursions/{excursion}/review", post_review, "Start or add to the "
-          "review: root cause, impact, deviation and CAPA references, comment",
-          permission=Permission.REVIEW_EXCURSION, body=ReviewBody, tag="qa",
-          responses=(404, 422)),
-    Route("POST", "qa/excursions/{excursion}/comments", post_comment, "Add a comment",
-          body=CommentBody, tag="qa", responses=(201, 404, 422)),
-    Route("POST", "qa/excursions/{excursion}/close", post_close, "Close the review with a QA "
-          "electronic signature (password again; meaning 'reviewed' or 'approved')",
-          permission=Permission.CLOSE_EXCURSION, body=CloseBody, tag="qa",
-          responses=(404, 422)),
-)

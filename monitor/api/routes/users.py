@@ -19,10 +19,10 @@ from aiohttp import web
 from pydantic import Field
 
 from monitor.api.errors import ApiError, not_found
-from monitor.api.routing import ApiRequest, NoQuery, Route, Strict, ok
+from monitor.api.routing import ApiRequest, NoQuery, Strict, ok
 from monitor.api.views import time_view
 from monitor.users.model import User
-from monitor.users.roles import Permission, Role
+from monitor.users.roles import Role
 
 Reason = Annotated[str, Field(min_length=3, max_length=500,
                               description="Why: recorded in the audit trail")]
@@ -138,26 +138,3 @@ async def put_roles(req: ApiRequest[NoQuery, RolesBody]) -> web.StreamResponse:
         req.ctx.sessions.revoke_user(user.username)  # a session must not keep old rights
     return ok(user_view(user, req.ctx.clock()))
 
-
-_USER = "users/{username}"
-_ADMIN = Permission.MANAGE_USERS
-ROUTES = (
-    Route("GET", "users", list_users, "Every account (disabled ones too) with its state",
-          permission=_ADMIN, tag="users"),
-    Route("POST", "users", post_user, "Create an account with a temporary password",
-          permission=_ADMIN, body=CreateBody, tag="users", responses=(201, 422)),
-    Route("GET", _USER, get_user, "One account", permission=_ADMIN, tag="users",
-          responses=(404,)),
-    Route("POST", f"{_USER}/disable", post_disable, "Disable an account (never deleted); "
-          "ends its sessions", permission=_ADMIN, body=ReasonBody, tag="users",
-          responses=(404, 422)),
-    Route("POST", f"{_USER}/enable", post_enable, "Enable a disabled account",
-          permission=_ADMIN, body=ReasonBody, tag="users", responses=(404,)),
-    Route("POST", f"{_USER}/unlock", post_unlock, "Lift a lockout after failed logins",
-          permission=_ADMIN, body=ReasonBody, tag="users", responses=(404,)),
-    Route("POST", f"{_USER}/password", post_reset, "Reset the password to a temporary one "
-          "(changed at next login); ends the user's sessions", permission=_ADMIN,
-          body=ResetBody, tag="users", responses=(404, 422)),
-    Route("PUT", f"{_USER}/roles", put_roles, "Replace an account's roles",
-          permission=_ADMIN, body=RolesBody, tag="users", responses=(404, 422)),
-)

@@ -38,7 +38,8 @@ LABELS = {"root_cause": "root cause", "root_cause_detail": "root cause detail",
 def route_of(handler: Handler) -> Route:
     """The API route served by ``handler``: its permission and body model are the form's."""
     for route in ROUTES:
-        if route.handler is handler:
+        # by name first: a lazily loaded route is resolved only when it may be the one
+        if route.name == handler.__name__ and route.handler_fn is handler:
             return route
     raise LookupError(f"no API route is served by {handler.__name__}")
 
@@ -99,15 +100,16 @@ async def run(request: web.Request, handler: Handler, *, fields: Mapping[str, An
         if route.changes_state and route.csrf:
             check_csrf(ctx, req, principal, token)
         body = None
-        if route.body is not None:
+        model = route.body_model
+        if model is not None:
             try:
-                body = route.body.model_validate(dict(fields or {}))
+                body = model.model_validate(dict(fields or {}))
             except ValidationError as err:
                 raise ApiError(422, "invalid_body", "the form does not match the schema",
                                validation_details(err)) from err
         if before is not None:
             await before()
-        return await route.handler(ApiRequest(req, ctx, principal, query or NoQuery(), body))
+        return await route.handler_fn(ApiRequest(req, ctx, principal, query or NoQuery(), body))
 
     response = await _guarded(request, call)
     text = response.text if isinstance(response, web.Response) else None
