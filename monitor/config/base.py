@@ -31,6 +31,15 @@ class ConfigModel(BaseModel):
         return self
 
 
+def share_fields_set(cls: type[BaseModel], names: frozenset[str]) -> set[str]:
+    """The ``__pydantic_fields_set__`` that models of ``cls`` with these fields set share
+    (for models made without validation, as ``monitor.config.resident`` makes them)."""
+    shared = _FIELDS_SETS.get((cls, names))
+    if shared is None:
+        shared = _FIELDS_SETS[(cls, names)] = set(names)
+    return shared
+
+
 Name = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ]

@@ -12,12 +12,13 @@ import functools
 import gc
 import glob
 import hashlib
+import operator
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -33,15 +34,10 @@ from .sourcemap import Loc, SourceMap, YamlSyntaxError
 
 
 @dataclass(frozen=True, slots=True)
-class ChannelInfo:
-    """What the stores and the alarm engine need to know about one channel.
+class DeviceInfo:
+    """What the channels of one device share: held once per device, not per channel."""
 
-    One per channel, 20,000 at 2,000 devices: slots keep them smaller.
-    """
-
-    id: str  # "device/channel"
     device: str
-    spec: ChannelSpec
     location: str
     room: str
     grade: str
@@ -49,11 +45,60 @@ class ChannelInfo:
     site: str
     poll_interval: float
 
+    def __reduce__(self) -> tuple[type[DeviceInfo], tuple[Any, ...]]:
+        # through __init__: half the time of the dataclass default (see ChannelInfo's)
+        return DeviceInfo, (self.device, self.location, self.room, self.grade, self.standard,
+                            self.site, self.poll_interval)
+
+
+def _shared(name: str) -> Any:
+    """A read-only attribute of the channel's ``DeviceInfo`` (a C getter: no Python frame)."""
+    return property(operator.attrgetter(f"device_info.{name}"),
+                    doc=f"The device's {name} (``DeviceInfo.{name}``).")
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    """What the stores and the alarm engine need to know about one channel.
+
+    One per channel, 20,000 at 2,000 devices: the device's name, location,
+    room, grade, standard, site and poll interval are read through the one
+    ``DeviceInfo`` of its device (56 bytes a channel instead of 104, and a
+    third of the time to build or unpickle).
+    """
+
+    id: str  # "device/channel"
+    spec: ChannelSpec
+    device_info: DeviceInfo
+
+    if TYPE_CHECKING:
+        @property
+        def device(self) -> str: ...
+        @property
+        def location(self) -> str: ...
+        @property
+        def room(self) -> str: ...
+        @property
+        def grade(self) -> str: ...
+        @property
+        def standard(self) -> Standard: ...
+        @property
+        def site(self) -> str: ...
+        @property
+        def poll_interval(self) -> float: ...
+    else:
+        device = _shared("device")
+        location = _shared("location")
+        room = _shared("room")
+        grade = _shared("grade")
+        standard = _shared("standard")
+        site = _shared("site")
+        poll_interval = _shared("poll_interval")
+
     def __reduce__(self) -> tuple[type[ChannelInfo], tuple[Any, ...]]:
         # the config cache unpickles 20,000 of these: through __init__ they take half the
         # time of the dataclass default (__setstate__ looping over fields())
-        return ChannelInfo, (self.id, self.device, self.spec, self.location, self.room,
-                             self.grade, self.standard, self.site, self.poll_interval)
+        return ChannelInfo, (self.id, self.spec, self.device_info)
 
 
 @dataclass(frozen=True, init=False)
@@ -377,11 +422,9 @@ def _index(config: Config, resolved: Resolved, path: Path, sha256: str, text: st
         if resolution is None:  # not reached: an unknown profile is a config error
             raise ConfigError([f"{path}:1: devices: unknown profile {device.profile!r}"])
         room, _ = locations[device.location]
-        name, location, interval = device.name, device.location, device.poll_interval
-        room_name, grade, room_standard = room.name, room.grade, room.standard or standard
+        shared = DeviceInfo(device.name, device.location, room.name, room.grade,
+                            room.standard or standard, site, device.poll_interval)
         for spec, written in zip(*resolution, strict=True):
             cid = ids.get(written, written)
-            channels[cid] = ChannelInfo(
-                cid, name, spec, location, room_name, grade, room_standard, site, interval
-            )
+            channels[cid] = ChannelInfo(cid, spec, shared)
     return LoadedConfig(config, path, sha256, text, channels, locations)
