@@ -13,9 +13,9 @@ binding ``None`` costs ~290 ns (``None`` goes through the adapter protocol:
 a dict look-up and two attribute look-ups per parameter); a usual row has two
 or three NULL columns. ``check_null_binding`` verifies that SQLite behaviour
 when the store opens its file. Only
-the first readings of a series that is not in the database yet carry its
-``SeriesKey`` in place of the id; the commit that inserts the series
-translates them (``EmbeddedStore._commit``). Everything else goes to SQLite
+the first readings of a channel not yet routed to its series carry the
+channel id in place of the series id; the commit finds or inserts the series
+and translates them (``resolve_series``). Everything else goes to SQLite
 untouched.
 
 Rows are inserted with multi-row ``INSERT ... VALUES (...), (...)`` statements
@@ -27,7 +27,7 @@ about a third of the insert's CPU.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from monitor.errors import StoreError
 
@@ -35,9 +35,9 @@ from monitor.errors import StoreError
 SeriesKey = tuple[str, str, str, str, str, str, str]
 #: what a buffered row holds for a NULL column (see the module docstring)
 NULL = float("nan")
-#: (series id, or its key until the series is in the database; ts_ns, value, raw, quality,
-#: state, device_ts_ns, detail); value/raw/state/device_ts_ns/detail may be ``NULL``
-Row = tuple[int | SeriesKey, int, float, float, str, str | float, int | float, str | float]
+#: (series id, or the channel until it is routed; ts_ns, value, raw, quality, state,
+#: device_ts_ns, detail); value/raw/state/device_ts_ns/detail may be ``NULL``
+Row = tuple[int | str, int, float, float, str, str | float, int | float, str | float]
 #: rows one after the other, ``COLUMNS`` values each
 Params = list[object]
 
@@ -87,27 +87,45 @@ def insert_rows(conn: sqlite3.Connection, params: Params, per_statement: int) ->
 def resolve_series(
     conn: sqlite3.Connection,
     params: Params,
+    *,
+    key_of: Callable[[str], SeriesKey],
     series: Mapping[SeriesKey, int],
-    new_series: dict[SeriesKey, int],
+    routes: Mapping[str, int],
+    new_series: dict[str, tuple[int, str]],
 ) -> None:
-    """Replace, in ``params`` itself, every series key by its id; series not in ``series``
-    are inserted (in the caller's transaction) or found in the file, and added to
-    ``new_series``."""
+    """Replace, in ``params`` itself, every channel by its series id: routed by ``routes``
+    (routed meanwhile), else by its key (``key_of``) in ``series`` or the file, else a series
+    inserted (in the caller's transaction). The channels not routed are added to
+    ``new_series`` with their series id and location, for the caller to route once the
+    transaction is committed."""
     for i in range(0, len(params), COLUMNS):
-        key = params[i]
-        if type(key) is int:
+        channel = params[i]
+        if type(channel) is int:
             continue
-        assert isinstance(key, tuple)
-        sid = series.get(key) or new_series.get(key)
+        assert isinstance(channel, str)
+        sid = routes.get(channel)
         if sid is None:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO series (channel, device, location, room, grade, unit, site)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)", key,
-            )
-            sid = new_series[key] = cur.lastrowid if cur.rowcount == 1 and cur.lastrowid else (
-                conn.execute(
-                    "SELECT id FROM series WHERE channel=? AND device=? AND location=? "
-                    "AND room=? AND grade=? AND unit=? AND site=?", key,
-                ).fetchone()[0]
-            )
+            found = new_series.get(channel)
+            if found is None:
+                key = key_of(channel)
+                found = new_series[channel] = (_series_id(conn, series, key), key[2])
+            sid = found[0]
         params[i] = sid
+
+
+def _series_id(conn: sqlite3.Connection, series: Mapping[SeriesKey, int], key: SeriesKey) -> int:
+    """The id of the series ``key``: known, in the file, or inserted now."""
+    sid = series.get(key)
+    if sid is not None:
+        return sid
+    cur = conn.execute(
+        "INSERT OR IGNORE INTO series (channel, device, location, room, grade, unit, site)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)", key,
+    )
+    if cur.rowcount == 1 and cur.lastrowid:
+        return cur.lastrowid
+    found: int = conn.execute(
+        "SELECT id FROM series WHERE channel=? AND device=? AND location=? "
+        "AND room=? AND grade=? AND unit=? AND site=?", key,
+    ).fetchone()[0]
+    return found

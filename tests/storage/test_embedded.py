@@ -70,9 +70,10 @@ def _stored(path: Path) -> list[tuple[str, float, str | None]]:
 async def test_readings_of_a_new_series_find_it_while_and_after_it_is_committed(
     tmp_path: Path,
 ) -> None:
-    """A channel's first readings name its series by key until a commit inserts it; readings
-    appended during that commit, and batches of every size around the multi-row insert, land
-    under the right series, once each; a restarted store finds the series in the file."""
+    """A channel's first readings name the channel until a commit inserts its series and
+    routes it; readings appended during that commit, and batches of every size around the
+    multi-row insert, land under the right series, once each; a restarted store finds the
+    series in the file."""
     path = tmp_path / "readings.db"
     now = utc_now_ns()
     expected: list[tuple[str, float, str | None]] = []
@@ -92,14 +93,15 @@ async def test_readings_of_a_new_series_find_it_while_and_after_it_is_committed(
     await flushing
     await store.flush()
     add(store, "dev/a", 250)
-    assert list(store._keys) == ["dev/b"]  # a routed channel's key is kept only in the index
+    assert list(store._route) == ["dev/a", "dev/b"]  # routed by the commits that inserted them
     add(store, "dev/c", 251)
-    assert list(store._keys) == ["dev/b", "dev/c"]  # until its series is committed
+    assert "dev/c" not in store._route  # until its series is committed
+    assert store._buffer[-8] == "dev/c"  # its rows name the channel meanwhile
     await store.flush()
+    assert list(store._route) == ["dev/a", "dev/b", "dev/c"]
     add(store, "dev/b", 1)
     add(store, "dev/c", 1)
-    assert store._keys == {}
-    assert store._series == {}  # routed series are not kept by key either
+    assert store._series == {}  # routed series are not kept by key
     await store.close()
     assert _stored(path) == expected
     with sqlite3.connect(path) as conn:
@@ -113,10 +115,10 @@ async def test_readings_of_a_new_series_find_it_while_and_after_it_is_committed(
     assert len(reopened._series) == 2  # dev/b routed
     flushing = asyncio.create_task(reopened.flush())
     await asyncio.sleep(0)
-    add(reopened, "dev/d", 1)  # by key again, while the commit inserts its series
+    add(reopened, "dev/d", 1)  # by channel again, while the commit inserts its series
     await flushing
-    add(reopened, "dev/d", 1)  # routed: its key dropped; the next commit still has one row
-    assert "dev/d" not in reopened._keys  # by key, which it finds in the file
+    add(reopened, "dev/d", 1)  # routed by that commit; the next commit still has one row
+    assert "dev/d" in reopened._route
     await reopened.close()
     assert _stored(path) == expected
     with sqlite3.connect(path) as conn:
