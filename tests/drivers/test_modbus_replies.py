@@ -19,6 +19,7 @@ from pymodbus.pdu import register_message as pdu_reg
 from monitor.config.devices import ChannelSpec, DataType
 from monitor.drivers.modbus.bus import Bus, prebuilt_request
 from monitor.drivers.modbus.decode import ChannelDecoder, decode_direct, direct_plan
+from monitor.drivers.modbus.link import TcpLink, shared_framer
 from monitor.drivers.modbus.replies import (
     HoldingRegistersReply,
     InputRegistersReply,
@@ -67,8 +68,13 @@ def test_shared_decoder_builds_the_fast_replies_and_keeps_the_others() -> None:
 
 async def test_every_bus_shares_the_decoder() -> None:
     first, second = Bus(tcp_connection(5020)), Bus(tcp_connection(5021))
+    links = first._make_client(), second._make_client()
+    assert all(isinstance(link, TcpLink) for link in links)  # they use the shared framer
+    assert shared_framer().decoder is shared_decoder()
+    first._fast_replies = second._fast_replies = False  # pymodbus' clients: theirs
     one, two = first._make_client(), second._make_client()
     try:
+        assert not isinstance(one, TcpLink)
         assert one.ctx.framer.decoder is two.ctx.framer.decoder is shared_decoder()
     finally:
         one.close()

@@ -1,4 +1,4 @@
-"""Modbus TCP replies taken straight off the socket (``replies.TcpReplies``).
+"""Modbus TCP replies taken straight off the socket (``link.TcpLink``).
 
 A scripted server on a real loopback socket answers each request with chosen
 bytes: a whole, good FC03/FC04 reply must come out as pymodbus' own decoding
@@ -10,14 +10,19 @@ pymodbus' path and be classified exactly as the fault tests expect.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
+import uvloop
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pymodbus.pdu import DecodePDU
 
 from monitor.drivers.modbus.bus import Bus, BusError, prebuilt_request, registers_of
-from monitor.drivers.modbus.replies import TcpReplies, frame_tail
+from monitor.drivers.modbus.link import TcpLink
+from monitor.drivers.modbus.replies import frame_tail
 from tests.fixtures.modbus_sim import tcp_connection
 
 Script = Callable[[bytes], list[bytes]]  # request frame -> the writes that answer it
@@ -55,17 +60,17 @@ async def scripted(script: Script) -> AsyncIterator[int]:
         await server.wait_closed()
 
 
-async def ask(port: int, fc: int = 3, *, fast: bool = True) -> object:
-    """One 3-register read of unit 7; ``fast=False``: pymodbus' path alone, as before."""
-    bus = Bus(tcp_connection(port, timeout="200ms"))
+async def ask(port: int, fc: int = 3, *, fast: bool = True, timeout: str = "200ms") -> object:
+    """One 3-register read of unit 7; ``fast=False``: pymodbus' client, as before."""
+    bus = Bus(tcp_connection(port, timeout=timeout))
     bus._fast_replies = fast
     pdu = prebuilt_request(fc, 0, 3, 7)
     try:
         await bus.ensure_open()
         assert bus.client is not None
         protocol = bus.client.ctx.transport.get_protocol()
-        assert isinstance(protocol, TcpReplies) is fast
-        reply = await bus.execute(pdu, 0.2, 0, frame_tail(pdu))
+        assert isinstance(protocol, TcpLink) is fast
+        reply = await bus.execute(pdu, bus.config.timeout, 0, frame_tail(pdu))
         registers_of(reply, fc, 3)  # as a poll checks it
         return reply
     finally:
@@ -137,3 +142,51 @@ async def test_trailing_bytes_after_a_good_reply_are_left_to_pymodbus() -> None:
     async with scripted(script) as port:
         reply = await ask(port)
     assert list(reply.registers) == [4, 5, 6]  # type: ignore[attr-defined]
+
+
+# -- any reply: the link judges it as pymodbus' client does, on the daemon's loop (uvloop) --
+_REPLY = st.tuples(
+    st.sampled_from([0, 0, 0, 1]),  # transaction id: the request's, or the next
+    st.sampled_from([7, 7, 7, 9]),  # unit: the one asked, or another
+    st.one_of(  # the PDU
+        st.builds(registers_pdu, st.sampled_from([3, 4]),
+                  st.lists(st.integers(0, 0xFFFF), min_size=0, max_size=5)),
+        st.sampled_from([b"\x83\x02", b"\x84\x0b", b"\x03", b"\x03\x05\x00\x01\x00\x02\x00"]),
+        st.binary(min_size=0, max_size=12),
+    ),
+    st.sampled_from([0, 0, 0, -1, 1, 3]),  # MBAP length: right, or off
+    st.sampled_from([0, 0, 0, 2, 5]),  # bytes cut off the end
+    st.sampled_from([b"", b"", b"", b"\x00", bytes(9)]),  # bytes after it
+    st.sampled_from([(), (), (4,), (7, 9)]),  # split into segments at these offsets
+)
+
+
+def _writes(req: bytes, reply: tuple[int, int, bytes, int, int, bytes, tuple[int, ...]]
+            ) -> list[bytes]:
+    tid_step, unit, pdu, length_off, cut, trailing, splits = reply
+    frame = mbap(_tid(req) + tid_step, unit, pdu, max(0, len(pdu) + 1 + length_off))
+    frame = (frame[:-cut] if cut else frame) + trailing
+    bounds = [0, *(s for s in splits if s < len(frame)), len(frame)]
+    return [frame[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+
+
+async def _outcome(port: int, fc: int, fast: bool) -> tuple[object, ...]:
+    try:
+        reply = await ask(port, fc, fast=fast, timeout="100ms")
+    except BusError as err:
+        return ("error", err.kind, err.code)
+    return ("reply", type(reply).__name__, tuple(reply.registers),  # type: ignore[attr-defined]
+            reply.dev_id, reply.function_code)  # type: ignore[attr-defined]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(reply=_REPLY, fc=st.sampled_from([3, 4]))
+def test_link_judges_any_reply_as_pymodbus_client(
+    reply: tuple[int, int, bytes, int, int, bytes, tuple[int, ...]], fc: int,
+) -> None:
+    async def both() -> tuple[tuple[object, ...], tuple[object, ...]]:
+        async with scripted(lambda req: _writes(req, reply)) as port:
+            return await _outcome(port, fc, True), await _outcome(port, fc, False)
+
+    fast, pymodbus = uvloop.run(both())
+    assert fast == pymodbus

@@ -9,21 +9,31 @@ is open (``monitor.runtime.build_drivers`` opens it), a decoder is a copy of
 the first one built for its spec, sharing its assembler, sentinel set and
 range, and a read plan is instantiated from the layout computed for the first
 device with the same registers. Outside the scope both are built as before.
-The cache is dropped when the scope closes: nothing outlives a build.
+The devices' tuples of reads, direct plans and prebuilt requests are shared
+the same way (``share``, ``share_request``): with a connection per device, as
+Modbus TCP devices have, a site is thousands of small identical tuples and
+request PDUs otherwise. The cache is dropped when the scope closes: nothing
+outlives a build.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TypeVar
+
+from pymodbus.pdu import ModbusPDU
 
 from monitor.config.devices import ChannelSpec
 
+from .bus import prebuilt_request
 from .decode import ChannelDecoder, DirectChannel
 from .plan import ReadRequest, plan_reads
+from .replies import frame_tail
 
 #: (fc, address, count, has_gap, ((offset in the reply, index of the decoder), ...))
 Layout = tuple[tuple[int, int, int, bool, tuple[tuple[int, int], ...]], ...]
+T = TypeVar("T")
 PlanKey = tuple[int, int, tuple[tuple[object, int, int], ...]]
 
 
@@ -34,6 +44,8 @@ class _Scope:
     plans: dict[PlanKey, Layout] = {}  # noqa: RUF012
     direct: dict[tuple[tuple[int, int], ...], tuple[DirectChannel, ...]] = {}  # noqa: RUF012
     reads: dict[tuple[object, ...], ReadRequest] = {}  # noqa: RUF012
+    tuples: dict[tuple[int, ...], tuple[object, ...]] = {}  # noqa: RUF012
+    requests: dict[tuple[int, int, int, int], tuple[ModbusPDU, bytes]] = {}  # noqa: RUF012
 
 
 def _copier(slots: Sequence[str]) -> Callable[[ChannelDecoder, ChannelDecoder], None]:
@@ -68,6 +80,8 @@ def shared_construction(channel_ids: Iterable[str] | None = None) -> Iterator[No
             _Scope.plans.clear()
             _Scope.direct.clear()
             _Scope.reads.clear()
+            _Scope.tuples.clear()
+            _Scope.requests.clear()
             _Scope.channel_ids = {}
 
 
@@ -135,3 +149,29 @@ def share_read(request: ReadRequest, direct: tuple[DirectChannel, ...] | None) -
     key = (request.function_code, request.address, request.count, request.has_gap,
            *((offset, id(dec.spec)) for offset, dec in request.channels))
     return _Scope.reads.setdefault(key, request)  # the kept read pins its specs
+
+
+def share(items: tuple[T, ...]) -> tuple[T, ...]:
+    """``items``, or a tuple of the very same objects made earlier in the scope."""
+    if not _Scope.depth:
+        return items
+    key = tuple(map(id, items))  # the kept tuple pins its items, so no id is reused
+    return _Scope.tuples.setdefault(key, items)  # type: ignore[return-value]
+
+
+def share_request(function_code: int, address: int, count: int,
+                  unit: int) -> tuple[ModbusPDU, bytes]:
+    """A planned read's request PDU and Modbus TCP frame tail (``replies.frame_tail``),
+    the same for every device of the scope with this unit id that makes this read.
+
+    A shared PDU is safe to send from several buses: a send sets its transaction id
+    and frames it at once, and nothing reads the id from the PDU afterwards.
+    """
+    key = (function_code, address, count, unit)
+    found = _Scope.requests.get(key) if _Scope.depth else None
+    if found is None:
+        pdu = prebuilt_request(function_code, address, count, unit)
+        found = (pdu, frame_tail(pdu))
+        if _Scope.depth:
+            _Scope.requests[key] = found
+    return found

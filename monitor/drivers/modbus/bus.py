@@ -1,4 +1,4 @@
-"""One physical bus or gateway: one pymodbus client, one lock, many unit ids.
+"""One physical bus or gateway: one connection, one lock, many unit ids.
 
 A bus carries one request at a time, so every device behind it shares this
 object. It opens the connection when needed (with an optional settle delay),
@@ -14,6 +14,12 @@ transaction id; ``connect`` the port or gateway cannot be opened.
 A TCP stream that got out of step or garbled is closed and reopened at the
 next request, because what follows in it cannot be trusted; a serial port
 that disappeared is reopened when it returns.
+
+A Modbus TCP connection is a ``link.TcpLink`` (the socket's protocol, ~0.2 kB)
+instead of a pymodbus client (~3.2 kB); serial and RTU-over-TCP buses, and
+Modbus TCP while pymodbus logs at debug level (it logs every frame), keep
+pymodbus' client. The bus asks both the same things (``ctx``: the link, or
+the client's transaction manager).
 """
 
 from __future__ import annotations
@@ -34,7 +40,8 @@ from monitor.config.devices import ModbusSerialConnection, ModbusTcpConnection
 from monitor.errors import DeviceTimeout, DriverError
 
 from .buslock import BusLock
-from .replies import IDLE, Attempt, InFlight, TcpReplies, shared_decoder
+from .link import TcpLink
+from .replies import IDLE, Attempt, InFlight, shared_decoder
 from .schedule import RequestTimeout, TickClock, clock
 
 
@@ -81,6 +88,11 @@ Connection = ModbusTcpConnection | ModbusSerialConnection
 class Bus:
     """A connection shared by the devices on one bus or gateway."""
 
+    __slots__ = (  # one per connection: per device at a site of Modbus TCP devices
+        "_clock", "_expect_tid", "_fast_replies", "_loop", "_rx", "_tid", "client", "config",
+        "connects", "ctx", "framer", "is_socket", "is_tcp", "lock", "name", "requests",
+    )
+
     def __init__(self, config: Connection) -> None:
         quiet_pymodbus()
         self.config = config
@@ -94,7 +106,9 @@ class Bus:
         )
         self.is_socket = self.framer is FramerType.SOCKET  # bound once: an enum member's class
         # look-up is a descriptor call in Python 3.11, and execute asks on every request
-        self.client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
+        self.client: AsyncModbusTcpClient | AsyncModbusSerialClient | TcpLink | None = None
+        #: what requests go through: the ``TcpLink``, or the pymodbus client's ``ctx``
+        self.ctx: Any = None
         self._rx = b""  # what came back since the last request was sent
         self._expect_tid = 0
         self._tid = 0  # transaction ids of the requests sent as prebuilt frames
@@ -102,14 +116,16 @@ class Bus:
         self._clock: TickClock | None = None
         self.connects = 0
         self.requests = 0
-        #: replies taken off the socket by ``replies.TcpReplies``, unless pymodbus logs at
-        #: debug level (then every frame goes through pymodbus, which logs it)
+        #: Modbus TCP through a ``TcpLink``, unless pymodbus logs at debug level (then every
+        #: frame goes through pymodbus' client, which logs it)
         self._fast_replies = not logging.getLogger("pymodbus").isEnabledFor(logging.DEBUG)
 
     # -- connection ---------------------------------------------------------------------
-    def _make_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
+    def _make_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient | TcpLink:
         cfg = self.config
         client: AsyncModbusTcpClient | AsyncModbusSerialClient
+        if self.is_tcp and self.is_socket and self._fast_replies:
+            return TcpLink(self._trace)
         if isinstance(cfg, ModbusTcpConnection):
             client = AsyncModbusTcpClient(
                 cfg.host, port=cfg.port, framer=self.framer, timeout=cfg.timeout, retries=0,
@@ -129,33 +145,36 @@ class Bus:
 
     @property
     def connected(self) -> bool:
-        return self.client is not None and self.client.connected
+        return self.ctx is not None and bool(self.ctx.transport)
 
     async def ensure_open(self) -> None:
-        if self.client is not None and self.client.connected:
+        if self.ctx is not None and self.ctx.transport:
             return
         if self.client is not None:
             self.client.close()
-        self.client = self._make_client()
+        client = self.client = self._make_client()
+        self.ctx = client.ctx
+        cfg = self.config
         try:
-            ok = await self.client.connect()
+            if isinstance(client, TcpLink):
+                assert isinstance(cfg, ModbusTcpConnection)
+                ok = await client.connect(cfg.host, cfg.port, cfg.timeout)
+            else:
+                ok = await client.connect()
         except (OSError, ModbusException) as err:
             raise BusError("connect", f"cannot open {self._where()}: {err}") from err
         if not ok:
-            self.client.close()
-            self.client = None
+            client.close()
+            self.client = self.ctx = None
             raise BusError("connect", f"cannot open {self._where()}")
         self.connects += 1
-        transport = self.client.ctx.transport
-        if self.is_socket and transport is not None and self._fast_replies:
-            transport.set_protocol(TcpReplies(self.client.ctx, self._trace))
-        if self.config.connect_delay:
-            await asyncio.sleep(self.config.connect_delay)
+        if cfg.connect_delay:
+            await asyncio.sleep(cfg.connect_delay)
 
     def close(self) -> None:
         if self.client is not None:
             self.client.close()
-            self.client = None
+            self.client = self.ctx = None
 
     def _where(self) -> str:
         cfg = self.config
@@ -213,8 +232,9 @@ class Bus:
         ``sent`` is a first attempt already sent by ``send_planned`` and ended
         other than by a good reply: its outcome is taken as the first attempt's.
 
-        The exchange uses pymodbus' framer, transport and reply matching
-        (``pdu_send``, ``callback_data``) but not ``TransactionManager.execute``:
+        The exchange uses pymodbus' framer and reply matching (``pdu_send``,
+        ``callback_data``, or their copies in ``TcpLink``) but not
+        ``TransactionManager.execute``:
         that adds a second lock (the bus lock already serialises requests), an
         ``asyncio.wait_for`` with its own timer, waiter future and two callback
         hops per request, and its own retry count. The reply future is the one
@@ -231,26 +251,26 @@ class Bus:
         attempt = 0
         while True:
             if sent is not None:
-                client = sent.client
+                ctx = sent.ctx
             else:
-                client = self.client
+                ctx = self.ctx
                 # ``client.connected`` is ``bool(client.ctx.transport)``, without its two calls
-                if client is None or not client.ctx.transport:
+                if ctx is None or not ctx.transport:
                     await self.ensure_open()
-                    client = self.client
-                    assert client is not None
+                    ctx = self.ctx
+                    assert ctx is not None
             try:
                 if sent is not None:
                     response = sent.result()
                     sent = None
                 else:
                     reply: asyncio.Future[ModbusPDU] = loop.create_future()
-                    self._send(client, request, tail, reply)
+                    self._send(ctx, request, tail, reply)
                     ticker.expire(reply, timeout)
                     response = await reply
             except RequestTimeout:
                 failure = self._classify_silence(request.dev_id)
-                if not client.connected:
+                if not ctx.transport:  # ``client.connected``
                     failure = BusError("disconnected", "connection lost")
             except asyncio.CancelledError:
                 raise
@@ -277,10 +297,10 @@ class Bus:
                 raise failure
             attempt += 1
 
-    def _send(self, client: Any, request: ModbusPDU, tail: bytes | None,
+    def _send(self, ctx: Any, request: ModbusPDU, tail: bytes | None,
               reply: asyncio.Future[ModbusPDU] | InFlight) -> None:
-        """Write one attempt of ``request``; ``reply`` is what its outcome completes."""
-        ctx = client.ctx
+        """Write one attempt of ``request`` on ``ctx`` (``self.ctx`` when it was sent);
+        ``reply`` is what its outcome completes."""
         self.requests += 1
         ctx.recv_buffer = b""
         ctx.response_future = reply
@@ -298,11 +318,10 @@ class Bus:
         transport.write(tid.to_bytes(2, "big") + tail)
 
     def can_send_planned(self) -> bool:
-        """Whether ``send_planned`` can go out now: an open Modbus TCP stream whose replies
-        ``TcpReplies`` takes (else the poll takes ``execute``, connecting if need be)."""
-        client = self.client
-        return (client is not None and bool(client.ctx.transport)
-                and self.is_socket and self._fast_replies)
+        """Whether ``send_planned`` can go out now: an open ``TcpLink`` (else the poll takes
+        ``execute``, connecting if need be)."""
+        ctx = self.ctx
+        return ctx.__class__ is TcpLink and bool(ctx.transport)
 
     def send_planned(self, request: ModbusPDU, tail: bytes, timeout: float,
                      owner: Attempt, ticker: TickClock) -> InFlight:
@@ -313,9 +332,10 @@ class Bus:
         Sending fails as ``execute`` would: the attempt ends at once with the error,
         for ``execute(..., sent=attempt)`` to classify.
         """
-        attempt = InFlight(owner, self.client)
+        ctx = self.ctx
+        attempt = InFlight(owner, ctx)
         try:
-            self._send(self.client, request, tail, attempt)
+            self._send(ctx, request, tail, attempt)
         except Exception as err:  # handed to execute, which classifies it
             attempt.set_exception(err)
             return attempt

@@ -119,8 +119,8 @@ class PollCycle:
             i = self.index
             req = dev.requests[i]
             if function_code != req.function_code or len(registers) != req.count:
-                pdu = dev.pdus[i]  # the task's path says what is wrong with it
-                attempt.refuse(function_code, registers, pdu.dev_id, pdu.transaction_id)
+                # the task's path says what is wrong with it
+                attempt.refuse(function_code, registers, dev.pdus[i].dev_id)
                 return
             if not dev.take(i, registers, self.out):
                 self.clean = False

@@ -17,11 +17,19 @@ from monitor.config.devices import (
     ModbusSerialConnection,
     ModbusTcpConnection,
     RegisterTable,
+    StatusBit,
 )
 from monitor.drivers.base import DeviceBinding, DeviceStatus
 from monitor.model import Quality, Reading, utc_now_ns
 
-from .build_cache import make_decoder, make_plan, share_direct, share_read
+from .build_cache import (
+    make_decoder,
+    make_plan,
+    share,
+    share_direct,
+    share_read,
+    share_request,
+)
 from .bus import Bus, BusError, prebuilt_request, registers_of
 from .decode import ChannelDecoder, DirectChannel, decode_direct, direct_plan
 from .plan import ReadRequest, split
@@ -81,7 +89,7 @@ class DeviceRuntime:
         polled = [c for c in binding.channels if pc is None or not is_record_channel(c)]
         decoders = [make_decoder(self.name, c) for c in polled]  # shared parts: build_cache
         hidden: list[ChannelSpec] = []
-        self.status_bits = profile.status.bits if profile.status else []
+        self.status_bits: Sequence[StatusBit] = profile.status.bits if profile.status else ()
         if profile.status is not None:
             st = profile.status
             hidden.append(_hidden(_STATUS, st.table, st.address, DataType(st.type),
@@ -99,25 +107,26 @@ class DeviceRuntime:
             self.counter = CounterReader(self.name, pc, binding.channels, status)
         hidden_decs = [ChannelDecoder(self.name, h, hidden=True) for h in hidden]
         max_gap = cfg.max_gap if cfg.max_gap is not None else profile.max_gap
-        self.requests = make_plan(decoders + hidden_decs, max_gap=max_gap,
-                                  max_registers=profile.max_registers)
-        self.pdus: list[ModbusPDU] = [self._pdu(r) for r in self.requests]
-        self.tails: list[bytes] = [frame_tail(p) for p in self.pdus]
-        self.direct: list[tuple[DirectChannel, ...] | None] = [
-            share_direct(direct_plan(r.channels)) for r in self.requests]
+        requests = make_plan(decoders + hidden_decs, max_gap=max_gap,
+                             max_registers=profile.max_registers)
+        # tuples, the same ones for every device of a profile where they can be
+        # (``build_cache.share``): five lists a device were ~0.9 MB at 2,000 devices
+        direct = [share_direct(direct_plan(r.channels)) for r in requests]
+        pdus = [share_request(r.function_code, r.address, r.count, self.unit)
+                for r in requests]
+        self.pdus: tuple[ModbusPDU, ...] = share(tuple(p for p, _ in pdus))
+        self.tails: tuple[bytes, ...] = share(tuple(t for _, t in pdus))
+        self.direct: tuple[tuple[DirectChannel, ...] | None, ...] = share(tuple(direct))
         #: the channel ids of each direct read's readings, in its plan's order (a read
         #: with a direct plan may be another device's: ``build_cache.share_read``)
-        self.ids: list[tuple[str, ...]] = [_ids(r, d) for r, d in zip(
-            self.requests, self.direct, strict=True)]
-        self.requests = [share_read(r, d) for r, d in zip(
-            self.requests, self.direct, strict=True)]
+        self.ids: tuple[tuple[str, ...], ...] = tuple(
+            _ids(r, d) for r, d in zip(requests, direct, strict=True))
+        self.requests: tuple[ReadRequest, ...] = share(tuple(
+            share_read(r, d) for r, d in zip(requests, direct, strict=True)))
         #: polled by ``PollCycle`` without a coroutine while its bus is up: register reads
         #: only (no record buffer to page through, which needs writes between reads)
         self.scheduled_fast = self.counter is None and all(
             r.function_code in (3, 4) for r in self.requests)
-
-    def _pdu(self, req: ReadRequest) -> ModbusPDU:
-        return prebuilt_request(req.function_code, req.address, req.count, self.unit)
 
     def start(self, first: int, backoff_max_ticks: int) -> None:
         self.schedule = DeviceSchedule(self.interval_ticks, first, backoff_max_ticks)
@@ -222,18 +231,23 @@ class DeviceRuntime:
 
     def _split(self, i: int) -> None:
         request, ids = self.requests[i], self.ids[i]
-        parts = split(request)
-        self.requests[i : i + 1] = parts
-        self.pdus[i : i + 1] = pdus = [self._pdu(r) for r in parts]
-        self.tails[i : i + 1] = [frame_tail(p) for p in pdus]
-        self.direct[i : i + 1] = direct = [direct_plan(r.channels) for r in parts]
+        parts = tuple(split(request))
+        pdus = tuple(prebuilt_request(r.function_code, r.address, r.count, self.unit)
+                     for r in parts)
+        direct = tuple(direct_plan(r.channels) for r in parts)
+        # new tuples: the old ones may be shared with the other devices of the profile
+        self.requests = (*self.requests[:i], *parts, *self.requests[i + 1:])
+        self.pdus = (*self.pdus[:i], *pdus, *self.pdus[i + 1:])
+        self.tails = (*self.tails[:i], *(frame_tail(p) for p in pdus), *self.tails[i + 1:])
+        self.direct = (*self.direct[:i], *direct, *self.direct[i + 1:])
         if not ids:
-            self.ids[i : i + 1] = [_ids(r, d) for r, d in zip(parts, direct, strict=True)]
-            return
-        # a direct read's parts are direct reads of the same decoders: name them as before
-        named = {id(dec): cid for (_, dec), cid in zip(request.channels, ids, strict=True)}
-        assert all(d is not None for d in direct)
-        self.ids[i : i + 1] = [tuple(named[id(dec)] for _, dec in r.channels) for r in parts]
+            named_parts = tuple(_ids(r, d) for r, d in zip(parts, direct, strict=True))
+        else:
+            # a direct read's parts are direct reads of the same decoders: named as before
+            named = {id(dec): cid for (_, dec), cid in zip(request.channels, ids, strict=True)}
+            assert all(d is not None for d in direct)
+            named_parts = tuple(tuple(named[id(dec)] for _, dec in r.channels) for r in parts)
+        self.ids = (*self.ids[:i], *named_parts, *self.ids[i + 1:])
 
     def _faults(self, word: int | None) -> tuple[Quality, str] | None:
         if word is None or not self.status_bits:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import random
 import time
 from collections.abc import Sequence
@@ -53,9 +54,20 @@ _RNG = random.Random()
 class ModbusDriver(Driver):
     """Polls the devices of one Modbus TCP gateway, RTU-over-TCP gateway or serial bus."""
 
-    #: JSON file keeping each particle counter's last record timestamp across restarts;
-    #: the service sets it (e.g. ``<data_dir>/modbus-cursors.json``) before ``run``.
-    cursor_file: Path | None = None
+    _cursor_file: str | None = None
+
+    @property
+    def cursor_file(self) -> Path | None:
+        """JSON file keeping each particle counter's last record timestamp across restarts;
+        the service sets it (e.g. ``<data_dir>/modbus-cursors.json``) before ``run``.
+
+        Kept as its string: a ``Path`` keeps its parts too (~0.3 kB a connection, and
+        most connections have no counter and never open the file)."""
+        return None if self._cursor_file is None else Path(self._cursor_file)
+
+    @cursor_file.setter
+    def cursor_file(self, path: Path | None) -> None:
+        self._cursor_file = None if path is None else os.fspath(path)
 
     def __init__(
         self,
@@ -97,7 +109,7 @@ class ModbusDriver(Driver):
         backoff_max = ticks(cfg.backoff_max)
         for dev in runtimes:
             dev.start(start, backoff_max)
-        self._save = self.cursor_file is not None and any(
+        self._save = self._cursor_file is not None and any(
             d.counter is not None for d in runtimes)
         self._close_after = not cfg.keep_open  # read once: a config model's field is slow
         task = asyncio.current_task()
@@ -142,7 +154,7 @@ class ModbusDriver(Driver):
             if self._batch is not None:
                 self._batch.flush()  # what this (and any other) driver polled last goes on now
             self.bus.close()
-            if self.cursor_file is not None:
+            if self._cursor_file is not None:
                 self._save_cursors()
 
     # -- what the poll cycle asks of the driver (cycle.Owner) ---------------------------
@@ -176,7 +188,7 @@ class ModbusDriver(Driver):
         self._batch.flush()  # a "read now" hands its readings on before it returns
         if not self.connection.keep_open:
             self.bus.close()
-        if self.cursor_file is not None:
+        if self._cursor_file is not None:
             self._save_cursors()
 
     def close(self) -> None:
@@ -241,15 +253,16 @@ class ModbusDriver(Driver):
     # -- particle-counter cursors -------------------------------------------------------
     def load_cursors(self) -> None:
         """Read the counters' record cursors from ``cursor_file`` (``run`` does it first)."""
-        if self.cursor_file is None or all(dev.counter is None for dev in self.runtimes):
+        if self._cursor_file is None or all(dev.counter is None for dev in self.runtimes):
             return  # only particle counters have cursors: no file look-up for the rest
-        if not self.cursor_file.exists():
+        path = Path(self._cursor_file)
+        if not path.exists():
             return
         try:
-            saved = json.loads(self.cursor_file.read_text())
+            saved = json.loads(path.read_text())
         except (OSError, ValueError) as err:
             log_event(log, logging.WARNING, "cannot read record cursors",
-                      file=str(self.cursor_file), error=str(err))
+                      file=str(path), error=str(err))
             return
         for dev in self.runtimes:
             if dev.counter is not None and isinstance(saved.get(dev.name), int):

@@ -15,19 +15,18 @@ never change for a planned read (protocol id, length, unit, function code,
 address, count); ``frame_tail`` builds those once per planned read, so a poll
 writes ``tid + tail`` to the transport without pymodbus' frame building.
 
-The reply side has a fast path too (``TcpReplies``): a whole, well-formed
+The reply side has a fast path too (``link.TcpLink``): a whole, well-formed
 FC03/FC04 reply to exactly the request in flight, arriving in one piece,
-completes the request's future directly; anything else (an exception reply,
-another transaction id or unit, a short, long, split or garbled frame, a
-reply nobody waits for) goes to pymodbus' own ``data_received`` byte for byte,
-so every fault is seen and classified exactly as before.
+completes the request's future directly (``InFlight.registers`` for a
+scheduled poll); anything else (an exception reply, another transaction id or
+unit, a short, long, split or garbled frame, a reply nobody waits for) takes
+pymodbus' own receive path byte for byte, so every fault is seen and
+classified exactly as before.
 """
 
 from __future__ import annotations
 
-import asyncio
 import struct
-from collections.abc import Callable
 from functools import cache
 from typing import Any, Protocol
 
@@ -37,7 +36,7 @@ from pymodbus.pdu import register_message as pdu_reg
 
 
 @cache
-def _registers(byte_count: int) -> struct.Struct:
+def registers_struct(byte_count: int) -> struct.Struct:
     return struct.Struct(f">{byte_count // 2}H")
 
 
@@ -49,7 +48,7 @@ def _decode_registers(pdu: ModbusPDU, data: bytes) -> None:
             f"byte_count {byte_count} > length of packet {len(data)} or odd",
             function_code=pdu.function_code,
         )
-    pdu.registers = _registers(byte_count).unpack_from(data, 1)
+    pdu.registers = registers_struct(byte_count).unpack_from(data, 1)
     pdu.count = byte_count // 2
 
 
@@ -88,7 +87,7 @@ def frame_tail(pdu: ModbusPDU) -> bytes:
     return b"\x00\x00" + (len(payload) + 1).to_bytes(2, "big") + bytes((pdu.dev_id,)) + payload
 
 
-_REPLIES: dict[int, type[ModbusPDU]] = {3: HoldingRegistersReply, 4: InputRegistersReply}
+REPLIES: dict[int, type[ModbusPDU]] = {3: HoldingRegistersReply, 4: InputRegistersReply}
 
 
 class Attempt(Protocol):
@@ -107,17 +106,19 @@ class InFlight:
     ``set_result(pdu)``, and the tick clock only ``done()`` and
     ``set_exception(timeout)``; this object answers those, and reports to its
     owner at once, in the callback that decided it, instead of waking a task.
-    A whole, good register reply comes from ``TcpReplies`` as the registers
+    A whole, good register reply comes from ``TcpLink`` as the registers
     alone (``registers``: no PDU object); every other outcome (a reply pymodbus
     decoded, an expiry) is kept as ``result()`` gives it, for the poll's
     coroutine path to classify exactly as a reply it awaited itself.
     """
 
-    __slots__ = ("_exception", "_finished", "_pdu", "client", "owner")
+    __slots__ = ("_exception", "_finished", "_pdu", "ctx", "owner")
 
-    def __init__(self, owner: Attempt, client: Any) -> None:
+    def __init__(self, owner: Attempt, ctx: Any) -> None:
         self.owner = owner
-        self.client = client  # the connection the request went out on
+        #: the connection the request went out on: a ``TcpLink`` or a pymodbus client's
+        #: transaction manager
+        self.ctx = ctx
         self._finished = False
         self._pdu: ModbusPDU | None = None
         self._exception: BaseException | None = None
@@ -139,15 +140,15 @@ class InFlight:
             self._finished, self._exception = True, exception
             self.owner.ended(self)
 
-    def refuse(self, function_code: int, registers: tuple[int, ...], dev_id: int,
-               transaction_id: int) -> None:
+    def refuse(self, function_code: int, registers: tuple[int, ...], dev_id: int) -> None:
         """A register reply that is not the read asked for: ended with the PDU
-        ``TcpReplies`` would have made of it, for ``Bus.execute`` to judge."""
-        pdu = _REPLIES[function_code]()
+        ``TcpLink`` would have made of it, for ``Bus.execute`` to judge (its
+        transaction id is the request's: ``TcpLink`` passes no other)."""
+        pdu = REPLIES[function_code]()
         pdu.registers = registers
         pdu.count = len(registers)
         pdu.dev_id = dev_id
-        pdu.transaction_id = transaction_id
+        pdu.transaction_id = self.ctx.request_transaction_id
         self._pdu = pdu
         self.owner.ended(self)
 
@@ -179,65 +180,3 @@ class Idle:
 
 
 IDLE = Idle()
-
-
-class TcpReplies(asyncio.Protocol):
-    """The protocol of a Modbus TCP client's transport, in front of pymodbus' own (``ctx``).
-
-    Installed with the transport's public ``set_protocol`` once connected. Per
-    register reply it saves pymodbus' receive buffer handling, frame dump (kept
-    even with debug logging off), framer, decoder look-ups and debug-log calls:
-    the reply is checked as a whole against the request in flight (MBAP
-    protocol id and length, transaction id, unit, function code, an even byte
-    count filling the frame) and decoded in one ``struct`` call, as
-    ``_decode_registers`` does. ``trace`` sees the bytes as pymodbus'
-    ``trace_packet`` hook would.
-    """
-
-    __slots__ = ("ctx", "trace")  # one per connection
-
-    def __init__(self, ctx: Any, trace: Callable[[bool, bytes], bytes]) -> None:
-        self.ctx = ctx
-        self.trace = trace
-
-    def data_received(self, data: bytes) -> None:
-        ctx = self.ctx
-        n = len(data)
-        if (
-            n >= 9 and not ctx.recv_buffer
-            and n == data[8] + 9 and not data[8] & 1  # byte count fills the frame, even
-            and (data[4] << 8 | data[5]) == n - 6 and not data[2] and not data[3]  # MBAP
-            and (data[0] << 8 | data[1]) == ctx.request_transaction_id
-            and data[6] == ctx.request_dev_id
-            and (cls := _REPLIES.get(data[7])) is not None
-            and not (future := ctx.response_future).done()
-        ):
-            self.trace(False, data)
-            if future.__class__ is InFlight:  # a scheduled poll's request: straight to it
-                future.registers(data[7], _registers(data[8]).unpack_from(data, 9))
-                return
-            pdu = cls()
-            pdu.registers = _registers(data[8]).unpack_from(data, 9)
-            pdu.count = data[8] >> 1
-            pdu.dev_id = data[6]
-            pdu.transaction_id = ctx.request_transaction_id
-            pdu = ctx.trace_pdu(False, pdu)
-            # pymodbus keeps ``last_pdu`` for its server side only; kept here, every
-            # connection would hold its last reply's registers until the next one
-            ctx.last_pdu = ctx.last_addr = None
-            future.set_result(pdu)
-            return
-        ctx.data_received(data)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.ctx.connection_lost(exc)
-
-    def eof_received(self) -> bool | None:
-        result: bool | None = self.ctx.eof_received()
-        return result
-
-    def pause_writing(self) -> None:
-        self.ctx.pause_writing()
-
-    def resume_writing(self) -> None:
-        self.ctx.resume_writing()
