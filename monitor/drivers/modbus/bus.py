@@ -89,8 +89,8 @@ class Bus:
     """A connection shared by the devices on one bus or gateway."""
 
     __slots__ = (  # one per connection: per device at a site of Modbus TCP devices
-        "_clock", "_expect_tid", "_fast_replies", "_loop", "_rx", "_tid", "client", "config",
-        "connects", "ctx", "framer", "is_socket", "is_tcp", "lock", "name", "requests",
+        "_clock", "_expect_tid", "_fast_replies", "_loop", "_tid", "client", "config",
+        "connects", "ctx", "framer", "is_socket", "is_tcp", "lock", "name", "requests", "rx",
     )
 
     def __init__(self, config: Connection) -> None:
@@ -109,7 +109,8 @@ class Bus:
         self.client: AsyncModbusTcpClient | AsyncModbusSerialClient | TcpLink | None = None
         #: what requests go through: the ``TcpLink``, or the pymodbus client's ``ctx``
         self.ctx: Any = None
-        self._rx = b""  # what came back since the last request was sent
+        #: what came back since the last request was sent (``trace``, or a ``TcpLink``)
+        self.rx = b""
         self._expect_tid = 0
         self._tid = 0  # transaction ids of the requests sent as prebuilt frames
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -125,17 +126,17 @@ class Bus:
         cfg = self.config
         client: AsyncModbusTcpClient | AsyncModbusSerialClient
         if self.is_tcp and self.is_socket and self._fast_replies:
-            return TcpLink(self._trace)
+            return TcpLink(self)
         if isinstance(cfg, ModbusTcpConnection):
             client = AsyncModbusTcpClient(
                 cfg.host, port=cfg.port, framer=self.framer, timeout=cfg.timeout, retries=0,
-                reconnect_delay=0, name=cfg.name, trace_packet=self._trace,
+                reconnect_delay=0, name=cfg.name, trace_packet=self.trace,
             )
         else:
             client = AsyncModbusSerialClient(
                 cfg.port, framer=self.framer, baudrate=cfg.baudrate, bytesize=cfg.bytesize,
                 parity=cfg.parity, stopbits=cfg.stopbits, timeout=cfg.timeout, retries=0,
-                reconnect_delay=0, name=cfg.name, trace_packet=self._trace,
+                reconnect_delay=0, name=cfg.name, trace_packet=self.trace,
             )
         # the driver decides when a connection is beyond repair, not pymodbus' counter
         client.set_max_no_responses(1 << 30)
@@ -183,18 +184,19 @@ class Bus:
         return cfg.port
 
     # -- requests -----------------------------------------------------------------------
-    def _trace(self, sending: bool, data: bytes) -> bytes:
+    def trace(self, sending: bool, data: bytes) -> bytes:
+        """pymodbus' ``trace_packet`` hook: note what was sent and what came back."""
         if sending:
-            self._rx = b""
+            self.rx = b""
             if self.framer is FramerType.SOCKET and len(data) >= 2:
                 self._expect_tid = (data[0] << 8) | data[1]
         else:
-            self._rx = data
+            self.rx = data
         return data
 
     def _classify_silence(self, unit: int) -> BusError:
         """Why a request got no usable reply, from the bytes that did arrive."""
-        rx = self._rx
+        rx = self.rx
         if not rx:
             return BusTimeout("no reply")
         if self.framer is FramerType.SOCKET:
@@ -311,7 +313,7 @@ class Bus:
         tid = self._tid = self._tid + 1 if self._tid < 65000 else 1
         request.transaction_id = ctx.request_transaction_id = self._expect_tid = tid
         ctx.request_dev_id = request.dev_id
-        self._rx = b""
+        self.rx = b""
         transport = ctx.transport
         if transport is None:
             raise RequestTimeout  # not connected after all: classified as silence

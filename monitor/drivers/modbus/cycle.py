@@ -37,6 +37,11 @@ if TYPE_CHECKING:
     from .device import DeviceRuntime
 
 
+#: ``PollCycle.out`` with no poll in flight: no reading is ever added to it (a poll's
+#: readings go into the list its ``begin`` made), so one list serves every connection
+_IDLE: list[Reading] = []
+
+
 class Owner(Protocol):
     """What the cycle needs of its driver (``ModbusDriver``)."""
 
@@ -75,7 +80,7 @@ class PollCycle:
         self.pos = len(runtimes)  # the next device of this tick's pass to look at
         self.dev: DeviceRuntime | None = None  # polled here now (holds the bus lock)
         self.index = 0
-        self.out: list[Reading] = []
+        self.out: list[Reading] = _IDLE  # the poll in flight's readings (``begin``)
         self.clean = True  # every reading of the poll in flight so far is good
         self.started = 0.0
         self.stopped = False
@@ -136,7 +141,7 @@ class PollCycle:
                     self.clean = False
             if not self.clean:
                 dev.count_quality(out)
-            self.dev, self.out = None, []
+            self.dev, self.out = None, _IDLE
             self.bus.lock.release()
             self.owner.polled(dev, out, self.started)
             self.proceed()
@@ -150,7 +155,7 @@ class PollCycle:
             return
         self.dev = None
         self.owner.hand_off(Resume(dev, self.index, self.out, attempt, self.started))
-        self.out = []
+        self.out = _IDLE
 
     # -- the pass over the devices due ----------------------------------------------------
     def proceed(self) -> None:

@@ -41,6 +41,9 @@ _GIVE_UP = ("timeout", "connect", "disconnected")  # the device is not there: st
 
 _STATUS, _COUNT, _FLOW, _HOLD = "status~", "record_count~", "flow~", "hold_time~"
 _GOOD, _COMM_ERROR, _OUT_OF_RANGE = Quality.GOOD, Quality.COMM_ERROR, Quality.OUT_OF_RANGE
+#: the hidden registers of every device that reads none: always empty (only a hidden
+#: channel's decoder writes to the map), so one serves them all (an empty dict is 64 B)
+_NO_HIDDEN: dict[str, int] = {}
 
 
 def _hidden(name: str, table: RegisterTable, address: int, dtype: DataType,
@@ -83,7 +86,7 @@ class DeviceRuntime:
         self.schedule = DeviceSchedule(self.interval_ticks, 0, 0)
         self.failed = False
         self.error: BusError | None = None
-        self.hidden: dict[str, int] = {}
+        self.hidden: dict[str, int] = _NO_HIDDEN  # its own dict once it has hidden channels
 
         pc = profile.particle_counter
         polled = [c for c in binding.channels if pc is None or not is_record_channel(c)]
@@ -106,6 +109,8 @@ class DeviceRuntime:
                                       DataType.U32))
             self.counter = CounterReader(self.name, pc, binding.channels, status)
         hidden_decs = [ChannelDecoder(self.name, h, hidden=True) for h in hidden]
+        if hidden_decs:
+            self.hidden = {}
         max_gap = cfg.max_gap if cfg.max_gap is not None else profile.max_gap
         requests = make_plan(decoders + hidden_decs, max_gap=max_gap,
                              max_registers=profile.max_registers)

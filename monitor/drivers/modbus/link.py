@@ -17,7 +17,7 @@ and ``TransactionManager.callback_data`` do for a TCP client, with pymodbus'
 own framer (``FramerSocket``, stateless, one for all) and the shared decoder:
 the receive buffer and its 264-byte limit, a frame of another unit or
 transaction skipped, an undecodable PDU raised out of ``data_received`` (the
-transport then closes, as before), the bytes passed to the bus' trace hook.
+transport then closes, as before), the bytes the bus' trace hook saw.
 Connecting is ``loop.create_connection`` under ``asyncio.wait_for`` with the
 connection's timeout, failing as pymodbus' ``connect`` does (False on a
 timeout or ``OSError``); a lost connection is closed and forgotten, never
@@ -30,9 +30,8 @@ serial and RTU-over-TCP buses, the bus keeps pymodbus' client (see ``Bus``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 from pymodbus.framer import FramerSocket
 from pymodbus.pdu import ModbusPDU
@@ -50,6 +49,16 @@ def shared_framer() -> FramerSocket:
     return FramerSocket(shared_decoder())
 
 
+class Owner(Protocol):
+    """The bus a link carries requests for (``Bus``): it judges what came back."""
+
+    #: every byte received since the last request was sent, as pymodbus' trace hook sees it
+    rx: bytes
+
+    def trace(self, sending: bool, data: bytes) -> bytes:
+        """pymodbus' ``trace_packet`` hook (``Bus.trace``)."""
+
+
 class TcpLink(asyncio.Protocol):
     """One Modbus TCP connection: ``connect``, ``close``, ``pdu_send`` and the reply matching.
 
@@ -59,11 +68,13 @@ class TcpLink(asyncio.Protocol):
     so that the bus treats both alike.
     """
 
-    __slots__ = ("closing", "next_tid", "recv_buffer", "request_dev_id",
-                 "request_transaction_id", "response_future", "trace", "transport")
+    __slots__ = ("closing", "next_tid", "owner", "recv_buffer", "request_dev_id",
+                 "request_transaction_id", "response_future", "transport")
 
-    def __init__(self, trace: Callable[[bool, bytes], bytes]) -> None:
-        self.trace = trace  # the bus' trace hook: pymodbus' ``trace_packet``
+    def __init__(self, owner: Owner) -> None:
+        #: what pymodbus' client passed to the bus' trace hook is set on ``owner.rx`` here:
+        #: no bound method kept per link, no call per reply
+        self.owner = owner
         self.transport: Any = None  # an ``asyncio.Transport`` or uvloop's own
         self.recv_buffer = b""
         self.response_future: Any = IDLE  # an ``asyncio.Future``, ``InFlight`` or ``IDLE``
@@ -119,7 +130,7 @@ class TcpLink(asyncio.Protocol):
         self.request_dev_id = pdu.dev_id
         self.request_transaction_id = pdu.transaction_id
         packet = shared_framer().buildFrame(pdu)
-        packet = self.trace(True, packet)
+        packet = self.owner.trace(True, packet)
         if not self.transport:
             return  # pymodbus logs "Cancel send, because not connected!" and sends nothing
         self.recv_buffer = b""
@@ -145,7 +156,7 @@ class TcpLink(asyncio.Protocol):
             and (cls := REPLIES.get(data[7])) is not None
             and not (future := self.response_future).done()
         ):
-            self.trace(False, data)
+            self.owner.rx = data  # ``trace(False, data)``
             if future.__class__ is InFlight:  # a scheduled poll's request: straight to it
                 future.registers(data[7], registers_struct(data[8]).unpack_from(data, 9))
                 return
@@ -164,8 +175,9 @@ class TcpLink(asyncio.Protocol):
         if len(buffer) > MAX_BUFFER:
             self.recv_buffer = b""
             return
+        self.owner.rx = buffer  # ``trace(False, buffer)``
         used, pdu = shared_framer().handleFrame(
-            self.trace(False, buffer), self.request_dev_id, self.request_transaction_id)
+            buffer, self.request_dev_id, self.request_transaction_id)
         if pdu is not None and not self.response_future.done():
             # a reply nobody waits for is dropped (pymodbus logs it, at a level it is quiet at)
             self.response_future.set_result(pdu)
