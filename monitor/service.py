@@ -224,6 +224,8 @@ class Service:
 
 
     def _freeze_built_objects(self) -> None:
+        # the audit trail has read the config's text (before the first poll): compressed now
+        self.loaded.compact()
         _freeze_built_objects()
         self._resume_gc()
 

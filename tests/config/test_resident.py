@@ -37,6 +37,20 @@ def test_text_is_given_back_exactly_and_held_compressed(tmp_path: Path) -> None:
     assert load_config_cached(path).text == cached.text == text
 
 
+def test_text_is_held_as_loaded_until_compacted(tmp_path: Path) -> None:
+    """The audit trail reads the text before the first poll: compressed only after that."""
+    path = write_site(tmp_path, devices=20)
+    text = path.read_text(encoding="utf-8")
+    loaded = load_config(path)
+    assert loaded.text is loaded.text  # the string as read: no decompression per read
+    loaded.compact()
+    assert loaded.text == text
+    assert loaded.text is not loaded.text  # from the compressed form now
+    compressed = loaded.text_z
+    loaded.compact()  # once only
+    assert loaded.text_z is compressed
+
+
 def test_every_builtin_kind_registers_its_driver() -> None:
     load_drivers(BUILTIN)
     assert set(BUILTIN) <= DRIVERS.keys()

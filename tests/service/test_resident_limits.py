@@ -43,6 +43,12 @@ async def run_until_packed(config: Path) -> Service:
         if cache_path(service.loaded.config.data_dir).exists():
             break
         await asyncio.sleep(0.05)
+    for _ in range(200):  # the text is compacted with the freeze, GC_FREEZE_DELAY after it
+        if service.loaded.text is not service.loaded.text:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the config's text was not compacted after the start")
     service.request_stop()
     assert await asyncio.wait_for(task, 15) == 0
     return service
