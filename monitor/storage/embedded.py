@@ -106,6 +106,7 @@ class EmbeddedStore(ReadingStore):
             check_owed = False
         self._lock = threading.Lock()  # one writer connection, used from worker threads
         self._buffer: Params = []  # COLUMNS values per reading (monitor.storage.rows)
+        self._in_flight = 0  # readings of a buffer handed whole to the commit (``flush``)
         #: the series in the database not yet routed to (a cache of the series table: a
         #: series key not in it is looked up in the file by the commit that meets it)
         self._series: dict[SeriesKey, int] = {}
@@ -371,7 +372,7 @@ class EmbeddedStore(ReadingStore):
     @property
     def pending(self) -> int:
         """Readings accepted but not yet on disk."""
-        return len(self._buffer) // COLUMNS
+        return len(self._buffer) // COLUMNS + self._in_flight
 
     # ------------------------------------------------------------------ commit
     def add_waker(self, event: asyncio.Event) -> None:
@@ -379,9 +380,25 @@ class EmbeddedStore(ReadingStore):
         self._wake.append(event)
 
     async def flush(self) -> None:
+        """Commit the buffer, ``COMMIT_CHUNK`` readings at a time.
+
+        A buffer within one chunk, the usual case, is handed to the commit whole and
+        appends meanwhile start a new one, rather than the commit getting a copy of its
+        rows that are then deleted from the front of the buffer (two passes over 80,000
+        references per commit at 20,000 readings/s, and a second list of that size held
+        while the commit runs). A commit that does not complete puts its rows back in
+        front. Rows naming a channel not yet routed are resolved in the commit's list
+        itself, so such a buffer is committed from a copy: a commit rolled back must not
+        leave ids of series it inserted in the buffer.
+        """
         async with self._flush_lock:
             while self._buffer:
-                batch = self._buffer[:COMMIT_CHUNK * COLUMNS]
+                whole = len(self._buffer) <= COMMIT_CHUNK * COLUMNS and not self._maybe_keys
+                if whole:
+                    batch, self._buffer = self._buffer, []
+                    self._in_flight = len(batch) // COLUMNS
+                else:
+                    batch = self._buffer[:COMMIT_CHUNK * COLUMNS]
                 task = asyncio.ensure_future(
                     asyncio.to_thread(self._commit, batch, self._maybe_keys)
                 )
@@ -390,13 +407,16 @@ class EmbeddedStore(ReadingStore):
                 except asyncio.CancelledError:
                     # The thread cannot be stopped: wait for it so the buffer stays truthful.
                     await asyncio.wait({task})
-                    if not task.cancelled() and task.exception() is None:
-                        del self._buffer[: len(batch)]
+                    self._settle(batch, whole,
+                                 committed=not task.cancelled() and task.exception() is None)
                     raise
-                except sqlite3.Error as err:
-                    self._commit_failed(err)
-                    raise StoreError(f"{self.path}: commit failed: {err}") from err
-                del self._buffer[: len(batch)]
+                except BaseException as err:
+                    self._settle(batch, whole, committed=False)
+                    if isinstance(err, sqlite3.Error):
+                        self._commit_failed(err)
+                        raise StoreError(f"{self.path}: commit failed: {err}") from err
+                    raise
+                self._settle(batch, whole, committed=True)
                 if not self._buffer:
                     self._maybe_keys = False  # every channel met so far is routed
                 if self.disk_problem is not None:
@@ -404,6 +424,15 @@ class EmbeddedStore(ReadingStore):
                     self.disk_problem = None
                 for event in self._wake:
                     event.set()
+
+    def _settle(self, batch: Params, whole: bool, *, committed: bool) -> None:
+        """After a commit of ``batch``: its rows leave the buffer if committed, else stay."""
+        if whole:
+            self._in_flight = 0
+            if not committed:  # back in front of the rows appended meanwhile
+                self._buffer[:0] = batch
+        elif committed:
+            del self._buffer[: len(batch)]
 
     def _commit_failed(self, err: sqlite3.Error) -> None:
         self.commit_errors += 1

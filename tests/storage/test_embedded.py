@@ -7,6 +7,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from monitor.errors import StoreError
 from monitor.model import Quality, Reading, utc_now_ns
 from monitor.storage.embedded import EmbeddedStore
 
@@ -243,3 +246,34 @@ async def test_the_memory_bound_drops_the_oldest_readings_whole(tmp_path: Path) 
         ("dev/b", i, float(i), float(-i), 100 + i, f"d{i}") for i in range(4, 8)
     ]
     assert store.committed == 5
+
+
+async def test_a_failed_commit_puts_its_readings_back_before_those_appended_meanwhile(
+    tmp_path: Path,
+) -> None:
+    """The commit takes the buffer whole; readings appended while it runs go to a new one.
+    While it runs they are all pending; if it fails its readings are back in front, and
+    everything lands in the file in the order it was accepted once the disk has room."""
+    path = tmp_path / "readings.db"
+    store = EmbeddedStore(path, {})
+    now = utc_now_ns()
+    store.append([Reading("d/a", 0.0, Quality.GOOD, now)])
+    await store.flush()  # routed: the next buffer is committed whole
+    conn = store._conn  # fault injection: SQLite's own "database or disk is full"
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")
+    store.append([Reading("d/a", float(i), Quality.GOOD, now + i) for i in range(1, 5001)])
+    flushing = asyncio.create_task(store.flush())
+    await asyncio.sleep(0)  # the commit thread has the buffer
+    assert store.pending == 5000
+    store.append([Reading("d/a", 5001.0, Quality.GOOD, now + 5001)])
+    assert store.pending == 5001
+    with pytest.raises(StoreError, match="full"):
+        await flushing
+    assert store.pending == 5001
+    conn.execute("PRAGMA max_page_count = 1073741823")  # space is back
+    await store.close()
+    with sqlite3.connect(path) as db:
+        values = [v for (v,) in db.execute("SELECT value FROM readings ORDER BY id")]
+    assert values == [float(i) for i in range(5002)]
+    assert (store.committed, store.dropped) == (5002, 0)
