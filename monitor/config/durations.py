@@ -11,8 +11,24 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d)\s*$")
 
 
+#: text -> seconds, of the texts parsed so far: 2,000 devices' ``poll_interval: 1s`` and
+#: ``timeout: 500ms`` are two texts, parsed once each instead of 4,000 times (~4 ms a load)
+_PARSED: dict[str, float] = {}
+_PARSED_MAX = 4096
+
+
 def parse_duration(value: object) -> float:
     """Seconds as a float. Bare numbers are refused: ``30`` could mean seconds or minutes."""
+    if type(value) is str:
+        seconds = _PARSED.get(value)
+        if seconds is not None:
+            return seconds
+        match = _PATTERN.match(value)
+        if match:
+            seconds = float(match.group(1)) * _UNITS[match.group(2)]
+            if len(_PARSED) < _PARSED_MAX:
+                _PARSED[value] = seconds
+            return seconds
     if isinstance(value, bool):
         raise ValueError("expected a duration such as '500ms', '30s', '5m'")
     if isinstance(value, int | float) and value == 0:

@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -394,12 +395,11 @@ def _check_references(config: Config, resolved: Resolved) -> Iterator[tuple[Loc,
                     ("alarms", "limits", location, j, "channel"),
                     f"unknown channel {limit.channel!r} (write it as device/channel)",
                 )
-    specs_by_id = {
-        cid: (device.location, spec)
-        for device, channels in zip(config.devices, resolved, strict=True)
-        if channels is not None
-        for spec, cid in zip(*channels, strict=True)
-    }
+    specs_by_id: dict[str, tuple[str, ChannelSpec]] = {}
+    for device, channels in zip(config.devices, resolved, strict=True):
+        if channels is not None:
+            specs, ids = channels
+            specs_by_id.update(zip(ids, zip(repeat(device.location), specs), strict=True))
     yield from check_alarm_references(config, specs_by_id)
 
 
@@ -440,9 +440,9 @@ def _index(config: Config, resolved: Resolved, path: Path, sha256: str, text: st
     for room in config.rooms:
         for loc in room.locations:
             locations[loc.name] = (room, loc)
+    # A channel's id is the string _resolve_all made; a limit holds a copy of its own while
+    # the limits are models, freed when the service packs them (monitor.config.resident).
     channels: dict[str, ChannelInfo] = {}
-    # the limits already hold each limited channel's id: one string object, not two (1 MB)
-    ids = {lim.channel: lim.channel for lims in config.alarms.limits.values() for lim in lims}
     site, standard = config.site.id, config.standard
     for device, resolution in zip(config.devices, resolved, strict=True):
         if resolution is None:  # not reached: an unknown profile is a config error
@@ -450,7 +450,6 @@ def _index(config: Config, resolved: Resolved, path: Path, sha256: str, text: st
         room, _ = locations[device.location]
         shared = DeviceInfo(device.name, device.location, room.name, room.grade,
                             room.standard or standard, site, device.poll_interval)
-        for spec, written in zip(*resolution, strict=True):
-            cid = ids.get(written, written)
-            channels[cid] = ChannelInfo(cid, spec, shared)
+        specs, ids = resolution
+        channels.update(zip(ids, map(ChannelInfo, ids, specs, repeat(shared)), strict=True))
     return LoadedConfig(config, path, sha256, text, channels, locations)
