@@ -107,6 +107,8 @@ class EmbeddedStore(ReadingStore):
         self._lock = threading.Lock()  # one writer connection, used from worker threads
         self._buffer: Params = []  # COLUMNS values per reading (monitor.storage.rows)
         self._in_flight = 0  # readings of a buffer handed whole to the commit (``flush``)
+        self._copied = 0  # readings of the buffer's head a commit has a copy of (``flush``)
+        self._trimmed = 0  # readings dropped from the buffer's head meanwhile (``_settle``)
         #: the series in the database not yet routed to (a cache of the series table: a
         #: series key not in it is looked up in the file by the commit that meets it)
         self._series: dict[SeriesKey, int] = {}
@@ -295,6 +297,8 @@ class EmbeddedStore(ReadingStore):
             excess = len(buf) // COLUMNS - self.memory_limit
             del buf[:excess * COLUMNS]
             self.dropped += excess
+            if self._copied:  # the oldest are those a commit may be writing (``_settle``)
+                self._trimmed += excess
             log.error("memory bound reached while the disk is failing; dropped %d readings", excess)
 
     def _checked_row(self, series: int | str, state: str | float, reading: Reading) -> Row:
@@ -399,6 +403,7 @@ class EmbeddedStore(ReadingStore):
                     self._in_flight = len(batch) // COLUMNS
                 else:
                     batch = self._buffer[:COMMIT_CHUNK * COLUMNS]
+                    self._copied = len(batch) // COLUMNS
                 task = asyncio.ensure_future(
                     asyncio.to_thread(self._commit, batch, self._maybe_keys)
                 )
@@ -426,13 +431,23 @@ class EmbeddedStore(ReadingStore):
                     event.set()
 
     def _settle(self, batch: Params, whole: bool, *, committed: bool) -> None:
-        """After a commit of ``batch``: its rows leave the buffer if committed, else stay."""
+        """After a commit of ``batch``: its rows leave the buffer if committed, else stay.
+
+        The memory bound may have dropped rows from the buffer's head while a commit of a
+        copy of it ran: those it committed are not lost (no longer counted as dropped),
+        and only the rest of the batch is taken from the head.
+        """
         if whole:
             self._in_flight = 0
             if not committed:  # back in front of the rows appended meanwhile
                 self._buffer[:0] = batch
-        elif committed:
-            del self._buffer[: len(batch)]
+            return
+        rows, trimmed = self._copied, self._trimmed
+        self._copied = self._trimmed = 0
+        if committed:
+            saved = min(trimmed, rows)
+            self.dropped -= saved
+            del self._buffer[: (rows - saved) * COLUMNS]
 
     def _commit_failed(self, err: sqlite3.Error) -> None:
         self.commit_errors += 1

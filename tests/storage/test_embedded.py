@@ -277,3 +277,25 @@ async def test_a_failed_commit_puts_its_readings_back_before_those_appended_mean
         values = [v for (v,) in db.execute("SELECT value FROM readings ORDER BY id")]
     assert values == [float(i) for i in range(5002)]
     assert (store.committed, store.dropped) == (5002, 0)
+
+
+async def test_readings_the_memory_bound_drops_while_a_commit_writes_them_are_kept(
+    tmp_path: Path,
+) -> None:
+    """A commit writing a copy of the buffer's head while the memory bound drops the oldest
+    readings: those it wrote are stored and not counted as dropped, and the newer readings
+    behind them stay in the buffer for the next commit."""
+    path = tmp_path / "readings.db"
+    store = EmbeddedStore(path, {}, memory_limit=4)
+    now = utc_now_ns()
+    store.append([Reading("dev/a", float(i), Quality.GOOD, now + i) for i in range(4)])
+    flushing = asyncio.create_task(store.flush())  # a new channel: committed from a copy
+    await asyncio.sleep(0)  # the commit thread has the copy
+    store.append([Reading("dev/a", float(i), Quality.GOOD, now + i) for i in range(4, 6)])
+    assert store.dropped == 2  # the bound counts the buffer: the two oldest are gone from it
+    await flushing
+    await store.close()
+    with sqlite3.connect(path) as db:
+        values = [v for (v,) in db.execute("SELECT value FROM readings ORDER BY id")]
+    assert values == [float(i) for i in range(6)]
+    assert (store.committed, store.dropped) == (6, 0)
