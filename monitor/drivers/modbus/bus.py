@@ -27,9 +27,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 from pymodbus.framer import FramerType
 from pymodbus.pdu import ModbusPDU
@@ -43,6 +42,12 @@ from .buslock import BusLock
 from .link import TcpLink
 from .replies import IDLE, Attempt, InFlight, shared_decoder
 from .schedule import RequestTimeout, TickClock, clock
+
+if TYPE_CHECKING:
+    # imported when a bus first needs one (``Bus._make_client``): a site of Modbus TCP
+    # devices has only ``TcpLink``s, and pymodbus' client modules (with pyserial) are
+    # 16 modules and ~0.6 MB it never uses
+    from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 
 
 def quiet_pymodbus() -> None:
@@ -127,6 +132,11 @@ class Bus:
         client: AsyncModbusTcpClient | AsyncModbusSerialClient
         if self.is_tcp and self.is_socket and self._fast_replies:
             return TcpLink(self)
+        from pymodbus.client import (  # see TYPE_CHECKING above
+            AsyncModbusSerialClient,
+            AsyncModbusTcpClient,
+        )
+
         if isinstance(cfg, ModbusTcpConnection):
             client = AsyncModbusTcpClient(
                 cfg.host, port=cfg.port, framer=self.framer, timeout=cfg.timeout, retries=0,
