@@ -14,12 +14,14 @@ import asyncio
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.audit import iso_utc
-from monitor.storage.history import History, QueryResult
 
 from .views import number
+
+if TYPE_CHECKING:
+    from monitor.storage.history import History, QueryResult
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,9 @@ class HistoryReader:
     def _query(self, q: HistoryQuery) -> dict[str, Any]:
         with self._lock:
             if self._history is None:
+                # imported with the first query, like the connection it opens
+                from monitor.storage.history import History
+
                 self._history = History(self.data_dir)
             result = self._history.query(q.channel, from_ns=q.start_ns, to_ns=q.end_ns,
                                          every_s=q.step_s, limit=q.limit + 1)

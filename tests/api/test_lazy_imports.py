@@ -27,11 +27,13 @@ print("ok")
 """
 
 #: Loaded by the first request that needs them (password hashing, config diff, notifier
-#: dispatch, web pages, OpenAPI, QA review and user administration), never at the start.
+#: dispatch, web pages, OpenAPI, QA review, user administration, reading history), never at
+#: the start.
 LAZY = ("argon2", "_cffi_backend", "difflib", "statistics", "monitor.audit.textdiff",
         "monitor.notify.dispatcher", "monitor.api.openapi", "monitor.api.web.pages",
         "monitor.api.web.qa_pages", "monitor.api.web.user_pages", "monitor.api.routes.qa",
-        "monitor.api.routes.users", "monitor.qa.workflow", "monitor.qa.excursions")
+        "monitor.api.routes.users", "monitor.qa.workflow", "monitor.qa.excursions",
+        "monitor.storage.history")
 
 SERVE = """
 import asyncio, sys
