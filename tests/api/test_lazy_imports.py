@@ -27,13 +27,14 @@ print("ok")
 """
 
 #: Loaded by the first request that needs them (password hashing, config diff, notifier
-#: dispatch, web pages, OpenAPI, QA review, user administration, reading history), never at
+#: dispatch, web pages, OpenAPI, the API's resources but health, reading history), never at
 #: the start.
 LAZY = ("argon2", "_cffi_backend", "difflib", "statistics", "monitor.audit.textdiff",
         "monitor.notify.dispatcher", "monitor.api.openapi", "monitor.api.web.pages",
         "monitor.api.web.qa_pages", "monitor.api.web.user_pages", "monitor.api.routes.qa",
         "monitor.api.routes.users", "monitor.qa.workflow", "monitor.qa.excursions",
-        "monitor.storage.history")
+        "monitor.storage.history", "monitor.api.routes.alarms", "monitor.api.actions",
+        "monitor.api.routes.readings", "monitor.api.routes.session")
 
 SERVE = """
 import asyncio, sys
@@ -75,6 +76,10 @@ async def main():
                 assert r.status == 401, r.status
             async with http.get("/api/v1/users/nobody") as r:
                 assert r.status == 401, r.status
+            async with http.get("/api/v1/alarms") as r:
+                assert r.status == 401, r.status
+            async with http.get("/api/v1/session") as r:
+                assert r.status == 401, r.status
     finally:
         await runner.cleanup()
         if runtime.alarms is not None:
@@ -106,5 +111,5 @@ def test_rarely_used_features_are_imported_at_their_first_request(tmp_path: Path
     """A daemon that is only scraped never loads them; the first request to each works."""
     loaded = set(_run(SERVE % (LAZY,), _site(tmp_path)).split())
     assert {"monitor.api.openapi", "monitor.api.web.pages", "monitor.api.web.user_pages",
-            "monitor.api.routes.qa", "monitor.api.routes.users",
-            "monitor.qa.workflow"} <= loaded
+            "monitor.api.routes.qa", "monitor.api.routes.users", "monitor.api.routes.alarms",
+            "monitor.api.routes.session", "monitor.qa.workflow"} <= loaded

@@ -18,10 +18,9 @@ from monitor.api import actions
 from monitor.api.alarmview import AlarmAccess, alarm_json
 from monitor.api.context import source_of
 from monitor.api.errors import bad_request, not_found
-from monitor.api.routing import ApiRequest, NoQuery, Route, Strict, ok
+from monitor.api.routing import ApiRequest, NoQuery, Strict, ok
 from monitor.api.views import time_view
 from monitor.config.durations import parse_duration
-from monitor.users.roles import Permission
 
 Reason = Annotated[str, Field(min_length=3, max_length=500,
                               description="Why: recorded with the action (ALCOA+)")]
@@ -208,32 +207,3 @@ async def post_maintenance(req: ApiRequest[NoQuery, MaintenanceBody]) -> web.Str
     return ok(actions.set_maintenance(req.ctx, req.principal, b.target, on=b.on,
                                       reason=b.reason, duration_s=_duration(b.duration)))
 
-
-ROUTES = (
-    Route("GET", "alarms", list_alarms, "Active, unacknowledged, shelved and suppressed alarms",
-          query=AlarmsQuery, tag="alarms", responses=(503,)),
-    Route("GET", "alarms/{alarm}", get_alarm, "One active alarm by id or point key",
-          tag="alarms"),
-    Route("POST", "alarms/{alarm}/acknowledge", post_ack, "Acknowledge with reason and "
-          "password (electronic signature, meaning 'acknowledged')",
-          permission=Permission.ACKNOWLEDGE, body=AckBody, tag="alarms", responses=(409,)),
-    Route("POST", "alarms/{alarm}/shelve", post_shelve, "Shelve for a time (at most "
-          "alarms.max_shelve)", permission=Permission.SHELVE, body=ShelveBody, tag="alarms",
-          responses=(409,)),
-    Route("POST", "alarms/{alarm}/unshelve", post_unshelve, "Return a shelved alarm to service",
-          permission=Permission.SHELVE, body=UnshelveBody, tag="alarms", responses=(409,)),
-    Route("GET", "excursions", list_excursions, "Excursions overlapping a time range",
-          query=RangeQuery, tag="alarms"),
-    Route("GET", "excursions/{excursion}", get_excursion, "One excursion (alarm id)",
-          tag="alarms"),
-    Route("GET", "location-states", list_location_states, "Current state of every location",
-          tag="locations"),
-    Route("GET", "location-state-changes", list_state_changes, "At rest / in operation "
-          "changes in a time range", query=RangeQuery, tag="locations"),
-    Route("POST", "locations/{location}/state", post_state, "Set a location's state by hand "
-          "('auto' releases it)", permission=Permission.LOCATION_STATE, body=StateBody,
-          tag="locations", responses=(409,)),
-    Route("POST", "maintenance", post_maintenance, "Maintenance (alarm suppression) on or off "
-          "for a location, device or channel", permission=Permission.MAINTENANCE,
-          body=MaintenanceBody, tag="locations", responses=(409,)),
-)

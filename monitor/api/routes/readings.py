@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, Field
 from monitor.api.alarmview import AlarmAccess
 from monitor.api.errors import bad_request, not_found
 from monitor.api.history import HistoryQuery
-from monitor.api.routing import ApiRequest, NoQuery, Route, Strict, ok
+from monitor.api.routing import ApiRequest, NoQuery, Strict, ok
 from monitor.api.views import channel_view, location_view
 from monitor.config.durations import parse_duration
 from monitor.config.loader import ChannelInfo
@@ -128,16 +128,3 @@ async def get_history(req: ApiRequest[HistoryParams, None]) -> web.StreamRespons
     result["unit"] = info.spec.unit
     return ok(result)
 
-
-ROUTES = (
-    Route("GET", "site", get_site, "Site, rooms and the configuration in force"),
-    Route("GET", "locations", list_locations, "Locations with state, alarm level and latest "
-          "readings", query=LocationsQuery),
-    Route("GET", "locations/{location}", get_location, "One location"),
-    Route("GET", "channels", list_channels, "Channels with their latest reading and limits",
-          query=ChannelsQuery),
-    Route("GET", "channels/{device}/{channel}", get_channel, "One channel"),
-    Route("GET", "channels/{device}/{channel}/history", get_history,
-          "Readings of a channel between two times, raw or aggregated per step",
-          query=HistoryParams, responses=(400, 404, 503)),
-)

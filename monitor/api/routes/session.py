@@ -16,7 +16,7 @@ from pydantic import Field
 from monitor.api.auth import Principal, check_origin, login, logout, set_session_cookie
 from monitor.api.context import source_of
 from monitor.api.errors import ApiError, unauthorized
-from monitor.api.routing import ApiRequest, NoQuery, Route, Strict, ok
+from monitor.api.routing import ApiRequest, NoQuery, Strict, ok
 from monitor.audit import iso_utc
 from monitor.errors import AuthError
 from monitor.users.model import PasswordChangeRequired
@@ -90,16 +90,3 @@ async def post_password(req: ApiRequest[NoQuery, PasswordBody]) -> web.StreamRes
     ctx.sessions.revoke_user(body.username)
     return ok({"changed": True})
 
-
-ROUTES = (
-    Route("POST", "session", post_session, "Log in (web session); returns the CSRF token",
-          permission=None, body=LoginBody, tag="session", csrf=False,
-          responses=(201, 401, 403, 429)),
-    Route("GET", "session", get_session, "The logged-in user, roles and CSRF token",
-          permission=None, tag="session", responses=(401,)),
-    Route("DELETE", "session", delete_session, "Log out", permission=None, tag="session",
-          responses=(204,)),
-    Route("POST", "password", post_password, "Change one's own password (old one required)",
-          permission=None, body=PasswordBody, tag="session", csrf=False,
-          responses=(401, 422, 429)),
-)
