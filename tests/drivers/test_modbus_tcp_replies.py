@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 import uvloop
@@ -190,3 +194,39 @@ def test_link_judges_any_reply_as_pymodbus_client(
 
     fast, pymodbus = uvloop.run(both())
     assert fast == pymodbus
+
+
+async def test_only_plain_modbus_tcp_gets_a_link() -> None:
+    """RTU over TCP, and Modbus TCP while pymodbus logs at debug level, keep pymodbus' client."""
+    assert isinstance(Bus(tcp_connection(5020))._make_client(), TcpLink)
+    assert not isinstance(
+        Bus(tcp_connection(5020, driver="modbus_rtu_over_tcp"))._make_client(), TcpLink)
+    root, pymodbus_log = logging.getLogger(), logging.getLogger("pymodbus")
+    levels = root.level, pymodbus_log.level
+    root.setLevel(logging.DEBUG)  # the daemon at debug level: pymodbus is left to log
+    pymodbus_log.setLevel(logging.NOTSET)
+    try:
+        bus = Bus(tcp_connection(5020))
+    finally:
+        root.setLevel(levels[0])
+        pymodbus_log.setLevel(levels[1])
+    assert not isinstance(bus._make_client(), TcpLink)
+
+
+def test_a_tcp_site_never_imports_pymodbus_client() -> None:
+    """pymodbus' client modules (and pyserial) are loaded only for a bus that needs them."""
+    code = (
+        "import asyncio, sys\n"
+        "from monitor.config.devices import ModbusTcpConnection\n"
+        "from monitor.drivers.modbus.bus import Bus\n"
+        "def bus(driver):\n"
+        "    return Bus(ModbusTcpConnection.model_validate(\n"
+        "        {'name': 'bus', 'driver': driver, 'host': '127.0.0.1', 'port': 5020}))\n"
+        "async def main():\n"
+        "    bus('modbus_tcp')._make_client()\n"
+        "    assert not [m for m in sys.modules if m.startswith(('pymodbus.client', 'serial'))]\n"
+        "    bus('modbus_rtu_over_tcp')._make_client()\n"
+        "    assert 'pymodbus.client' in sys.modules\n"
+        "asyncio.run(main())\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
