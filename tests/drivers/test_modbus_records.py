@@ -217,7 +217,8 @@ async def test_the_cursor_survives_a_restart(modbus_sim, sim_world: World, tmp_p
     assert json.loads(driver.cursor_file.read_text()) == {"pc": counter.records[-1].ts}
     clock.advance(180)  # the daemon is down for three records
     again = ModbusDriver(tcp_connection(sim.port), [binding("pc", PC, 1)], out)
-    again.cursor_file = driver.cursor_file
+    again.cursor_file = str(driver.cursor_file)  # a string names the file as a Path does
+    assert again.cursor_file == driver.cursor_file
     again.load_cursors()
     await again.poll_once()
     again.close()
