@@ -52,6 +52,7 @@ COMMIT_CHUNK = 50_000  # rows per transaction when a backlog is committed at onc
 HEARTBEAT_S = 10.0  # the "last alive" mark is refreshed at least this often
 RETENTION_EVERY_S = 300.0
 BACKGROUND_NICE = 10  # the start's worker thread (integrity check) yields to the polls
+_NO_LOCATION = ("",)  # a series id not (yet) routed to
 _DISK_ERRORS = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN}
 
 
@@ -330,8 +331,9 @@ class EmbeddedStore(ReadingStore):
         and the start's worker thread may route channels meanwhile.
         """
         locations = self._locations
-        if series >= len(locations):
-            locations.extend([""] * (series + 1 - len(locations)))
+        grow = series + 1 - len(locations)
+        if grow > 0:  # ids come one after another: ``_NO_LOCATION * 1`` is that tuple itself
+            locations += _NO_LOCATION * grow
         locations[series] = location
         self._route[channel] = series
 
@@ -469,7 +471,7 @@ class EmbeddedStore(ReadingStore):
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
             try:
-                new_series: dict[str, tuple[int, str]] = {}
+                new_series: dict[str, int] = {}
                 if resolve:
                     resolve_series(conn, params, key_of=self._key_for, series=self._series,
                                    routes=self._route, new_series=new_series)
@@ -486,10 +488,11 @@ class EmbeddedStore(ReadingStore):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-            for channel, (series, location) in new_series.items():  # now in the file
-                self._routed(channel, series, location)
+            for channel, series in new_series.items():  # now in the file
+                key = self._key_for(channel)
+                self._routed(channel, series, key[2])
                 if self._series:
-                    self._forget(self._key_for(channel))
+                    self._forget(key)
             self._offline = offline
             self.last_committed_id = conn.execute("SELECT max(id) FROM readings").fetchone()[0]
         self.committed += len(params) // COLUMNS

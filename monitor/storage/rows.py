@@ -91,25 +91,21 @@ def resolve_series(
     key_of: Callable[[str], SeriesKey],
     series: Mapping[SeriesKey, int],
     routes: Mapping[str, int],
-    new_series: dict[str, tuple[int, str]],
+    new_series: dict[str, int],
 ) -> None:
     """Replace, in ``params`` itself, every channel by its series id: routed by ``routes``
     (routed meanwhile), else by its key (``key_of``) in ``series`` or the file, else a series
     inserted (in the caller's transaction). The channels not routed are added to
-    ``new_series`` with their series id and location, for the caller to route once the
-    transaction is committed."""
+    ``new_series`` with their series id, for the caller to route once the transaction is
+    committed."""
     for i in range(0, len(params), COLUMNS):
         channel = params[i]
         if type(channel) is int:
             continue
         assert isinstance(channel, str)
-        sid = routes.get(channel)
+        sid = routes.get(channel) or new_series.get(channel)
         if sid is None:
-            found = new_series.get(channel)
-            if found is None:
-                key = key_of(channel)
-                found = new_series[channel] = (_series_id(conn, series, key), key[2])
-            sid = found[0]
+            sid = new_series[channel] = _series_id(conn, series, key_of(channel))
         params[i] = sid
 
 
