@@ -65,16 +65,26 @@ def load_yaml(path: Path, source: SourceMap, prefix: Loc = (), text: str | None 
     if is_json:
         return value
     if CParser is not None and not _needs_reference(text):
-        from .yaml_plain import plain_document  # it imports this module
-
         try:
-            value = plain_document(text)
+            value = _plain_value(text)
         except Exception:  # anything unusual: the walk with lines, or the reference, decides
             pass
         else:  # the lines only if an error asks for one
             source.defer(functools.partial(_fill_lines, text, path, prefix))
             return value
     return _load_with_lines(text, path, source, prefix)
+
+
+def _plain_value(text: str) -> Any:
+    """The document's value without lines: block style read line by line (``yaml_block``),
+    else (anything it does not read) the libyaml walk (``yaml_plain``)."""
+    from .yaml_block import block_document  # they import this module
+    from .yaml_plain import plain_document
+
+    try:
+        return block_document(text)
+    except Exception:  # _Unusual, or a slip of the line reader: the walk decides
+        return plain_document(text)
 
 
 def _fill_lines(text: str, path: Path, prefix: Loc, lines: dict[Loc, tuple[str, int]]) -> None:
