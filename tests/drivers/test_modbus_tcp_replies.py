@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -230,3 +231,35 @@ def test_a_tcp_site_never_imports_pymodbus_client() -> None:
         "asyncio.run(main())\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+async def test_connect_failures_are_classified_alike() -> None:
+    """A refused connection, and one nobody accepts within the timeout, are ``connect``
+    errors for the link as for pymodbus' client, and leave the bus without a client."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        refused = probe.getsockname()[1]  # closed again: nothing listens there
+    with socket.socket() as full:  # a listener whose accept queue is full: SYNs are dropped
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        fillers = []
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(full.getsockname())
+            fillers.append(filler)
+        try:
+            for port in (refused, full.getsockname()[1]):
+                for fast in (True, False):
+                    bus = Bus(tcp_connection(port, timeout="200ms"))
+                    bus._fast_replies = fast
+                    started = asyncio.get_running_loop().time()
+                    with pytest.raises(BusError) as caught:
+                        await bus.ensure_open()
+                    assert caught.value.kind == "connect"
+                    assert bus.client is None
+                    assert not bus.connected
+                    assert asyncio.get_running_loop().time() - started < 1.0
+        finally:
+            for filler in fillers:
+                filler.close()
