@@ -74,9 +74,7 @@ class ModbusDriver(Driver):
 
     @cursor_file.setter
     def cursor_file(self, path: str | os.PathLike[str] | None) -> None:
-        # a string is taken as it is: making a Path for each connection only to keep its
-        # string interns its parts (at 2,000 connections the interpreter's table of
-        # interned strings grew by ~1 MB, kept after the Paths were gone)
+        # a string is taken as it is, so the builder need not make a Path per connection
         self._cursor_file = None if path is None else os.fspath(path)
 
     def __init__(
