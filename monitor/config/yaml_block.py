@@ -15,15 +15,15 @@ goes the libyaml way, so it never gives a value the walk would not:
   or ``.``, resolving as text) and block sequences of ``- `` items, including a mapping
   that starts on its item's line and a sequence at its key's indentation;
 - values on the key's or the item's line: a plain scalar (resolved with the
-  walk's own ``resolve_plain``/``typed_scalar``; no timestamps), a single- or
-  double-quoted one (no backslash), or a flow sequence or mapping of plain
-  scalars (or quoted ones holding no quote nor backslash), possibly wrapped
+  walk's own ``resolve_plain``/``typed_scalar``), a single- or double-quoted
+  one (no backslash), or a flow sequence or mapping (of plain scalars, quoted
+  ones holding no quote nor backslash, and flow collections), possibly wrapped
   over more indented lines that follow at once;
 - whole-line comments, and a comment after a plain value or a key alone.
 
 Refused: tags, anchors, aliases, block scalars, directives and document
-markers, multi-line scalars, complex or quoted keys, nested flow collections,
-plain flow items holding ``:`` or ``#``, keys longer than 1,000 characters
+markers, multi-line scalars, complex or quoted keys, plain flow items holding
+``:``, ``#`` or ``?``, keys longer than 1,000 characters
 (YAML's limit on implicit keys is 1,024), carriage returns, and any indentation
 it does not expect. Values are shared as the walk shares them (one object per
 distinct text or number). ``tests/config/test_yaml_source.py`` compares
@@ -34,6 +34,7 @@ reader's values are the walk's wherever it takes a document.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .yaml_source import _T_STR, _T_TIMESTAMP, _Unusual, resolve_plain, typed_scalar
@@ -45,12 +46,15 @@ _KEY_MAX = 1000
 _FLOW_REFUSED = frozenset("[]{}'\"#&*!|>%@`\\:,?")
 #: a quoted flow item is text if it holds none of these (no escapes to undo, nothing split)
 _QUOTES = ("'", '"')
+_BRACKETS = frozenset("[]{}")
+_FLOW_STOP = re.compile(r"[,\[\]{}]")
 _QUOTED_REFUSED = frozenset("'\"\\")
 #: a plain scalar starting with one of these is refused (a ``-`` before a digit or ``.``
 #: is a number's sign, and allowed)
 _START_REFUSED = frozenset("[]{}#&*!|>%@`'\",?:-")
 _SIGNED = frozenset("0123456789.")
 _MISSING = object()
+_SHARED = (str, int, float, bool, type(None))  # the values the walk shares between equal texts
 
 Line = tuple[int, str, int]  # indentation, text without it (right-stripped), line number
 
@@ -170,6 +174,11 @@ class _Reader:
             if rest[-1] != closer:
                 rest = self.wrapped(rest, closer, indent)
             inner = rest[1:-1]
+            if not _BRACKETS.isdisjoint(inner):  # a collection in the collection
+                value, end = self.flow_node(rest, 0)
+                if end != len(rest):
+                    raise _Unusual("text after a flow collection")
+                return value
             if first == "[":
                 return [self.flow_scalar(item) for item in inner.split(",")] \
                     if inner.strip(" ") else []
@@ -207,6 +216,49 @@ class _Reader:
             self.at += 1
         return " ".join(parts)
 
+    def flow_node(self, text: str, at: int) -> tuple[Any, int]:
+        """The flow collection starting at ``text[at]`` (``[`` or ``{``), collections in it
+        included, and where it ends: items are split at ``,`` and brackets, so a quoted item
+        holding one is cut and then refused."""
+        mapping = text[at] == "{"
+        closer = "}" if mapping else "]"
+        out: Any = {} if mapping else []
+        at += 1
+        while text[at:at + 1] == " ":
+            at += 1
+        if text[at:at + 1] == closer:
+            return out, at + 1
+        while True:
+            if mapping:
+                colon = text.find(": ", at)
+                if colon < 0:
+                    raise _Unusual("a flow mapping's pair")
+                key = self.key(text[at:colon].strip(" "))
+                if key in out:
+                    raise _Unusual(f"duplicate key {key!r}")
+                at = colon + 2
+            while text[at:at + 1] == " ":
+                at += 1
+            if text[at:at + 1] in ("[", "{"):
+                value, at = self.flow_node(text, at)
+                while text[at:at + 1] == " ":
+                    at += 1
+            else:
+                stop = _FLOW_STOP.search(text, at)
+                end = len(text) if stop is None else stop.start()
+                value = self.flow_scalar(text[at:end])
+                at = end
+            if mapping:
+                out[key] = value
+            else:
+                out.append(value)
+            following = text[at:at + 1]
+            if following == closer:
+                return out, at + 1
+            if following != ",":
+                raise _Unusual("a flow collection's items")
+            at += 1
+
     def flow_mapping(self, inner: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if not inner.strip(" "):
@@ -235,6 +287,8 @@ class _Reader:
             raise _Unusual(f"a flow item {text!r}")
         else:
             value = self.scalar(text)
+            if type(value) not in _SHARED:
+                return value  # a timestamp: a new one each time, as from the walk
         self.flow[text] = value
         return value
 
@@ -250,8 +304,11 @@ class _Reader:
         tag = resolve_plain(text)
         if tag is _T_STR:
             value = self.texts.setdefault(text, text)
-        elif tag is _T_TIMESTAMP:
-            raise _Unusual("a timestamp")  # the walk builds it from the event's marks
+        elif tag is _T_TIMESTAMP:  # its marks only word a failure: the walk words that one
+            try:
+                return typed_scalar(tag, text, self.numbers, (None, None, ""))  # new each time
+            except Exception as err:  # no such date: the walk (and then the reference) says so
+                raise _Unusual(f"a timestamp {text!r}") from err
         else:
             value = typed_scalar(tag, text, self.numbers, ())
         self.plain[text] = value

@@ -104,6 +104,11 @@ def test_comments_quotes_and_sequences_at_their_keys_indentation() -> None:
         "url: http://host:8086/x\n"
         "path: C:\\data\\x\n"
         "text: a:b, [c] {d}\n"
+        "profile: {name: c0, range: [0, 6553.5], map: {a: [], b: {}}, list: [[1], [a, b]]}\n"
+        "wrapped_nested: [{a: 1, b: [2,\n    3]}, {c: 'x y'}]\n"
+        "due: 2026-03-01\n"
+        "at: 2025-01-02 10:00:00\n"
+        "stamps: [2025-01-02, 2025-01-02]\n"
     )
     assert taken(text)
     value = block_document(text)
@@ -111,6 +116,11 @@ def test_comments_quotes_and_sequences_at_their_keys_indentation() -> None:
     assert value["rooms"][0]["locations"][1]["hash"] == "d#e"
     assert value["limits"]["wrapped"] == [1, 2, 3, "a b", "c"]
     assert value["rooms"][0]["empty"] is None
+    assert value["profile"]["range"] == [0, 6553.5]
+    assert value["wrapped_nested"][1] == {"c": "x y"}
+    assert value["stamps"][0] == value["due"].replace(year=2025, month=1, day=2)
+    assert value["stamps"][0] is not value["stamps"][1]  # new each time, as from the walk
+    assert value["at"].hour == 10
 
 
 REFUSED = {
@@ -130,8 +140,11 @@ REFUSED = {
     "complex key": "? a\n: b\n",
     "merge key": "a: {x: 1}\nb:\n  <<: {y: 1}\n",
     "crlf": "a: 1\r\nb: 2\r\n",
-    "timestamp": "a: 2025-01-31\n",
-    "nested flow": "a: {b: [1, 2]}\n",
+    "timestamp that is no date": "a: [2025-13-45]\n",
+    "comma in a quoted flow item": "a: [1, 'x, y']\n",
+    "time in a flow item": "a: [2025-01-02 10:00:00]\n",
+    "text after a nested flow": "a: {b: [1, 2]} x\n",
+    "unbalanced nested flow": "a: {b: [1, 2}\n",
     "pair in a flow sequence": "a: [b: 1]\n",
     "comment in a wrapped flow": "a: [1,\n  # c\n  2]\n",
     "blank line in a wrapped flow": "a: [1,\n\n  2]\n",
