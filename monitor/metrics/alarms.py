@@ -285,7 +285,9 @@ class AlarmCollector(Collector):
         tables = snap.engine.t.channels
         table = self._series.channels
         families: dict[str, ChannelFamily] = {}
-        for i, (cid, base) in enumerate(zip(table.ids, table.bases, strict=True)):
+        bases = table.kind_bases
+        for i, (cid, kind) in enumerate(zip(table.ids, table.kinds, strict=True)):
+            base = bases[kind]
             if base is None:
                 continue
             rt = tables.get(cid)

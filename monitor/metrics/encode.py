@@ -168,11 +168,13 @@ class ChannelFamily(SeriesFamily):
 
     @property
     def samples(self) -> list[Sample]:
-        sample_name, names = self.sample_name, self.labelnames
-        heads, ids, tails = self._table.heads, self._table.names, self._tails
+        sample_name, names, table = self.sample_name, self.labelnames, self._table
+        heads, devices, ids = table.heads, table.devices, table.names
+        tails, kinds = self._tails, table.kinds
         out = []
         for n, (i, value) in enumerate(zip(self._index, self._numbers, strict=True)):
-            part = heads[i] + ids[i] + tails[i] + (self._suffixes[n] if self._suffixes else "")
+            part = (heads[devices[i]] + ids[i] + tails[kinds[i]]
+                    + (self._suffixes[n] if self._suffixes else ""))
             label_values = [_unescape(v) for v in _VALUE.findall(part)]
             out.append(Sample(sample_name, dict(zip(names, label_values, strict=True)), value))
         return out
@@ -183,15 +185,18 @@ class ChannelFamily(SeriesFamily):
             raise ValueError("add series with ChannelFamily.add_channel")
 
     def batches(self, size: int = 1000) -> Iterator[str]:
-        head = self.sample_name + "{"
-        heads, ids, tails = self._table.heads, self._table.names, self._tails
+        head, table = self.sample_name + "{", self._table
+        heads, devices, ids = table.heads, table.devices, table.names
+        tails, kinds = self._tails, table.kinds
         index, numbers, suffixes = self._index, self._numbers, self._suffixes
         for i in range(0, len(numbers), size):
             if suffixes is None:
-                yield "".join([f"{head}{heads[k]}{ids[k]}{tails[k]}}} {fmt(v)}\n" for k, v in zip(
-                    index[i:i + size], numbers[i:i + size], strict=True)])
+                yield "".join([f"{head}{heads[devices[k]]}{ids[k]}{tails[kinds[k]]}}} {fmt(v)}\n"
+                               for k, v in zip(index[i:i + size], numbers[i:i + size],
+                                               strict=True)])
             else:
-                yield "".join([f"{head}{heads[k]}{ids[k]}{tails[k]}{x}}} {fmt(v)}\n"
+                yield "".join([f"{head}{heads[devices[k]]}{ids[k]}{tails[kinds[k]]}{x}}} "
+                               f"{fmt(v)}\n"
                                for k, x, v in zip(index[i:i + size], suffixes[i:i + size],
                                                   numbers[i:i + size], strict=True)])
 

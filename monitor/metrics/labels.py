@@ -7,12 +7,14 @@ and its limits. A channel's text is pieced together from strings shared per
 device and per quantity around its id (``ChannelTable``), written straight into
 the answer by ``encode.ChannelFamily``: a few hundred thousand label dicts per
 scrape at first, then a string and an object per channel (6.2 MB at 20,000
-channels), now ~1 MB of list slots.
+channels), then ~1 MB of list slots, now an id slot and two array indexes per
+channel (~0.24 MB).
 """
 
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -35,53 +37,76 @@ def particle_size(quantity: str) -> str:
 
 
 class ChannelTable:
-    """Every channel's series labels, in configuration order, as parallel lists.
+    """Every channel's series labels, in configuration order, from pieces shared per device
+    and per kind of channel.
 
     A channel's label part (``site="..",...,quantity=".."``, CHANNEL_LABELS
-    in order) is ``heads[i] + names[i] + tails[i]``: ``heads`` ends with
-    ``channel="`` and is one string per device, ``names`` is the escaped
-    channel id (the config's own string when nothing needs escaping),
-    ``tails`` one string per quantity. ``value_tails`` ends the part of the
-    value family, which carries ``size_um`` for particle counts and ``unit``
-    for a unit without a base unit. Nothing is made per channel but list
-    slots: an object, a label string and a family name per channel were
-    ~310 bytes, 6.2 MB at 20,000 channels; these lists are 48 bytes a channel.
+    in order) is ``heads[devices[i]] + names[i] + tails[kinds[i]]``: ``heads``
+    ends with ``channel="`` and is one string per device, ``names`` is the
+    escaped channel id (``names is ids`` when no id needs escaping, the usual
+    case), ``tails`` one string per kind (quantity and unit). ``value_tails``
+    ends the part of the value family, which carries ``size_um`` for particle
+    counts and ``unit`` for a unit without a base unit; ``kind_bases`` is the
+    kind's base unit. Per channel there are an id slot and two small integers:
+    a list slot per channel and piece (six lists, ~1 MB at 20,000 channels)
+    became ``ids`` and two arrays of 2-byte indexes (~0.24 MB).
     """
 
-    __slots__ = ("bases", "heads", "ids", "names", "tails", "value_tails")
+    __slots__ = ("devices", "heads", "ids", "kind_bases", "kinds", "names", "tails",
+                 "value_tails")
 
     def __init__(self, infos: Iterable[ChannelInfo]) -> None:
         self.ids: list[str] = []
         self.heads: list[str] = []
-        self.names: list[str] = []
         self.tails: list[str] = []
         self.value_tails: list[str] = []
-        self.bases: list[BaseUnit | None] = []
-        heads: dict[tuple[str, ...], str] = {}
-        tails: dict[tuple[str, str], tuple[str, str, BaseUnit | None]] = {}
+        self.kind_bases: list[BaseUnit | None] = []
+        escaped: dict[int, str] = {}
+        devices: list[int] = []
+        kinds: list[int] = []
+        device_index: dict[tuple[str, ...], int] = {}
+        kind_index: dict[tuple[str, str], int] = {}
         for info in infos:
             device = (info.site, info.room, info.location, info.grade, info.device)
-            head = heads.get(device)
-            if head is None:
-                head = heads[device] = label_part(CHANNEL_LABELS[:5], device) + ',channel="'
+            d = device_index.get(device)
+            if d is None:
+                d = device_index[device] = len(self.heads)
+                self.heads.append(label_part(CHANNEL_LABELS[:5], device) + ',channel="')
             kind = (info.spec.quantity, info.spec.unit)
-            tail = tails.get(kind)
-            if tail is None:
-                tail = tails[kind] = _tails(*kind)
+            k = kind_index.get(kind)
+            if k is None:
+                k = kind_index[kind] = len(self.tails)
+                tail, value_tail, base = _tails(*kind)
+                self.tails.append(tail)
+                self.value_tails.append(value_tail)
+                self.kind_bases.append(base)
             name = escape(info.id)
+            if name != info.id:
+                escaped[len(self.ids)] = name
             self.ids.append(info.id)
-            self.heads.append(head)
-            self.names.append(info.id if name == info.id else name)
-            self.tails.append(tail[0])
-            self.value_tails.append(tail[1])
-            self.bases.append(tail[2])
+            devices.append(d)
+            kinds.append(k)
+        self.devices = array(_typecode(len(self.heads)), devices)
+        self.kinds = array(_typecode(len(self.tails)), kinds)
+        self.names: list[str] = self.ids
+        if escaped:
+            self.names = [escaped.get(i, cid) for i, cid in enumerate(self.ids)]
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def part(self, i: int) -> str:
         """The label part of channel ``i`` (tests, and families outside the fast path)."""
-        return self.heads[i] + self.names[i] + self.tails[i]
+        return self.heads[self.devices[i]] + self.names[i] + self.tails[self.kinds[i]]
+
+    def base(self, i: int) -> BaseUnit | None:
+        """The base unit of channel ``i``'s value (None: exported unconverted)."""
+        return self.kind_bases[self.kinds[i]]
+
+
+def _typecode(count: int) -> str:
+    """The smallest unsigned array type holding indexes below ``count``."""
+    return "H" if count <= 0x10000 else "I"
 
 
 def _tails(quantity: str, unit: str) -> tuple[str, str, BaseUnit | None]:

@@ -92,7 +92,7 @@ class ReadingCollector(Collector):
         assert self._snapshot is not None
         latest, last_good, accepted = self._snapshot
         self._snapshot = None
-        bases = table.bases
+        bases, kinds = table.kind_bases, table.kinds
         for i, cid in enumerate(table.ids):
             good_ns = last_good.get(cid)
             if good_ns is not None:
@@ -107,7 +107,7 @@ class ReadingCollector(Collector):
             value = reading.value
             if value is None:
                 continue
-            base = bases[i]
+            base = bases[kinds[i]]
             key = base.suffix if base is not None else ""
             family = values.get(key)
             if family is None:
