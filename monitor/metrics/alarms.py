@@ -101,7 +101,6 @@ class AlarmCollector(Collector):
         self._runtime = runtime
         self._series = series
         self._points = points
-        self._site = runtime.loaded.config.site.id
         self._point_parts: dict[str, str] = {}
         self._snapshot: _Snapshot | None = None
 
@@ -126,9 +125,9 @@ class AlarmCollector(Collector):
             location_views.setdefault(view.location, []).append(view)
         snap.channel_levels = {c: level_of(v) for c, v in channel_views.items()}
         snap.location_levels = {loc: level_of(v) for loc, v in location_views.items()}
-        for loc in self._series.locations:
-            snap.in_operation[loc.name] = access.location_state(loc.name) == "in_operation"
-            snap.maintenance[loc.name] = access.maintenance(loc.name)
+        for name in self._series.locations:
+            snap.in_operation[name] = access.location_state(name) == "in_operation"
+            snap.maintenance[name] = access.maintenance(name)
         snap.engine = service.engine if service is not None else None
         if self._points:
             snap.points = [(p.key, p.channel, p.location, p.rule, str(p.level), p.priority,
@@ -242,25 +241,26 @@ class AlarmCollector(Collector):
                 "(alert, action, health) and priority; absent where none",
                 labels=COUNT_LABELS)
             for (location, level, prio), count in sorted(snap.by_location[kind].items()):
-                loc = self._series.by_location.get(location)
-                labels = loc.labels if loc is not None else (self._site, "", location, "")
+                labels = self._series.locations.labels(location)
                 per_location.add_metric((*labels, level, prio), float(count))
             yield per_location
 
     def _levels(self, snap: _Snapshot) -> Iterator[Metric]:
-        loc_level = SeriesFamily(
+        locations = self._series.locations
+        loc_level = ChannelFamily(
             "cleanroom_location_alarm_level", "Worst alarm level of a location: 0 normal, "
-            "1 alert, 2 action, 3 no data", LOCATION_LABELS)
-        in_op = SeriesFamily(
+            "1 alert, 2 action, 3 no data", LOCATION_LABELS, locations)
+        in_op = ChannelFamily(
             "cleanroom_location_in_operation", "1 in operation, 0 at rest (the state decides "
-            "which limits apply)", LOCATION_LABELS)
-        maint = SeriesFamily("cleanroom_location_maintenance", "1 while a location is in "
-                             "maintenance (its alarms are suppressed)", LOCATION_LABELS)
+            "which limits apply)", LOCATION_LABELS, locations)
+        maint = ChannelFamily("cleanroom_location_maintenance", "1 while a location is in "
+                              "maintenance (its alarms are suppressed)", LOCATION_LABELS,
+                              locations)
         levels = snap.location_levels
-        for loc in self._series.locations:
-            loc_level.add(loc.part, float(LEVEL_CODE[levels.get(loc.name, "normal")]))
-            in_op.add(loc.part, 1.0 if snap.in_operation.get(loc.name) else 0.0)
-            maint.add(loc.part, 1.0 if snap.maintenance.get(loc.name) else 0.0)
+        for i, name in enumerate(locations):
+            loc_level.add_channel(i, float(LEVEL_CODE[levels.get(name, "normal")]))
+            in_op.add_channel(i, 1.0 if snap.in_operation.get(name) else 0.0)
+            maint.add_channel(i, 1.0 if snap.maintenance.get(name) else 0.0)
         yield from (loc_level, in_op, maint)
         ch_level = ChannelFamily(
             "cleanroom_channel_alarm_level", "Worst alarm level of a channel: 0 normal, "

@@ -29,7 +29,7 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 if TYPE_CHECKING:
-    from .labels import ChannelTable
+    from .labels import ChannelTable, LocationTable
 
 _OM_SUFFIXES = ("_created", "_gsum", "_gcount")
 _TYPES = {"info": "gauge", "stateset": "gauge", "gaugehistogram": "histogram",
@@ -145,8 +145,8 @@ class ChannelFamily(SeriesFamily):
     """
 
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str],
-                 table: ChannelTable, *, value: bool = False, suffixed: bool = False,
-                 typ: str = "gauge") -> None:
+                 table: ChannelTable | LocationTable, *, value: bool = False,
+                 suffixed: bool = False, typ: str = "gauge") -> None:
         super().__init__(name, documentation, labelnames, typ)
         self._table = table
         self._tails: list[str] = table.value_tails if value else table.tails

@@ -13,7 +13,7 @@ from prometheus_client.openmetrics.parser import (
 )
 
 from monitor.metrics.encode import ChannelFamily, SeriesFamily, TextEncoder, label_part
-from monitor.metrics.labels import CHANNEL_LABELS, ChannelTable
+from monitor.metrics.labels import CHANNEL_LABELS, LOCATION_LABELS, ChannelTable, LocationTable
 
 TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8)
 UNITS = st.sampled_from(["degC", "hPa", "particles/ft3", "lx", "weird \"unit\"\\"])
@@ -91,3 +91,35 @@ def test_channel_family_samples_parse_back() -> None:
     text = b"".join(TextEncoder().chunks([family], openmetrics=True)).decode()
     (parsed,) = om_families(text)
     assert parsed.samples[0].labels == sample.labels
+
+
+ROOMS = st.lists(st.tuples(TEXT, TEXT, st.lists(TEXT, min_size=1, max_size=3)),
+                 min_size=1, max_size=4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(site=TEXT, rooms=ROOMS, values=st.lists(VALUES, min_size=12, max_size=12))
+def test_location_family_is_byte_identical_to_whole_parts(
+        site: str, rooms: list[tuple[str, str, list[str]]], values: list[float]) -> None:
+    """Per-location families written from a LocationTable's room pieces are the bytes of the
+    same series written from whole label parts; labels() gives the values back."""
+    locations: dict[str, tuple[Any, Any]] = {}
+    for room_name, grade, names in rooms:
+        room = SimpleNamespace(name=room_name, grade=grade)
+        for name in names:
+            locations.setdefault(name, (room, None))
+    table = LocationTable(site, locations)
+    assert list(table) == list(locations)
+    fast = ChannelFamily("x_location", "help", LOCATION_LABELS, table)
+    whole = SeriesFamily("x_location", "help", LOCATION_LABELS)
+    for i, (name, (room, _)) in enumerate(locations.items()):
+        labels = (site, room.name, name, room.grade)
+        assert table.labels(name) == labels
+        assert table.part(i) == label_part(LOCATION_LABELS, labels)
+        fast.add_channel(i, values[i % len(values)])
+        whole.add(label_part(LOCATION_LABELS, labels), values[i % len(values)])
+    for openmetrics in (False, True):
+        encoder = TextEncoder()
+        assert b"".join(encoder.chunks([fast], openmetrics)) == b"".join(
+            encoder.chunks([whole], openmetrics))
+    assert table.labels("\x00 not configured") == (site, "", "\x00 not configured", "")
