@@ -266,8 +266,10 @@ class AlarmCollector(Collector):
             "cleanroom_channel_alarm_level", "Worst alarm level of a channel: 0 normal, "
             "1 alert, 2 action, 3 no data", CHANNEL_LABELS, self._series.channels)
         levels = snap.channel_levels
+        add_index, add_value = ch_level.appenders()
         for i, cid in enumerate(self._series.channels.ids):
-            ch_level.add_channel(i, LEVEL_CODE[levels.get(cid, "normal")])
+            add_index(i)
+            add_value(LEVEL_CODE[levels.get(cid, "normal")])
         yield ch_level
 
     def _limits(self, snap: _Snapshot) -> Iterator[Metric]:

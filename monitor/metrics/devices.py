@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import add
 
 from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -36,33 +37,20 @@ _LE = (*(repr(bound) for bound in POLL_BUCKETS), "+Inf")
 
 
 @dataclass(slots=True)
-class _Device:
-    """What one scrape exports of a device, copied on the event loop."""
-
-    part: str
-    up: bool
-    polls: int
-    overruns: int
-    errors: list[tuple[str, int]]
-    last_success_ns: int | None
-    poll_seconds: float
-
-
-@dataclass(slots=True)
 class _Histogram:
-    """Poll durations of every device of one driver kind: each device's bucket counts are
-    copied on the event loop (one C-level copy each) and summed when encoding."""
+    """Poll durations of every device of one driver kind, the bucket counts summed device by
+    device on the event loop (no copy of each device's counts is kept until encoding)."""
 
-    devices: list[tuple[int, ...]]
+    counts: list[int]
     total: float = 0.0
 
     def add(self, status: DeviceStatus) -> None:
-        self.devices.append(tuple(status.poll_buckets))
+        self.counts = list(map(add, self.counts, status.poll_buckets))
         self.total += status.poll_seconds
 
     def buckets(self) -> list[tuple[str, float]]:
         out, running = [], 0
-        for le, count in zip(_LE, map(sum, zip(*self.devices, strict=True)), strict=True):
+        for le, count in zip(_LE, self.counts, strict=True):
             running += count
             out.append((le, float(running)))
         return out
@@ -75,7 +63,7 @@ class DeviceCollector(Collector):
         self._drivers = drivers
         self._locations = locations  # device name -> location name
         self._parts: dict[str, str] = {}
-        self._snapshot: tuple[list[_Device], dict[str, _Histogram]] | None = None
+        self._snapshot: tuple[tuple[SeriesFamily, ...], dict[str, _Histogram]] | None = None
 
     def describe(self) -> list[Metric]:
         return []
@@ -94,27 +82,10 @@ class DeviceCollector(Collector):
         return part
 
     def prepare(self) -> None:
-        """On the event loop: copy each device's status and sum the buckets per driver."""
-        devices: list[_Device] = []
-        histograms: dict[str, _Histogram] = {}
-        for driver in self._drivers():
-            conn = driver.connection
-            connection = str(getattr(conn, "name", ""))
-            kind = str(getattr(conn, "driver", ""))
-            for status in driver.status.values():
-                part = self._part(status, connection, kind)
-                devices.append(_Device(
-                    part, status.available, status.polls, status.overruns,
-                    sorted(status.errors.items()), status.last_success_ns, status.poll_seconds,
-                ))
-                if status.poll_count:
-                    hist = histograms.get(kind)
-                    if hist is None:
-                        hist = histograms[kind] = _Histogram([])
-                    hist.add(status)
-        self._snapshot = devices, histograms
-
-    def collect(self) -> Iterator[Metric]:
+        """On the event loop: each device's status written into the families (values in
+        arrays) and the buckets summed per driver kind. An object, an error list and a
+        bucket tuple per device, kept until encoding, were ~0.6 MB of small blocks per
+        scrape at 2,000 devices, made while polling allocates too."""
         up = SeriesFamily("cleanroom_device_up", "1 if the device answered its last poll",
                           DEVICE_LABELS)
         polls = SeriesFamily("cleanroom_device_polls", "Polls of the device, successful or not",
@@ -135,26 +106,41 @@ class DeviceCollector(Collector):
                                "device, retries and timeouts included; divided by the "
                                "increase of cleanroom_device_polls_total it is the "
                                "mean poll duration", DEVICE_LABELS, "counter")
+        histograms: dict[str, _Histogram] = {}
+        for driver in self._drivers():
+            conn = driver.connection
+            connection = str(getattr(conn, "name", ""))
+            kind = str(getattr(conn, "driver", ""))
+            for status in driver.status.values():
+                part = self._part(status, connection, kind)
+                up.add(part, 1.0 if status.available else 0.0)
+                polls.add(part, float(status.polls))
+                overruns.add(part, float(status.overruns))
+                failures.add(part, float(sum(status.errors.values())))
+                if status.errors:
+                    for error, count in sorted(status.errors.items()):
+                        errors.add(part, float(count), error)
+                if status.last_success_ns is not None:
+                    success.add(part, status.last_success_ns * 1e-9)
+                seconds.add(part, status.poll_seconds)
+                if status.poll_count:
+                    hist = histograms.get(kind)
+                    if hist is None:
+                        hist = histograms[kind] = _Histogram([0] * len(_LE))
+                    hist.add(status)
+        self._snapshot = (up, polls, failures, errors, overruns, success, seconds), histograms
+
+    def collect(self) -> Iterator[Metric]:
         duration = HistogramMetricFamily("cleanroom_device_poll_duration_seconds",
                                          "Time one poll took, including retries, over every "
                                          "device of the driver", labels=("driver",))
         if self._snapshot is None:
             self.prepare()
         assert self._snapshot is not None
-        devices, histograms = self._snapshot
+        families, histograms = self._snapshot
         self._snapshot = None
-        for dev in devices:
-            part = dev.part
-            up.add(part, 1.0 if dev.up else 0.0)
-            polls.add(part, float(dev.polls))
-            overruns.add(part, float(dev.overruns))
-            failures.add(part, float(sum(count for _, count in dev.errors)))
-            for kind, count in dev.errors:
-                errors.add(part, float(count), kind)
-            if dev.last_success_ns is not None:
-                success.add(part, dev.last_success_ns * 1e-9)
-            seconds.add(part, dev.poll_seconds)
         for kind in sorted(histograms):
             hist = histograms[kind]
             duration.add_metric((kind,), hist.buckets(), hist.total)
-        yield from (up, polls, failures, errors, overruns, success, seconds, duration)
+        yield from families
+        yield duration

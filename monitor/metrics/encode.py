@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import Metric
@@ -36,6 +36,7 @@ _TYPES = {"info": "gauge", "stateset": "gauge", "gaugehistogram": "histogram",
           "unknown": "untyped"}
 #: families the fast OpenMetrics path knows how to write; anything else goes to the library
 _OM_TYPES = frozenset({"counter", "gauge", "histogram", "info", "summary", "unknown"})
+_INF = float("inf")
 _FAST_LIMIT = 1e6  # below this (and finite) floatToGoString is repr(); see prometheus_client
 
 
@@ -50,9 +51,20 @@ def label_part(names: Sequence[str], values: Sequence[str]) -> str:
 
 
 def fmt(value: float) -> str:
-    """A sample value as prometheus_client writes it (Go's formatting), fast for the usual."""
+    """A sample value as prometheus_client writes it (Go's formatting), fast for the usual.
+
+    Large finite positive values (every timestamp: 40,000 a scrape at 2,000
+    devices) are written here as ``floatToGoString`` writes them, without its
+    conversions and checks for infinities and NaN.
+    """
     if -_FAST_LIMIT < value < _FAST_LIMIT:
         return repr(float(value))
+    if _FAST_LIMIT <= value < _INF:
+        text = repr(float(value))
+        dot = text.find(".")
+        if dot > 6:  # Go switches to an exponent sooner than Python
+            return f"{text[0]}.{text[1:dot]}{text[dot + 1:]}".rstrip("0.") + f"e+{dot - 1:02d}"
+        return text
     return str(floatToGoString(value))  # type: ignore[no-untyped-call]
 
 
@@ -77,7 +89,7 @@ class SeriesFamily(Metric):
         self.labelnames = tuple(labelnames)
         self.extra = extra
         self._parts: list[str] = []
-        self._values: list[float] = []
+        self._values = array("d")  # no float object per series
         self._extras: list[str] = []
 
     # The library sets ``samples`` in Metric.__init__; here they are made only if asked for
@@ -159,6 +171,13 @@ class ChannelFamily(SeriesFamily):
         self._numbers.append(value)
         if self._suffixes is not None:
             self._suffixes.append(suffix)
+
+    def appenders(self) -> tuple[Callable[[int], None], Callable[[float], None]]:
+        """The bound appends of the index and value arrays, for a collector's loop over
+        every channel (``add_channel``'s call per series was ~5% of a scrape's CPU)."""
+        if self._suffixes is not None:
+            raise TypeError(f"{self.name} takes a suffix per series: add_channel")
+        return self._index.append, self._numbers.append
 
     def add(self, part: str, value: float, extra: str | None = None) -> None:
         raise TypeError("a ChannelFamily takes channels by index: add_channel")

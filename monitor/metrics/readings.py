@@ -1,19 +1,18 @@
 """Latest value, time and quality of every channel, read from the pipeline at scrape time.
 
-The pipeline already keeps the latest reading of each channel; exporting it
-costs nothing on the poll path. The one thing it does not keep is when a
-channel last had a *good* reading, which is what staleness alerts need, so
-``LastGoodTracker`` listens to the readings and remembers that per channel.
+The pipeline already keeps the latest reading of each channel, and when each
+channel last had a *good* reading (what staleness alerts need), in columns
+(``monitor.latest``); exporting them costs nothing on the poll path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping
 
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from monitor.model import Quality, Reading
+from monitor.latest import LatestReadings
 from monitor.pipeline import Pipeline
 
 from .encode import ChannelFamily, escape
@@ -25,16 +24,15 @@ NS = 1e-9
 
 
 class LastGoodTracker:
-    """A pipeline reading listener: UTC ns of each channel's last reading of good quality."""
+    """UTC ns of each channel's last reading of good quality, for the API.
 
-    def __init__(self) -> None:
-        self.last_good_ns: dict[str, int] = {}
+    A view of the pipeline's latest readings, which keep that time in the pass
+    that keeps the latest reading (``monitor.latest``); it used to be a reading
+    listener with a dict and an int object per channel of its own.
+    """
 
-    def __call__(self, readings: Sequence[Reading]) -> None:
-        last, good = self.last_good_ns, Quality.GOOD  # bound once: an enum member's class
-        for reading in readings:  # look-up is a descriptor call in Python 3.11
-            if reading.quality is good:
-                last[reading.channel] = reading.ts_ns
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.last_good_ns: Mapping[str, int] = pipeline.latest.last_good()
 
 
 _FAMILY_HELP = {
@@ -56,7 +54,7 @@ class ReadingCollector(Collector):
         self._table = series.channels
         self._pipeline = pipeline
         self._tracker = tracker
-        self._snapshot: tuple[dict[str, Reading], dict[str, int], int] | None = None
+        self._snapshot: tuple[LatestReadings, int] | None = None
         self._quality_labels: dict[str, str] = {}
 
     def describe(self) -> list[Metric]:
@@ -64,8 +62,7 @@ class ReadingCollector(Collector):
 
     def prepare(self) -> None:
         """Copy what the pipeline holds, on the event loop, so collect() can run in a thread."""
-        self._snapshot = (dict(self._pipeline.latest), dict(self._tracker.last_good_ns),
-                          self._pipeline.accepted)
+        self._snapshot = (self._pipeline.latest.snapshot(), self._pipeline.accepted)
 
     def _quality_label(self, quality: str) -> str:
         """``,quality="good"``: rendered once per quality (a handful)."""
@@ -90,28 +87,38 @@ class ReadingCollector(Collector):
         if self._snapshot is None:
             self.prepare()
         assert self._snapshot is not None
-        latest, last_good, accepted = self._snapshot
+        latest, accepted = self._snapshot
         self._snapshot = None
         bases, kinds = table.kind_bases, table.kinds
+        add_good, add_good_value = good.appenders()
+        add_ts, add_ts_value = ts.appenders()
+        by_kind: list[ChannelFamily | None] = [None] * len(bases)  # kind -> its value family
+        quality_label = self._quality_label
         for i, cid in enumerate(table.ids):
-            good_ns = last_good.get(cid)
+            good_ns = latest.last_good_ns(cid)
             if good_ns is not None:
-                good.add_channel(i, good_ns * NS)
+                add_good(i)
+                add_good_value(good_ns * NS)
             reading = latest.get(cid)
             if reading is None:
                 continue
-            ts.add_channel(i, reading.ts_ns * NS)
+            add_ts(i)
+            add_ts_value(reading.ts_ns * NS)
             # one series per channel (not one per possible quality): 10,000 channels stay
             # 10,000 series; a quality change ends the old series like any vanished one
-            quality.add_channel(i, 1.0, self._quality_label(reading.quality.value))
+            quality.add_channel(i, 1.0, quality_label(reading.quality.value))
             value = reading.value
             if value is None:
                 continue
-            base = bases[kinds[i]]
-            key = base.suffix if base is not None else ""
-            family = values.get(key)
+            kind = kinds[i]
+            base = bases[kind]
+            family = by_kind[kind]
             if family is None:
-                family = values[key] = self._family(base, table)
+                key = base.suffix if base is not None else ""
+                family = values.get(key)
+                if family is None:
+                    family = values[key] = self._family(base, table)
+                by_kind[kind] = family
             family.add_channel(i, value if base is None else base.convert(value))
         yield from values.values()
         yield ts
