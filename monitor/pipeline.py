@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from monitor.latest import LatestReadings
 from monitor.model import Reading
 from monitor.storage.base import ReadingStore
 
@@ -37,7 +38,7 @@ class Pipeline:
     ) -> None:
         self.stores = list(stores)
         self.alarms = alarms
-        self.latest: dict[str, Reading] = {}
+        self.latest = LatestReadings()  # each channel's latest reading, as columns
         self.event_listeners: list[EventListener] = []
         self.reading_listeners: list[ReadingListener] = []
         self.accepted = 0
@@ -51,9 +52,7 @@ class Pipeline:
         for store in self.stores:
             store.append(readings)
         self.accepted += len(readings)
-        latest = self.latest
-        for reading in readings:
-            latest[reading.channel] = reading
+        self.latest.put(readings)
         for listener in self.reading_listeners:
             listener(readings)
         if self.alarms is not None:

@@ -50,16 +50,15 @@ class RuntimeRegistry(CollectorRegistry):
 
 
 def build_registry(runtime: Runtime, *, alarm_points: bool | None = None) -> RuntimeRegistry:
-    """A registry for ``runtime``; registers a reading listener on its pipeline.
+    """A registry for ``runtime``.
 
-    The listener (``runtime.extras["last_good"]``) also tells the API when each
-    channel last read good. ``alarm_points`` (default: the config's
-    ``http.metrics_alarm_points``) adds a series per alarm point and family.
+    ``runtime.extras["last_good"]`` tells the API when each channel last read
+    good. ``alarm_points`` (default: the config's ``http.metrics_alarm_points``)
+    adds a series per alarm point and family.
     """
     tune_allocator()  # also when built outside the service (tests, tools)
     registry = RuntimeRegistry()
-    tracker = LastGoodTracker()
-    runtime.pipeline.reading_listeners.append(tracker)
+    tracker = LastGoodTracker(runtime.pipeline)
     runtime.extras["last_good"] = tracker
     loaded = runtime.loaded
     if alarm_points is None:
