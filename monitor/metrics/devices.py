@@ -107,22 +107,34 @@ class DeviceCollector(Collector):
                                "increase of cleanroom_device_polls_total it is the "
                                "mean poll duration", DEVICE_LABELS, "counter")
         histograms: dict[str, _Histogram] = {}
+        up_part, up_value = up.part_appenders()
+        polls_part, polls_value = polls.part_appenders()
+        overruns_part, overruns_value = overruns.part_appenders()
+        failures_part, failures_value = failures.part_appenders()
+        seconds_part, seconds_value = seconds.part_appenders()
         for driver in self._drivers():
             conn = driver.connection
             connection = str(getattr(conn, "name", ""))
             kind = str(getattr(conn, "driver", ""))
             for status in driver.status.values():
                 part = self._part(status, connection, kind)
-                up.add(part, 1.0 if status.available else 0.0)
-                polls.add(part, float(status.polls))
-                overruns.add(part, float(status.overruns))
-                failures.add(part, float(sum(status.errors.values())))
+                up_part(part)
+                up_value(1.0 if status.available else 0.0)
+                polls_part(part)
+                polls_value(status.polls)
+                overruns_part(part)
+                overruns_value(status.overruns)
+                failures_part(part)
                 if status.errors:
+                    failures_value(sum(status.errors.values()))
                     for error, count in sorted(status.errors.items()):
                         errors.add(part, float(count), error)
+                else:
+                    failures_value(0.0)
                 if status.last_success_ns is not None:
                     success.add(part, status.last_success_ns * 1e-9)
-                seconds.add(part, status.poll_seconds)
+                seconds_part(part)
+                seconds_value(status.poll_seconds)
                 if status.poll_count:
                     hist = histograms.get(kind)
                     if hist is None:

@@ -115,6 +115,12 @@ class SeriesFamily(Metric):
     def sample_name(self) -> str:
         return self.name + "_total" if self.type == "counter" else self.name
 
+    def part_appenders(self) -> tuple[Callable[[str], None], Callable[[float], None]]:
+        """The bound appends of the parts and values, for a loop over every device."""
+        if self.extra:
+            raise TypeError(f"{self.name} takes a value of {self.extra} per series: add")
+        return self._parts.append, self._values.append
+
     def add(self, part: str, value: float, extra: str | None = None) -> None:
         self._parts.append(part)
         self._values.append(value)
