@@ -206,8 +206,52 @@ def tracemalloc_groups(top: int = 12) -> dict[str, Any]:
             "top_lines": dict(lines.most_common(top))}
 
 
+def _owner_of(obj: Any) -> str:
+    """Where a container hangs: ``Class.attribute`` of the object holding it, if one does."""
+    for ref in gc.get_referrers(obj):
+        if isinstance(ref, dict):
+            for holder in gc.get_referrers(ref):
+                attrs: dict[str, Any] = ref
+                if getattr(holder, "__dict__", None) is attrs:
+                    name = next((k for k, v in attrs.items() if v is obj), "?")
+                    return f"{type(holder).__module__}.{type(holder).__qualname__}.{name}"
+        slots = [n for c in type(ref).__mro__ for n in getattr(c, "__slots__", ())
+                 if isinstance(n, str)]
+        for name in slots:
+            if getattr(ref, name, None) is obj:
+                return f"{type(ref).__module__}.{type(ref).__qualname__}.{name}"
+    return "?"
+
+
+def large_containers(min_items: int = 5000) -> list[dict[str, Any]]:
+    """Every dict, list, set and array of at least ``min_items`` entries (frozen ones too:
+    the service freezes what it built at the start), with its own size and its owner.
+    Opt-in (``--env BENCH_CONTAINERS=1``): unfreezing and walking referrers is slow."""
+    import array
+
+    gc.unfreeze()
+    try:
+        tracked = gc.get_objects()  # untracked ones (dicts of str -> int, arrays) are
+        found = [o for o in (*tracked, *gc.get_referents(*tracked))  # found as referents
+                 if isinstance(o, dict | list | set | frozenset | array.array)
+                 and len(o) >= min_items]
+        seen: set[int] = set()
+        out = []
+        for obj in found:
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            out.append({"type": type(obj).__name__, "items": len(obj),
+                        "bytes": sys.getsizeof(obj), "owner": _owner_of(obj)})
+        return sorted(out, key=lambda c: -c["bytes"])
+    finally:
+        gc.freeze()
+
+
 def in_process_snapshot() -> dict[str, Any]:
     """What the daemon process knows of its own memory (called on its event loop)."""
+    if os.environ.get("BENCH_CONTAINERS"):
+        return {"containers": large_containers()}
     return {
         "glibc": glibc_stats(),
         "pymalloc": pymalloc_stats(),
@@ -357,6 +401,11 @@ def report(snap: dict[str, Any], devices: int) -> str:
     if mods := snap.get("modules"):
         out.append(f"modules loaded: {sum(mods.values())}; by package: " + ", ".join(
             f"{name} {count}" for name, count in list(mods.items())[:30]))
+    if containers := snap.get("containers"):
+        out.append(f"containers of 5,000+ entries: {len(containers)}, "
+                   f"{_mb(sum(c['bytes'] for c in containers))} in their own tables")
+        out += [f"  {_mb(c['bytes']):>9}  {c['type']}[{c['items']}]  {c['owner']}"
+                for c in containers]
     tm = snap.get("tracemalloc") or {}
     if tm:
         out.append(f"tracemalloc: {_mb(tm['traced_bytes'])} traced (its own overhead "
