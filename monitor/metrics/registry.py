@@ -105,10 +105,15 @@ GZIP_LEVEL = 1  # the text is mostly repeated labels: level 1 already compresses
 
 
 def _gzip(chunks: Iterable[bytes]) -> bytes:
+    """The pieces compressed into one growing buffer: a list of the compressed pieces
+    (~150 of ~5 KB at 2,000 devices) were live blocks spread over glibc's heap until the
+    join, between whatever the event loop allocated meanwhile."""
     packer = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # wbits 31: gzip framing
-    out = [packer.compress(chunk) for chunk in chunks]
-    out.append(packer.flush())
-    return b"".join(out)
+    out = bytearray()
+    for chunk in chunks:
+        out += packer.compress(chunk)
+    out += packer.flush()
+    return bytes(out)
 
 
 class _Fixed(Collector):
