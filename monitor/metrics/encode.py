@@ -150,7 +150,8 @@ class SeriesFamily(Metric):
 
 
 class ChannelFamily(SeriesFamily):
-    """A family with at most one series per channel of a ``labels.ChannelTable``.
+    """A family with at most one series per channel of a ``labels.ChannelTable`` (or per
+    location of a ``labels.LocationTable``, which has the same pieces, per room).
 
     ``add_channel(i, value, suffix)`` keeps the channel's index and the value
     in two arrays and, if the family was made ``suffixed``, ``suffix``: label
