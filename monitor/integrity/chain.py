@@ -27,7 +27,12 @@ def canonical(record: Mapping[str, Any]) -> bytes:
 
 
 def chain_hash(prev_hash: str, record: Mapping[str, Any]) -> str:
-    return hashlib.sha256(prev_hash.encode() + b"\n" + canonical(record)).hexdigest()
+    return chain_hash_of(prev_hash, canonical(record))
+
+
+def chain_hash_of(prev_hash: str, canonical_bytes: bytes) -> str:
+    """``chain_hash`` of a record whose ``canonical`` bytes the caller already holds."""
+    return hashlib.sha256(prev_hash.encode() + b"\n" + canonical_bytes).hexdigest()
 
 
 def append_only_triggers(table: str) -> str:
