@@ -146,12 +146,15 @@ async def _coro(factory: Callable[[], Awaitable[None]]) -> None:
 
 
 def build_runtime(
-    loaded: LoadedConfig, *, with_http: bool = True, defer_http: bool = False
+    loaded: LoadedConfig, *, with_http: bool = True, defer_http: bool = False,
+    audit: Any = None,
 ) -> Runtime:
     """Assemble stores, alarm engine, pipeline and drivers for ``loaded``.
 
     With ``defer_http`` the HTTP API is left in ``runtime.deferred`` for
-    ``Runtime.attach_deferred`` after the start.
+    ``Runtime.attach_deferred`` after the start. ``audit``: an open audit trail of
+    ``loaded``'s data directory for the runtime to use (``extras["audit"]``) rather
+    than opening its own.
     """
     from monitor.storage.factory import build_stores
 
@@ -159,6 +162,8 @@ def build_runtime(
     alarms = _build_alarms(loaded)
     pipeline = Pipeline(stores, alarms)
     runtime = Runtime(loaded, pipeline, [], stores, alarms)
+    if audit is not None:
+        runtime.extras["audit"] = audit
     runtime.drivers = build_drivers(loaded, pipeline.ingest)
     if alarms is not None:
         from monitor.reports.limits import use_running_tables

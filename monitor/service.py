@@ -18,6 +18,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from monitor import sdnotify
 from monitor.config import LoadedConfig
@@ -67,6 +68,7 @@ class Service:
         self.with_http = with_http
         self.on_runtime = on_runtime
         self.runtime: Runtime | None = None
+        self._audit_trail: Any = None  # the trail that recorded the config, for its runtime
         self.reloads_ok = 0
         self.reloads_failed = 0
         self.accepted_total = 0  # readings accepted by every runtime so far (for the stop log)
@@ -126,7 +128,8 @@ class Service:
         # that all stay: collections meanwhile would walk them again and again (~0.1 s for
         # the drivers alone). The GC resumes with the freeze below, which collects first.
         self._gc.pause()
-        runtime = build_runtime(loaded, with_http=self.with_http, defer_http=True)
+        audit, self._audit_trail = self._audit_trail, None
+        runtime = build_runtime(loaded, with_http=self.with_http, defer_http=True, audit=audit)
         runtime.extras["service"] = self
         if self.on_runtime is not None:
             self.on_runtime(runtime)
@@ -204,12 +207,25 @@ class Service:
         sdnotify.notify("READY=1", "STATUS=config reloaded")
 
     def _audit_config(self, previous: LoadedConfig | None) -> None:
-        """Config loads are GMP-relevant: they go to the audit trail with a diff."""
+        """Config loads are GMP-relevant: they go to the audit trail with a diff.
+
+        The entry is committed (synced) here, before the runtime of that config is
+        built. The trail it was written through stays open and becomes the runtime's
+        (``build_runtime(audit=...)``): closing it checkpointed the config's text
+        (1.7 MB at 2,000 devices) into ``audit.db`` with another sync, and the
+        runtime opened the file again, ~10-15 ms before the first poll.
+        """
         try:
-            from monitor.audit import record_config_loaded
+            from monitor.audit import AuditTrail, record_config_loaded
         except ImportError:
             return
-        record_config_loaded(self.loaded, previous)
+        trail = AuditTrail(self.loaded.config.data_dir)
+        try:
+            record_config_loaded(self.loaded, previous, trail=trail)
+        except BaseException:
+            trail.close()
+            raise
+        self._audit_trail = trail
 
     async def _watchdog(self) -> None:
         interval = sdnotify.watchdog_interval()

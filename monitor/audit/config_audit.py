@@ -85,7 +85,6 @@ def record_config_loaded(
             prev_sha = None
         else:
             prev_text, prev_sha = previous.text, previous.sha256
-        trail.store_config_text(loaded.sha256, str(loaded.path), loaded.text)
         new: dict[str, object] = {
             "sha256": loaded.sha256,
             "path": str(Path(loaded.path)),
@@ -110,6 +109,7 @@ def record_config_loaded(
         return trail.record(
             user, action, f"config:{loaded.path}",
             old=None if prev_sha is None else {"sha256": prev_sha}, new=new, reason=reason,
+            config_version=(loaded.sha256, str(loaded.path), loaded.text),
         )
     finally:
         if own:

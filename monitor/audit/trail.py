@@ -63,6 +63,10 @@ CREATE TABLE IF NOT EXISTS config_versions (
 """ + append_only_triggers("config_versions")
 
 
+_STORE_CONFIG = ("INSERT OR IGNORE INTO config_versions (sha256, ts_ns, path, text) "
+                 "VALUES (?,?,?,?)")
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     seq: int
@@ -148,14 +152,23 @@ class AuditTrail(ChainedLog):
         old: Any = None,
         new: Any = None,
         reason: str | None = None,
+        config_version: tuple[str, str, str] | None = None,
     ) -> AuditEntry:
-        """Append one entry; ``old``/``new`` are any JSON-serialisable values."""
+        """Append one entry; ``old``/``new`` are any JSON-serialisable values.
+
+        ``config_version`` (sha256, path, text) is kept as ``store_config_text`` does,
+        in the entry's transaction: the entry naming a config and that config's text
+        are committed together, with one sync of the log instead of two.
+        """
         if not user or not action or not object:
             raise StoreError("an audit entry needs a user, an action and an object")
         old_text, new_text = _to_json(old), _to_json(new)
 
         def row(seq: int) -> list[Row]:
             ts_ns = self.clock()
+            if config_version is not None:
+                self.table.conn.execute(_STORE_CONFIG, (config_version[0], ts_ns,
+                                                        *config_version[1:]))
             return [(seq, ts_ns, iso_utc(ts_ns), user, str(action), object, old_text, new_text,
                      reason)]
 
@@ -170,9 +183,7 @@ class AuditTrail(ChainedLog):
         """Keep a config version's text once, so that later loads can be diffed against it."""
         with self.table.lock:
             try:
-                self.table.conn.execute(
-                    "INSERT OR IGNORE INTO config_versions (sha256, ts_ns, path, text) "
-                    "VALUES (?,?,?,?)", (sha256, self.clock(), path, text))
+                self.table.conn.execute(_STORE_CONFIG, (sha256, self.clock(), path, text))
             except sqlite3.Error as err:
                 raise StoreError(f"{self.path}: config text not stored: {err}") from err
 
