@@ -1,8 +1,9 @@
 """A writer process for the SIGKILL test: commits readings and sends them to InfluxDB 1.x.
 
-Prints ``committed N`` after each commit that made readings 0..N-1 durable; the
-test kills it with SIGKILL at an arbitrary moment and checks that nothing it
-reported is lost.
+Prints ``committed N sent M`` after each commit that made readings 0..N-1
+durable (M: readings InfluxDB had acknowledged then); the test kills it with
+SIGKILL while readings are still unsent and checks that nothing it reported is
+lost or sent twice.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ async def main(db: str, url: str, user: str, password: str, base_ns: int) -> Non
         "username": user, "password": password, "batch_size": 300, "flush_interval": "20ms",
         "retry_initial": "50ms", "retry_max": "200ms",
     })
-    store.forwarders.append(Forwarder(store, build_transport(sink), sink))
+    forwarder = Forwarder(store, build_transport(sink), sink)
+    store.forwarders.append(forwarder)
     task = asyncio.create_task(store.run())
     i = 0
     while not task.done():
@@ -35,7 +37,7 @@ async def main(db: str, url: str, user: str, password: str, base_ns: int) -> Non
         ])
         i += 200
         await store.flush()
-        print(f"committed {i}", flush=True)
+        print(f"committed {i} sent {forwarder.sent}", flush=True)
         await asyncio.sleep(0.005)
 
 

@@ -38,16 +38,20 @@ async def test_sigkill_while_writing_loses_nothing_that_was_committed(
         influxdb.username, influxdb.password, str(base),
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
-    acked = 0
+    acked = sent = 0
     try:
         assert child.stdout is not None
-        while acked < 8000:
+        # mid-write, with readings committed and not yet sent (else the kill tests no resend;
+        # the sink sends 300 a request, so 600 unsent cannot all go in the moment to the kill)
+        while acked < 8000 or acked - sent < 600:
             line = await asyncio.wait_for(child.stdout.readline(), 30)
             if not line:
                 errors = await child.stderr.read() if child.stderr else b""
                 raise AssertionError(f"writer died: {errors.decode()}")
-            acked = int(line.split()[1])
-        child.send_signal(signal.SIGKILL)  # mid-write: it commits and sends continuously
+            _, acked_text, _, sent_text = line.split()
+            acked, sent = int(acked_text), int(sent_text)
+            assert acked < 400_000, "the sink kept up with every commit: no moment to kill"
+        child.send_signal(signal.SIGKILL)
     finally:
         if child.returncode is None:
             child.kill()
