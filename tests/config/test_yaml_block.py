@@ -20,17 +20,9 @@ from monitor.config import yaml_source
 from monitor.config.yaml_block import block_document
 from monitor.config.yaml_plain import plain_document
 from monitor.config.yaml_source import SourceMap, _Unusual, load_yaml
+from tests.config.test_yaml_source import _typed_repr as typed  # each scalar with its type
 
 ROOT = Path(__file__).parents[2]
-
-
-def typed(value: Any) -> str:
-    """The value with every scalar's type (1 and 1.0, 0.0 and -0.0 differ)."""
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k!r}: {typed(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(typed(v) for v in value) + "]"
-    return f"{type(value).__name__}:{value!r}"
 
 
 def taken(text: str) -> bool:
