@@ -8,7 +8,7 @@ device is its own server) that was two wake-ups per device per second, more
 CPU than the Modbus exchange itself. Here the tick clock calls ``on_tick``;
 a due device whose connection is open gets its planned reads written from
 that callback (``Bus.send_planned``), and a whole, good reply decodes and
-sends the next read, or ends the poll, from ``TcpReplies.data_received``.
+sends the next read, or ends the poll, from ``TcpLink.data_received`` (link.py).
 
 Everything else keeps its coroutine path, byte for byte: a device on a
 closed connection, a bus held by a command, a particle counter, and any read
@@ -116,7 +116,7 @@ class PollCycle:
 
     def replied(self, attempt: InFlight, function_code: int,
                 registers: tuple[int, ...]) -> None:
-        """A whole, good register reply to the read in flight (``TcpReplies``)."""
+        """A whole, good register reply to the read in flight (``TcpLink.data_received``)."""
         dev = self.dev
         if dev is None or self.stopped:
             return
