@@ -20,6 +20,7 @@ from pathlib import Path
 
 from monitor.errors import StoreError
 from monitor.model import utc_now_ns
+from monitor.sqlite_memory import keep_page_cache_small
 
 DB_NAME = "sessions.db"
 TOUCH_EVERY_NS = 15 * 1_000_000_000  # last_seen is written at most this often per session
@@ -69,6 +70,7 @@ class SessionStore:
             self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
+            keep_page_cache_small(self._conn)
             self._conn.executescript(_SCHEMA)
         except sqlite3.Error as err:
             raise StoreError(f"{self.path}: cannot open the session database: {err}") from err

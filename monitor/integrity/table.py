@@ -28,6 +28,7 @@ from typing import Any, Self
 from monitor.errors import StoreError
 from monitor.logs import log_event
 from monitor.model import utc_now_ns
+from monitor.sqlite_memory import keep_page_cache_small
 
 from .chain import (
     GENESIS,
@@ -110,12 +111,14 @@ class ChainedTable:
                 self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
                                             isolation_level=None, timeout=30.0,
                                             check_same_thread=False)
+                keep_page_cache_small(self.conn)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0,
                                             check_same_thread=False)
                 self.conn.execute("PRAGMA journal_mode=WAL")
                 self.conn.execute("PRAGMA synchronous=FULL")
+                keep_page_cache_small(self.conn)
                 create_schema(self.conn, schema + append_only_triggers(spec.table))
         except (OSError, sqlite3.Error) as err:
             raise StoreError(f"{self.path}: cannot open {spec.noun}: {err}") from err

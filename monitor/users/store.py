@@ -20,6 +20,7 @@ from monitor.audit import Action, AuditTrail
 from monitor.errors import AuthError, MonitorError, StoreError
 from monitor.integrity.table import create_schema
 from monitor.model import utc_now_ns
+from monitor.sqlite_memory import keep_page_cache_small
 
 from .model import PasswordChangeRequired, User
 from .policy import UserPolicy, password_problems
@@ -109,6 +110,7 @@ class UserStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
+            keep_page_cache_small(self._conn)
             create_schema(self._conn, _SCHEMA + TOKENS_SCHEMA)  # one sync of the WAL
         except (OSError, sqlite3.Error) as err:
             raise StoreError(f"{self.path}: cannot open the user store: {err}") from err
