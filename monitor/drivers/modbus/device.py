@@ -23,8 +23,15 @@ from monitor.drivers.base import DeviceBinding, DeviceStatus
 from monitor.model import Quality, Reading, utc_now_ns
 
 from .build_cache import (
+    DeviceShape,
+    ShapeKey,
+    channel_ids,
+    framed_requests,
+    known_shape,
     make_decoder,
     make_plan,
+    remember_shape,
+    shape_key,
     share,
     share_direct,
     share_read,
@@ -69,6 +76,13 @@ class DeviceRuntime:
         "status",
         "status_bits", "tails", "timeout", "unit",
     )
+    pdus: tuple[ModbusPDU, ...]
+    tails: tuple[bytes, ...]
+    direct: tuple[tuple[DirectChannel, ...] | None, ...]
+    #: the channel ids of each direct read's readings, in its plan's order (a read
+    #: with a direct plan may be another device's: ``build_cache.share_read``)
+    ids: tuple[tuple[str, ...], ...]
+    requests: tuple[ReadRequest, ...]
 
     def __init__(
         self, binding: DeviceBinding, connection: ModbusTcpConnection | ModbusSerialConnection,
@@ -88,16 +102,37 @@ class DeviceRuntime:
         self.error: BusError | None = None
         self.hidden: dict[str, int] = _NO_HIDDEN  # its own dict once it has hidden channels
 
+        self.status_bits: Sequence[StatusBit] = profile.status.bits if profile.status else ()
+        self.counter: CounterReader | None = None
+        pc = profile.particle_counter
+        max_gap = cfg.max_gap if cfg.max_gap is not None else profile.max_gap
+        # a particle counter keeps a record reader of its own: never one of a shape
+        key = shape_key(profile, binding.channels, max_gap) if pc is None else None
+        shape = known_shape(key)
+        if shape is not None:  # another device compiled the same reads: take them
+            self.requests, self.direct = shape.requests, shape.direct
+            self.pdus, self.tails = framed_requests(shape, self.unit)
+            ids = channel_ids(self.name, shape.names)
+            self.ids = tuple(tuple(ids[j] for j in places) for places in shape.places)
+            self.scheduled_fast = shape.fast
+            return
+        self._compile(binding, connection, max_gap, key)
+
+    def _compile(
+        self, binding: DeviceBinding, connection: ModbusTcpConnection | ModbusSerialConnection,
+        max_gap: int, key: ShapeKey | None,
+    ) -> None:
+        """Build the device's decoders and read plan (``__init__`` when no other device of
+        its shape was built before it), and offer the result as its shape's."""
+        profile = binding.profile
         pc = profile.particle_counter
         polled = [c for c in binding.channels if pc is None or not is_record_channel(c)]
         decoders = [make_decoder(self.name, c) for c in polled]  # shared parts: build_cache
         hidden: list[ChannelSpec] = []
-        self.status_bits: Sequence[StatusBit] = profile.status.bits if profile.status else ()
         if profile.status is not None:
             st = profile.status
             hidden.append(_hidden(_STATUS, st.table, st.address, DataType(st.type),
                                   st.byte_order))
-        self.counter: CounterReader | None = None
         if pc is not None:
             hidden.append(_hidden(_COUNT, RegisterTable.HOLDING, pc.record_count_address,
                                   DataType.U16))
@@ -107,11 +142,10 @@ class DeviceRuntime:
             if pc.hold_time_address is not None:
                 hidden.append(_hidden(_HOLD, RegisterTable.HOLDING, pc.hold_time_address,
                                       DataType.U32))
-            self.counter = CounterReader(self.name, pc, binding.channels, status)
+            self.counter = CounterReader(self.name, pc, binding.channels, self.status)
         hidden_decs = [ChannelDecoder(self.name, h, hidden=True) for h in hidden]
         if hidden_decs:
             self.hidden = {}
-        max_gap = cfg.max_gap if cfg.max_gap is not None else profile.max_gap
         requests = make_plan(decoders + hidden_decs, max_gap=max_gap,
                              max_registers=profile.max_registers)
         # tuples, the same ones for every device of a profile where they can be
@@ -119,19 +153,26 @@ class DeviceRuntime:
         direct = [share_direct(direct_plan(r.channels)) for r in requests]
         pdus = [share_request(r.function_code, r.address, r.count, self.unit)
                 for r in requests]
-        self.pdus: tuple[ModbusPDU, ...] = share(tuple(p for p, _ in pdus))
-        self.tails: tuple[bytes, ...] = share(tuple(t for _, t in pdus))
-        self.direct: tuple[tuple[DirectChannel, ...] | None, ...] = share(tuple(direct))
-        #: the channel ids of each direct read's readings, in its plan's order (a read
-        #: with a direct plan may be another device's: ``build_cache.share_read``)
-        self.ids: tuple[tuple[str, ...], ...] = tuple(
+        self.pdus = share(tuple(p for p, _ in pdus))
+        self.tails = share(tuple(t for _, t in pdus))
+        self.direct = share(tuple(direct))
+        self.ids = tuple(
             _ids(r, d) for r, d in zip(requests, direct, strict=True))
-        self.requests: tuple[ReadRequest, ...] = share(tuple(
+        self.requests = share(tuple(
             share_read(r, d) for r, d in zip(requests, direct, strict=True)))
         #: polled by ``PollCycle`` without a coroutine while its bus is up: register reads
         #: only (no record buffer to page through, which needs writes between reads)
         self.scheduled_fast = self.counter is None and all(
             r.function_code in (3, 4) for r in self.requests)
+        if key is not None and not hidden_decs and None not in direct:
+            # nothing of the device's own but its channel ids: the next one of its shape
+            # takes these reads (``build_cache.DeviceShape``)
+            place = {id(dec): j for j, dec in enumerate(decoders)}
+            remember_shape(key, DeviceShape(
+                (profile, binding.channels), self.requests, self.direct,
+                tuple(tuple(place[id(dec)] for _, dec in r.channels) for r in requests),
+                tuple(c.name for c in polled), self.scheduled_fast,
+            ))
 
     def start(self, first: int, backoff_max_ticks: int) -> None:
         self.schedule = DeviceSchedule(self.interval_ticks, first, backoff_max_ticks)
