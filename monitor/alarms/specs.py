@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from monitor.config import ChannelInfo
@@ -231,7 +231,13 @@ class SpecCache:
         self._numbers: dict[Any, Any] = {}
 
     def limit(self, info: ChannelInfo, limit: LimitConfig) -> tuple[RuleSpec, ...]:
-        fields = _limit_fields(limit)
+        return self.limit_of(info, _limit_fields(limit), limit)
+
+    def limit_of(self, info: ChannelInfo, fields: tuple[Any, ...],
+                 limit: LimitConfig | Callable[[], LimitConfig]) -> tuple[RuleSpec, ...]:
+        """The rules of the entry whose values but its channel are ``fields`` (in the order of
+        ``LIMIT_FIELDS``); ``limit`` is that entry, or makes it if its rules are not known yet
+        (a packed row: ``monitor.config.resident.PackedLimits.rows``)."""
         if fields[_OVERRIDES[0]] is not None or fields[_OVERRIDES[1]] is not None:
             fields = tuple(_override_key(v) if i in _OVERRIDES else v
                            for i, v in enumerate(fields))
@@ -239,7 +245,8 @@ class SpecCache:
                info.poll_interval)
         found = self._limits.get(key)
         if found is None:
-            found = self._limits[key] = limit_specs(info, limit)
+            entry = limit if isinstance(limit, LimitConfig) else limit()
+            found = self._limits[key] = limit_specs(info, entry)
         return found
 
     def rule_set(self, specs: Sequence[RuleSpec]) -> RuleSet:

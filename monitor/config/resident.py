@@ -58,7 +58,11 @@ _FIELDS = tuple(LimitConfig.model_fields)
 _N_FIELDS = len(_FIELDS)
 _CHANNEL = _FIELDS.index("channel")
 #: an entry's values but its channel, in the fields' order (a tuple, by one C call)
-_BASE = operator.itemgetter(*(name for name in _FIELDS if name != "channel"))
+BASE_FIELDS = tuple(name for name in _FIELDS if name != "channel")
+_BASE = operator.itemgetter(*BASE_FIELDS)
+Base = tuple[Any, ...]
+#: a plain entry, packed: (index of its base, its channel, index of its fields set)
+Row = tuple[int, str, int]
 _ATOMIC = frozenset({str, float, int, bool, type(None)})
 _FieldSets = tuple[frozenset[str], ...]
 
@@ -103,14 +107,35 @@ class PackedLimits(Mapping[str, list[LimitConfig]]):
 
     def __getitem__(self, location: str) -> list[LimitConfig]:
         """A fresh list of fresh models: only this location's entries are unpacked."""
+        bases, rows = self.rows(location)
+        return _models(bases, rows, self._shared_sets())
+
+    def rows(self, location: str) -> tuple[list[Base], list[Row | LimitConfig]]:
+        """A location's entries as packed, no model made: ``(bases, rows)``.
+
+        A base is the values of an entry but its channel, in the order of
+        ``BASE_FIELDS`` (every value atomic: no override, no rate of change);
+        a row is ``(index of its base, channel, index of its fields set)``, or
+        the entry itself where it was pickled as the model. Rows are in the
+        entries' order. The alarm engine's build reads these so that what an
+        entry's rules depend on is looked at once per base, not per entry
+        (``monitor.alarms.rules``); ``model`` makes one back.
+        """
         blob = self._blobs[location]
         inflate = zlib.decompressobj(_WBITS, zdict=self._zdict)
         bases, rows = pickle.loads(inflate.decompress(blob) + inflate.flush())
+        return bases, rows
+
+    def model(self, base: Base, channel: str, fields_set: int) -> LimitConfig:
+        """The model of one row (``rows``), equal to the entry that was packed."""
+        return _models([base], [(0, channel, fields_set)], self._shared_sets())[0]
+
+    def _shared_sets(self) -> list[set[str]]:
         sets = self._sets
         if sets is None:  # the models' shared fields sets, as validation shares them
             sets = self._sets = [share_fields_set(LimitConfig, names)
                                  for names in self._field_sets]
-        return _models(bases, rows, sets)
+        return sets
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._blobs)
