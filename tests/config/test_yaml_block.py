@@ -302,3 +302,72 @@ def test_hand_written_styles_are_read_as_the_walk_reads_them(
     except _Unusual:
         return
     assert typed(value) == typed(plain_document(text))
+
+
+#: mostly pairs it reads (weighted by repeating them), now and then one it refuses
+PAIR_KEYS = st.sampled_from(["a", "b", "k/l", "x.y", "x-y"] * 8 + [
+    "1", "true", "-k", ".k", "a b", "a#b", "'a'", "a:b", ""])
+PAIR_VALUES = st.sampled_from(
+    ["1", "90.0", "x", "'a: b'", '"c: d"', "'x # y'", "x#c", "2025-01-02", "~", "null", "-1",
+     "é", "'it''s'", "x y", "tRue", "True", "d0000/c0", "1000ms", "127.0.0.1", "''", "a  b"] * 4
+    + ["", " ", "'a, b'", "x #c", "a:b", "-", "-x", "'", "{", "[1]", "x?", "!t", "&a", "*a",
+       "%x", "'q", "q'"])
+SPACES = st.sampled_from(["", " ", "  "])
+PAIRS = st.tuples(SPACES, PAIR_KEYS, st.sampled_from(["", "", " "]),
+                  st.sampled_from([": "] * 6 + [":  ", ":"]), PAIR_VALUES, SPACES)
+
+
+@settings(max_examples=400, deadline=None)
+@given(pool=st.lists(PAIRS, min_size=1, max_size=5, unique_by=lambda pair: pair[1]),
+       items=st.lists(st.lists(st.integers(0, 4), max_size=4, unique=True), min_size=1,
+                      max_size=6),
+       block=PAIR_VALUES, spaced=st.booleans())
+def test_flow_mapping_items_are_read_as_the_walk_reads_them(
+        pool: list[tuple[str, ...]], items: list[list[int]], block: str, spaced: bool) -> None:
+    """Items of one-line flow mappings whose pairs repeat (as a site's limits do: the reader
+    keeps each pair's text once read), with odd spacing, quoted values holding ``,``,
+    ``: `` or ``#``, empty values and keys that are no text; a block value
+    of the same text before them. Whatever the reader takes, it reads as the walk does."""
+    texts = ["".join(pair) for pair in pool]  # of distinct keys (duplicates: below)
+    lines = [f"v: {block}", "items:"]
+    for item in items:
+        pairs = [texts[i] for i in item if i < len(texts)]
+        lines.append("- {" + (", " if spaced else ",").join(pairs) + "}")
+    text = "\n".join(lines) + "\n"
+    if yaml_source._needs_reference(text):
+        return
+    try:
+        value = block_document(text)
+    except _Unusual:
+        return
+    assert typed(value) == typed(plain_document(text))
+
+
+def test_repeated_pairs_share_their_values_as_the_walk_does() -> None:
+    """A pair read again gives the same objects (one per distinct text or number), except a
+    timestamp, new each time, as the walk makes it; odd spacing and quoted values alike
+    (a quoted value holding ``,`` is cut at it, and refused: below)."""
+    text = (
+        "limits:\n"
+        "- {channel: d0/c0, high_alert: 90.0, at: 2025-01-02, note: ''}\n"
+        "- {channel: d0/c1,high_alert:  90.0 ,  at: 2025-01-02, note: 'a: b'}\n"
+        "- {channel: d0/c2, high_alert: 90.0, at: 2025-01-02, note: \"x # y\"}\n"
+    )
+    value = block_document(text)
+    walk = plain_document(text)
+    assert typed(value) == typed(walk)
+    first, second, third = value["limits"]
+    assert [first["note"], second["note"], third["note"]] == ["", "a: b", "x # y"]
+    assert first["high_alert"] is second["high_alert"] is third["high_alert"]
+    assert (first["at"] is second["at"]) == (walk["limits"][0]["at"] is walk["limits"][1]["at"])
+    assert first["at"] is not second["at"]
+
+
+@pytest.mark.parametrize("item", [
+    "{a: 1, a: 1}", "{a: 1,a: 2}", "{a 1}", "{a:1}", "{a: }", "{a: 1, }", "{, a: 1}",
+    "{true: 1}", "{1: x}", "{a: x: y}", "{a: 'x, y'}", "{a: 'q}", "{a: x #c}", "{a: -}", "{a: !t}",
+])
+def test_flow_mapping_items_it_does_not_read(item: str) -> None:
+    """Each twice: the second time the pairs before the refused one are known."""
+    with pytest.raises(_Unusual):
+        block_document(f"a:\n- {{k: 1}}\n- {item}\n- {item}\n")
