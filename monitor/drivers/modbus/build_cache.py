@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import NamedTuple, TypeVar
+from itertools import accumulate
+from typing import TypeVar
 
 from pymodbus.pdu import ModbusPDU
 
@@ -51,24 +52,65 @@ class _Scope:
     tuples: dict[tuple[int, ...], tuple[object, ...]] = {}  # noqa: RUF012
     requests: dict[tuple[int, int, int, int], tuple[ModbusPDU, bytes]] = {}  # noqa: RUF012
     shapes: dict[ShapeKey, DeviceShape] = {}  # noqa: RUF012
-    framed: dict[tuple[int, int], tuple[tuple[ModbusPDU, ...], tuple[bytes, ...]]] = {}  # noqa: RUF012
 
 
 ShapeKey = tuple[int, tuple[int, ...], int]
 
 
-class DeviceShape(NamedTuple):
+class DeviceShape:
     """What every device of one shape (profile, channel specs, gap limit) compiles to when
     each of its reads has a direct plan: the shared reads, and where each device's
     channel ids go in them."""
 
-    pins: tuple[object, ...]  # the profile and specs keyed by id: no id is reused meanwhile
-    requests: tuple[ReadRequest, ...]
-    direct: tuple[tuple[DirectChannel, ...] | None, ...]
-    #: per read, the positions in ``names`` of its readings' channels (its plan's order)
-    places: tuple[tuple[int, ...], ...]
-    names: tuple[str, ...]  # the polled channels' names, in the device's order
-    fast: bool  # ``DeviceRuntime.scheduled_fast``
+    __slots__ = ("direct", "fast", "framed", "pins", "places", "requests", "spans", "suffixes")
+
+    def __init__(  # noqa: PLR0917  (one per shape, built by DeviceRuntime)
+        self, pins: tuple[object, ...], requests: tuple[ReadRequest, ...],
+        direct: tuple[tuple[DirectChannel, ...] | None, ...],
+        places: tuple[tuple[int, ...], ...], names: Sequence[str], fast: bool,
+    ) -> None:
+        self.pins = pins  # the profile and specs keyed by id: no id is reused meanwhile
+        self.requests = requests
+        self.direct = direct
+        #: per read, the positions in the device's polled channels of its readings'
+        #: channels (in its plan's order)
+        self.places = places
+        self.suffixes = tuple(f"/{name}" for name in names)  # channel id = device + suffix
+        self.fast = fast  # ``DeviceRuntime.scheduled_fast``
+        #: each read's slice of the channel ids when the reads take the channels in order
+        #: (the usual plan): no look-up per channel
+        self.spans: tuple[tuple[int, int], ...] | None = None
+        if [j for p in places for j in p] == list(range(len(names))):
+            ends = list(accumulate(len(p) for p in places))
+            self.spans = tuple(zip([0, *ends[:-1]], ends, strict=True))
+        #: unit id -> the request PDUs and frame tails (``requests_for``)
+        self.framed: dict[int, tuple[tuple[ModbusPDU, ...], tuple[bytes, ...]]] = {}
+
+    def ids(self, device: str) -> tuple[tuple[str, ...], ...]:
+        """``device``'s channel ids, per read: the config's own strings in a scope (as
+        ``make_decoder`` names its decoders)."""
+        known = _Scope.channel_ids
+        cids = [device + suffix for suffix in self.suffixes]
+        if known:
+            cids = list(map(known.get, cids, cids))
+        spans = self.spans
+        if spans is None:
+            return tuple(tuple(cids[j] for j in places) for places in self.places)
+        if len(spans) == 1:
+            return (tuple(cids),)
+        every = tuple(cids)
+        return tuple(every[start:stop] for start, stop in spans)
+
+    def requests_for(self, unit: int) -> tuple[tuple[ModbusPDU, ...], tuple[bytes, ...]]:
+        """The shape's request PDUs and frame tails for ``unit``, the same tuples for
+        every device of the shape with that unit id (``share_request``, ``share``)."""
+        found = self.framed.get(unit)
+        if found is None:
+            pdus = [share_request(r.function_code, r.address, r.count, unit)
+                    for r in self.requests]
+            found = share(tuple(p for p, _ in pdus)), share(tuple(t for _, t in pdus))
+            self.framed[unit] = found
+        return found
 
 
 def _copier(slots: Sequence[str]) -> Callable[[ChannelDecoder, ChannelDecoder], None]:
@@ -106,7 +148,6 @@ def shared_construction(channel_ids: Iterable[str] | None = None) -> Iterator[No
             _Scope.tuples.clear()
             _Scope.requests.clear()
             _Scope.shapes.clear()
-            _Scope.framed.clear()
             _Scope.channel_ids = {}
 
 
@@ -202,40 +243,17 @@ def share_request(function_code: int, address: int, count: int,
     return found
 
 
-def shape_key(profile: object, channels: Sequence[ChannelSpec], max_gap: int) -> ShapeKey | None:
-    """The key of a device's shape, or ``None`` outside a scope (nothing is shared)."""
+def find_shape(
+    profile: object, channels: Sequence[ChannelSpec], max_gap: int,
+) -> tuple[ShapeKey | None, DeviceShape | None]:
+    """A device's shape key (``None`` outside a scope: nothing is shared) and the shape
+    built for it earlier in the scope, if any."""
     if not _Scope.depth:
-        return None
-    return id(profile), tuple(map(id, channels)), max_gap
-
-
-def known_shape(key: ShapeKey | None) -> DeviceShape | None:
-    return None if key is None else _Scope.shapes.get(key)
+        return None, None
+    key = id(profile), tuple(map(id, channels)), max_gap
+    return key, _Scope.shapes.get(key)
 
 
 def remember_shape(key: ShapeKey | None, shape: DeviceShape) -> None:
     if key is not None:
         _Scope.shapes.setdefault(key, shape)
-
-
-def channel_ids(device: str, names: Sequence[str]) -> list[str]:
-    """``device``'s channel ids for channels ``names``: the config's own strings in a scope
-    (as ``make_decoder`` names its decoders)."""
-    known = _Scope.channel_ids
-    ids = [f"{device}/{name}" for name in names]
-    return [known.get(cid, cid) for cid in ids] if known else ids
-
-
-def framed_requests(
-    shape: DeviceShape, unit: int,
-) -> tuple[tuple[ModbusPDU, ...], tuple[bytes, ...]]:
-    """``shape``'s request PDUs and frame tails for ``unit``, the same tuples for every
-    device of the shape with that unit id (``share_request``, ``share``)."""
-    key = (id(shape), unit)  # the shape is pinned by ``_Scope.shapes``
-    found = _Scope.framed.get(key)
-    if found is None:
-        pdus = [share_request(r.function_code, r.address, r.count, unit)
-                for r in shape.requests]
-        found = share(tuple(p for p, _ in pdus)), share(tuple(t for _, t in pdus))
-        _Scope.framed[key] = found
-    return found

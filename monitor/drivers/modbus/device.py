@@ -25,13 +25,10 @@ from monitor.model import Quality, Reading, utc_now_ns
 from .build_cache import (
     DeviceShape,
     ShapeKey,
-    channel_ids,
-    framed_requests,
-    known_shape,
+    find_shape,
     make_decoder,
     make_plan,
     remember_shape,
-    shape_key,
     share,
     share_direct,
     share_read,
@@ -107,13 +104,11 @@ class DeviceRuntime:
         pc = profile.particle_counter
         max_gap = cfg.max_gap if cfg.max_gap is not None else profile.max_gap
         # a particle counter keeps a record reader of its own: never one of a shape
-        key = shape_key(profile, binding.channels, max_gap) if pc is None else None
-        shape = known_shape(key)
+        key, shape = find_shape(profile, binding.channels, max_gap) if pc is None else (None, None)
         if shape is not None:  # another device compiled the same reads: take them
             self.requests, self.direct = shape.requests, shape.direct
-            self.pdus, self.tails = framed_requests(shape, self.unit)
-            ids = channel_ids(self.name, shape.names)
-            self.ids = tuple(tuple(ids[j] for j in places) for places in shape.places)
+            self.pdus, self.tails = shape.requests_for(self.unit)
+            self.ids = shape.ids(self.name)
             self.scheduled_fast = shape.fast
             return
         self._compile(binding, connection, max_gap, key)

@@ -80,7 +80,6 @@ def test_devices_of_a_shape_are_built_as_from_scratch() -> None:
     fresh, shared = _build(False), _build(True)
     assert [_described(d) for d in shared] == [_described(d) for d in fresh]
     assert not _Scope.shapes  # nothing outlives the build
-    assert not _Scope.framed
     by_name = {d.name: d for d in shared}
     # the same profile, specs and gap limit: one set of reads, requests per unit id
     assert by_name["a1"].requests is by_name["a0"].requests
