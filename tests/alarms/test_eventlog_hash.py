@@ -8,6 +8,7 @@ event carries, keys of other kinds than strings included (those go the slow way)
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.alarms.eventlog import SPEC, EventLog, _round_trips
+from monitor.alarms.eventlog import SPEC, EventLog, _dump, _round_trips
 from monitor.alarms.events import AlarmEvent, AlarmState, EventKind, Level, Mode
 from monitor.integrity import GENESIS, chain_hash
 
@@ -80,3 +81,27 @@ def test_int_keys_sorted_as_numbers_still_verify(tmp_path: Path) -> None:
         assert log.verify() is None
     finally:
         log.close()
+
+
+def _dumps(record: dict[str, Any]) -> str:
+    """The stored text as ``json.dumps`` wrote it before the encoder was made once."""
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str)
+
+
+@settings(max_examples=80, deadline=None)
+@given(details, st.floats(allow_nan=True, allow_infinity=True))
+def test_the_stored_text_is_what_json_dumps_wrote(extra: dict[Any, Any] | None,
+                                                  value: float) -> None:
+    record = event(7, extra, value).to_json()
+    assert _dump(record) == _dumps(record)
+    odd = {"when": Path("/x"), "state": AlarmState.ACTIVE_UNACK, "text": "Füllraum ±0.5 Pa",
+           "nested": {"b": (1, [2.5, None]), "a": -0.0}, "n": 10**30}
+    assert _dump(odd) == _dumps(odd)
+
+
+def test_scalars_and_strings_round_trip_without_looking_at_each() -> None:
+    assert _round_trips(event(1, {"source": "default", "previous": None}, 1.0).to_json())
+    assert _round_trips({"a": AlarmState.NORMAL, "b": [Level.ACTION, 1], "c": {}})
+    assert not _round_trips({"a": 1, "b": (1, {"x": [{3: 1}]})})
+    assert not _round_trips([1, {1.5: "x"}])
