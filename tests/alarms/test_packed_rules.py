@@ -11,12 +11,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.configs import modbus_site, write_config
 from monitor.alarms.rules import build_tables, describe
 from monitor.alarms.specs import LIMIT_FIELDS, RateSpec, ValueSpec
 from monitor.alarms.table import Tables
-from monitor.config import LoadedConfig
+from monitor.config import LoadedConfig, load_config
 from monitor.config.alarms import LimitConfig
-from monitor.config.resident import BASE_FIELDS, PackedLimits
+from monitor.config.resident import BASE_FIELDS, PackedLimits, release_limits
 
 from .site import BASE, site
 
@@ -187,3 +188,18 @@ def test_rows_give_the_tables_of_models(tmp_path: Path, locations: list[list[Any
             models.append(kind.model_validate(fields))
         limits[f"fill-{i + 1}"] = models
     _same_tables(loaded, limits)
+
+
+def test_a_generated_site_gives_the_same_tables_packed(tmp_path: Path) -> None:
+    """bench.configs' site (ten limit entries a device, one base a location), 200 devices."""
+    path = write_config(tmp_path / "site.json", modbus_site(tmp_path / "data", 200, [5020]))
+    loaded = load_config(path)
+    limits = loaded.config.alarms.limits
+    assert isinstance(limits, dict)
+    _same_tables(loaded, limits)
+    release_limits(loaded)  # as the service packs them
+    assert isinstance(loaded.config.alarms.limits, PackedLimits)
+    _with_limits(loaded, limits)
+    expected = signature(build_tables(loaded))
+    release_limits(loaded)
+    assert signature(build_tables(loaded)) == expected

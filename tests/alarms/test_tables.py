@@ -143,6 +143,33 @@ def test_normal_readings_make_no_point_and_an_excursion_is_dropped_once_over(
     assert describe(t)["points"] == len(t.points)
 
 
+def _describe_rule_by_rule(t: Any) -> dict[str, Any]:
+    """``describe`` as it listed every rule before counting them per shared rule set."""
+    rules: list[str] = []
+    for dev in t.devices.values():
+        rules += [s.rule for s in (dev.comm_spec, dev.fault_spec) if s is not None]
+    for ch in t.channels.values():
+        if ch.kind.stale_spec is not None:
+            rules.append(ch.kind.stale_spec.rule)
+        rules += [s.rule for s in ch.rs.specs]
+    rules += [t.lives[k].rule for k in t.pinned]
+    kinds: dict[str, int] = {}
+    for rule in rules:
+        kinds[rule] = kinds.get(rule, 0) + 1
+    return {"channels": len(t.channels), "points": t.count(), "rules": kinds}
+
+
+def test_describe_counts_every_rule_in_the_order_met(tmp_path: Path) -> None:
+    for n, alarms in enumerate((ALARMS, {**ALARMS, "health": {"enabled": True}},
+                                {**ALARMS, "limits": {"fill-1": RULES[::-1]}})):
+        (tmp_path / str(n)).mkdir()
+        t = build_tables(site(tmp_path / str(n), alarms=alarms))
+        expected = _describe_rule_by_rule(t)
+        got = describe(t)
+        assert got == expected
+        assert list(got["rules"]) == list(expected["rules"])  # the log line's order too
+
+
 def test_a_maintained_location_lists_its_idle_points_as_suppressed(tmp_path: Path) -> None:
     loaded = site(tmp_path, alarms=ALARMS)
     engine = AlarmEngine(build_tables(loaded), loaded.config.alarms, start_ns=T0)
