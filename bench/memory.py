@@ -4,10 +4,14 @@ The daemon polls 2,000 farm devices at 1 s (alarms on every channel, embedded
 store) for several minutes while this process scrapes its ``/metrics`` every
 15 s as a Prometheus server would (``--scrape-every 0`` for none); its RSS is
 sampled every few seconds. Reported:
-RSS once every device has been polled, at the end, the peak, and the growth
-rate over the second half of the run (a leak shows as a slope there, start-up
-allocation does not). The baseline in the same run is the bare pymodbus loop's
-RSS at the same number of devices.
+RSS once every device has been polled, at the end, the peak (the target holds
+for every sample, a scrape's transient included), and the growth rate from
+``SETTLED_S`` on (a leak shows as a slope there, start-up allocation does not).
+Growth is judged only on a run of ``LONG_RUN_S`` or more (``--duration 1200``):
+over the 150 s of ``make bench`` one step of the allocator (a 1 MB pymalloc
+arena, SQLite's cache filling) is as large as an hour's 5 MB/h, so that run
+reports its slope for context. The baseline in the same run is the bare
+pymodbus loop's RSS at the same number of devices.
 
 Target (issue 8): <= 100 MB, flat.
 """
@@ -28,6 +32,8 @@ from bench.modbus_scale import run_baseline, run_daemon
 from bench.procs import farm
 
 FLAT_MB_PER_HOUR = 5.0
+SETTLED_S = 60.0  # growth is fitted from here on
+LONG_RUN_S = 600.0  # shorter runs report their growth without judging it
 
 
 #: what a Prometheus server (2.x, default scrape protocols) sends with each scrape
@@ -58,19 +64,24 @@ def scrape_loop(port: int, every: float, stop: threading.Event, seconds: list[fl
         seconds.append(time.monotonic() - started)
 
 
-def slope_mb_per_hour(samples: list[tuple[float, float]]) -> float:
-    """Least-squares slope of RSS against time over the second half of the samples."""
-    half = samples[len(samples) // 2:]
-    if len(half) < 2:
+def slope_mb_per_hour(samples: list[tuple[float, float]], settled: float) -> float:
+    """Growth of RSS in MB/h from ``settled`` seconds on: the Theil-Sen slope (the median of
+    the slopes between every two samples).
+
+    RSS moves with each ``/metrics`` scrape (a transient of 1-3 MB while it is
+    encoded, then a dip when the freed memory is trimmed): a least-squares fit
+    over the second half of a 150-s run turned one such sample into +-10-40
+    MB/h. The median of pairwise slopes ignores samples that stand out, and a
+    leak, which raises every later sample, still shows in full.
+    """
+    kept = [(t, m) for t, m in samples if t >= settled]
+    slopes = sorted((m2 - m1) / (t2 - t1) for i, (t1, m1) in enumerate(kept)
+                    for t2, m2 in kept[i + 1:] if t2 > t1)
+    if not slopes:
         return float("nan")
-    n = len(half)
-    mean_t = sum(t for t, _ in half) / n
-    mean_m = sum(m for _, m in half) / n
-    var = sum((t - mean_t) ** 2 for t, _ in half)
-    if var == 0:
-        return float("nan")
-    cov = sum((t - mean_t) * (m - mean_m) for t, m in half)
-    return cov / var * 3600.0
+    mid = len(slopes) // 2
+    median = slopes[mid] if len(slopes) % 2 else (slopes[mid - 1] + slopes[mid]) / 2
+    return median * 3600.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,9 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, help="seconds of the long run")
     parser.add_argument("--scrape-every", type=float, default=15.0,
                         help="seconds between /metrics scrapes (0: none)")
+    parser.add_argument("--rss-every", type=float,
+                        help="seconds between RSS samples (default 5, 2 with --quick)")
     args = parser.parse_args(argv)
     devices = args.devices or (200 if args.quick else 2000)
     duration = args.duration or (6.0 if args.quick else 150.0)
+    rss_every = args.rss_every or (2.0 if args.quick else 5.0)
     result = BenchResult("memory", args.quick)
     ports = free_ports(4)
     http_port = free_port()
@@ -100,21 +114,27 @@ def main(argv: list[str] | None = None) -> int:
             scraper.start()
         try:
             out = run_daemon(config, warmup=0.0, duration=duration, http=True,
-                             extra=("--rss-every", "2" if args.quick else "10"))
+                             extra=("--rss-every", str(rss_every)))
         finally:
             stop.set()
     samples = [(float(t), float(m)) for t, m in out["rss_mb"]]
     start, end = samples[0][1], samples[-1][1]
     peak = max(m for _, m in samples)
-    slope = slope_mb_per_hour(samples)
+    settled = min(SETTLED_S, duration / 2)
+    slope = slope_mb_per_hour(samples, settled)
     result.tables["rss"] = [{"t_s": round(t, 1), "rss_mb": round(m, 1)} for t, m in samples]
     result.add(f"RSS after first poll, {devices} devices", start, "MB",
                baseline=base["rss_mb"])
     result.add(f"RSS after {duration:.0f} s", end, "MB", target="<= 100 MB", ok=peak <= 100)
     result.add("RSS peak", peak, "MB")
-    result.add("RSS growth, second half of the run", slope, "MB/h",
-               target=f"flat (<= {FLAT_MB_PER_HOUR:g} MB/h)",
-               ok=None if args.quick else abs(slope) <= FLAT_MB_PER_HOUR)
+    judged = not args.quick and duration >= LONG_RUN_S
+    result.add(f"RSS growth from {settled:.0f} s (Theil-Sen)", slope, "MB/h",
+               target=f"flat (<= {FLAT_MB_PER_HOUR:g} MB/h)" if judged else "",
+               ok=abs(slope) <= FLAT_MB_PER_HOUR if judged else None)
+    if not judged:
+        result.note(f"growth is judged on runs of {LONG_RUN_S:.0f} s or more "
+                    "(python -m bench.memory --duration 1200): over a shorter run one step "
+                    "of the allocator weighs as much as an hour's growth at the bound")
     result.add("readings during the run / expected", out["readings"] / (devices * 10 * duration),
                 "", target=">= 0.99", ok=out["readings"] >= 0.99 * devices * 10 * duration)
     if scrapes:
