@@ -93,22 +93,20 @@ def build_tables(loaded: LoadedConfig) -> Tables:
         dev = DeviceRt(device.name, device.location, len(t.devices))
         t.devices[device.name] = dev
         _device_health(b, dev, acfg)
-    timing = b.timing
+    # a channel's kind depends only on what its device's channels share (``DeviceInfo``):
+    # worked out once for each, by its id (the config holds them all while this runs)
+    kinds: dict[int, ChannelKind | None] = {}
+    channels, index = t.channels, b.index
     for cid, info in loaded.channels.items():
-        device_cfg = enabled.get(info.device)
-        if device_cfg is None:
+        try:
+            kind = kinds[id(info.device_info)]
+        except KeyError:
+            kind = kinds[id(info.device_info)] = _channel_kind(b, info, enabled, acfg)
+        if kind is None:  # a disabled device's
             continue
-        # the channels of a device mostly share their poll interval: work it out once
-        kind = timing.get((info.device, info.poll_interval))
-        if kind is None:
-            kind = _channel_timing(b, info, acfg, device_cfg)
-        if kind.loc.name != info.location:  # a channel placed apart from its device
-            kind = b.kind(ChannelKind(kind.device, t.locations[info.location], kind.poll_ns,
-                                      step_ns=kind.step_ns, stale_ns=kind.stale_ns,
-                                      stale_spec=kind.stale_spec))
-        b.index[cid] = len(t.channels)
-        t.channels[cid] = ChannelRt(cid, kind)
-        t.seqs.append(0)
+        index[cid] = len(channels)
+        channels[cid] = ChannelRt(cid, kind)
+    t.seqs = array("q", bytes(8 * len(channels)))  # 0: no limit entry (yet)
     explicit: set[str] = set()
     if isinstance(acfg.limits, PackedLimits):
         _packed_limits(b, acfg.limits, explicit)
@@ -134,6 +132,23 @@ def build_tables(loaded: LoadedConfig) -> Tables:
     _pack_channel_lists(t)
     _index_devices(t, b.index)
     return t
+
+
+def _channel_kind(b: _Builder, info: ChannelInfo, enabled: Mapping[str, DeviceConfig],
+                  acfg: AlarmsConfig) -> ChannelKind | None:
+    """The kind of ``info``'s channel; None if its device is disabled."""
+    device_cfg = enabled.get(info.device)
+    if device_cfg is None:
+        return None
+    # the channels of a device mostly share their poll interval: work it out once
+    kind = b.timing.get((info.device, info.poll_interval))
+    if kind is None:
+        kind = _channel_timing(b, info, acfg, device_cfg)
+    if kind.loc.name != info.location:  # a channel placed apart from its device
+        kind = b.kind(ChannelKind(kind.device, b.t.locations[info.location], kind.poll_ns,
+                                  step_ns=kind.step_ns, stale_ns=kind.stale_ns,
+                                  stale_spec=kind.stale_spec))
+    return kind
 
 
 def _index_devices(t: Tables, index: Mapping[str, int]) -> None:
@@ -234,6 +249,8 @@ def _packed_limits(b: _Builder, packed: PackedLimits, explicit: set[str]) -> Non
     by_device: dict[int, int] = {}  # id of a channel's DeviceInfo -> its number
     by_spec: dict[int, int] = {}  # id of its ChannelSpec -> its number
     known: dict[tuple[int, int, int], tuple[tuple[RuleSpec, ...], RuleSet]] = {}
+    shared: object = None  # the DeviceInfo of the last row, numbered ``dev``
+    dev = -1
     for location in packed:
         bases, rows = packed.rows(location)
         nos = [numbers.setdefault(base, len(numbers)) for base in bases]
@@ -242,14 +259,17 @@ def _packed_limits(b: _Builder, packed: PackedLimits, explicit: set[str]) -> Non
                 _limit(b, cast(LimitConfig, row), explicit)
                 continue
             at, cid, set_at = row
-            info = channels.get(cid)
-            if info is None or cid not in tchannels:
+            ch = tchannels.get(cid)
+            if ch is None:  # not a channel, or a disabled device's
                 continue
             explicit.add(cid)
-            dev = by_device.get(id(info.device_info))
-            if dev is None:
-                dev = by_device[id(info.device_info)] = numbers.setdefault(
-                    ("device", info.standard, info.grade, info.poll_interval), len(numbers))
+            info = channels[cid]
+            if info.device_info is not shared:  # a location's rows are mostly one device's
+                shared = info.device_info
+                dev = by_device.get(id(shared), -1)
+                if dev < 0:
+                    dev = by_device[id(shared)] = numbers.setdefault(
+                        ("device", info.standard, info.grade, info.poll_interval), len(numbers))
             spec = by_spec.get(id(info.spec))
             if spec is None:
                 spec = by_spec[id(info.spec)] = numbers.setdefault(
@@ -260,7 +280,6 @@ def _packed_limits(b: _Builder, packed: PackedLimits, explicit: set[str]) -> Non
                 base = bases[at]
                 specs = b.cache.limit_of(info, base, partial(packed.model, base, cid, set_at))
                 found = known[key] = (specs, _rule_set(b, specs))
-            ch = tchannels[cid]
             if ch.rs.specs:
                 _add_rules(b, info, found[0])
                 continue
