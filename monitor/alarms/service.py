@@ -344,6 +344,32 @@ def _release(event_log: EventLog, lock: WriterLock | None) -> None:
         lock.release()
 
 
+class _DeferredVerifier:
+    """``signature_verifier`` made at the first signature checked: importing
+    ``monitor.signatures`` and the user store took ~11 ms of a cold start, before the first
+    poll, for acknowledgements that come later if ever. Absent, signatures are checked as
+    with no verifier (``check_signature``)."""
+
+    def __init__(self, data_dir: Path, user_policy: Any) -> None:
+        self._args = (data_dir, user_policy)
+        self._verify: SignatureVerifier | None = None
+
+    def __call__(self, signature: Mapping[str, Any], meaning: str,
+                 record: Mapping[str, Any]) -> None:
+        if self._verify is None:
+            self._verify = signature_verifier(*self._args) or _no_verifier
+        self._verify(signature, meaning, record)
+
+    def close(self) -> None:
+        close = getattr(self._verify, "close", None)
+        if close is not None:
+            close()
+
+
+def _no_verifier(signature: Mapping[str, Any], meaning: str, record: Mapping[str, Any]) -> None:
+    """``monitor.signatures`` is not installed: nothing beyond ``check_signature``'s checks."""
+
+
 def _object(events: Sequence[AlarmEvent]) -> str:
     first = events[0] if events else None
     if first is None:
@@ -392,8 +418,8 @@ def build_alarm_service(loaded: LoadedConfig, *, clock: Callable[[], int] = utc_
         start_locations(engine, now, report.locations_logged)
         service.record(engine.drain())
         service.audit = audit_trail(data_dir)
-        service.verify_signature = signature_verifier(data_dir, getattr(loaded.config, "users",
-                                                                         None))
+        service.verify_signature = _DeferredVerifier(data_dir, getattr(loaded.config, "users",
+                                                                        None))
     if log.isEnabledFor(logging.INFO):  # counting 20,000 channels' rules is for this line
         log_event(log, logging.INFO, "alarm engine ready", **describe(tables),
                   open_alarms=len(report.open_alarms), retired=len(report.retired),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -270,6 +272,24 @@ def test_signature_by_the_real_signer(tmp_path: Path, clock: Clock) -> None:
         assert "alarm.acknowledged" in actions
     finally:
         service.close()
+
+
+def test_a_start_leaves_the_signature_check_for_the_first_signature(tmp_path: Path) -> None:
+    """Importing monitor.signatures and the user store waits for an acknowledgement."""
+    loaded = config(tmp_path)
+    code = (
+        "import sys\n"
+        "from monitor.config import load_config\n"
+        "from monitor.alarms.service import build_alarm_service\n"
+        f"service = build_alarm_service(load_config({str(loaded.path)!r}))\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('monitor.signatures',"
+        " 'monitor.users'))))\n"
+        "service.close()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_events_survive_a_failing_disk(svc: AlarmService, clock: Clock,
