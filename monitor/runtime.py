@@ -70,9 +70,11 @@ class Runtime:
         for store in self.stores:
             self._store_tasks.append(group.create_task(store.run(), name=f"store:{store.name}"))
         self._start_services()
+        by_class: dict[type[Driver], list[Driver]] = {}
         for driver in self.drivers:
-            label = getattr(driver.connection, "name", type(driver).__name__)
-            self._tasks.append(group.create_task(driver.run(), name=f"driver:{label}"))
+            by_class.setdefault(type(driver), []).append(driver)
+        for cls, drivers in by_class.items():  # a task per driver, or one for many (Modbus)
+            self._tasks.extend(cls.start_together(drivers, group))
         self._tasks.append(group.create_task(self._tick_loop(), name="alarm-tick"))
 
     def _start_services(self) -> None:

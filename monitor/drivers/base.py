@@ -13,12 +13,13 @@ it with ``@register("name")``; nothing else changes.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from monitor.config.devices import ChannelSpec, DeviceConfig, ProfileConfig
 from monitor.model import Reading
@@ -112,6 +113,26 @@ class Driver(ABC):
     @abstractmethod
     async def run(self) -> None:
         """Poll or subscribe until cancelled. Must re-raise ``CancelledError``."""
+
+    @classmethod
+    def start_together(
+        cls, drivers: Sequence[Self], group: asyncio.TaskGroup
+    ) -> list[asyncio.Task[None]]:
+        """Start a runtime's drivers of this class in ``group``; returns the tasks running them.
+
+        The runtime cancels those tasks to stop the drivers (each must end within its
+        ``TASK_STOP_TIMEOUT`` with its drivers cleaned up), counts them as pollers while
+        none is done, and an error one of them raises ends ``group``. By default each
+        driver's ``run`` is a task of its own, named ``driver:<connection>``. A class
+        whose drivers are driven by shared timers and callbacks (Modbus) runs them all
+        from one task instead of keeping a parked task per connection.
+        """
+        return [group.create_task(d.run(), name=f"driver:{d.label}") for d in drivers]
+
+    @property
+    def label(self) -> str:
+        """The connection's name, for logs and task names."""
+        return str(getattr(self.connection, "name", type(self).__name__))
 
     async def write_command(self, device: str, command: str, value: int) -> None:
         """Send a profile-defined command (start/stop sampling...). Optional."""
