@@ -137,19 +137,26 @@ class _Reader:
         lines = self.lines
         items: list[Any] = []
         count = len(lines)
+        flow_mapping, append = self.flow_mapping, items.append
         while self.at < count:
-            column, content, number = lines[self.at]
+            at = self.at
+            column, content, number = lines[at]
+            while (column == indent and content[-1] == "}" and content.startswith("- {")
+                   and _BRACKETS.isdisjoint(inner := content[3:-1])):
+                # the common item, a one-line flow mapping of scalars (as ``inline`` reads
+                # it), in a run of them; a line indented more than the dash after one is
+                # refused below, as after any item
+                append(flow_mapping(inner))
+                at += 1
+                if at == count:
+                    self.at = at
+                    return items
+                column, content, number = lines[at]
+            self.at = at
             if column != indent or content[:2] != "- ":
                 if column <= indent:
                     return items
                 raise _Unusual("indentation")
-            if content[2:3] == "{" and content[-1] == "}" and _BRACKETS.isdisjoint(content[3:-1]):
-                # the common item: a one-line flow mapping of scalars (as ``inline`` reads it)
-                self.at += 1
-                items.append(self.flow_mapping(content[3:-1]))
-                if self.at < count and lines[self.at][0] > indent:
-                    raise _Unusual("indentation")
-                continue
             item = content[2:]
             stripped = item.lstrip(" ")
             colon = stripped.find(":")

@@ -157,6 +157,9 @@ REFUSED = {
     "deeper after a value": "a: 1\n  b: 2\n",
     "duplicate key": "a: 1\na: 2\n",
     "duplicate flow key": "a: {b: 1, b: 2}\n",
+    "deeper after a flow item": "a:\n- {b: 1}\n  c: 2\n",
+    "deeper after a run of flow items": "a:\n- {b: 1}\n- {b: 2}\n   - {b: 3}\n",
+    "a flow item's text after its mapping": "a:\n- {b: 1}\n- {b: 2} x}\n",
     "empty": "",
     "only comments": "# x\n",
     "value tag": "a: =\n",
@@ -371,3 +374,12 @@ def test_flow_mapping_items_it_does_not_read(item: str) -> None:
     """Each twice: the second time the pairs before the refused one are known."""
     with pytest.raises(_Unusual):
         block_document(f"a:\n- {{k: 1}}\n- {item}\n- {item}\n")
+
+
+def test_runs_of_flow_mapping_items_end_where_the_sequence_does() -> None:
+    """A run of one-line flow mappings ends at a key, at the end, at another kind of item
+    (a collection in the mapping too), across comments and blank lines: read as the walk."""
+    for text in ("a:\n- {b: 1}\n- {b: 2}\nc: 3\n", "a:\n  - {b: 1}\n  - {b: 2}\n",
+                 "a:\n- {b: 1}\n- x\n- {b: [2]}\n- {b: 3}\n",
+                 "a:\n- {b: 1}\n# c\n\n- {b: 2}\n"):
+        assert taken(text), text
