@@ -8,10 +8,13 @@ config is loaded, before the runtime is built: a ``PackedLimits`` holds each
 location's entries as rows of their field values, pickled and compressed
 against one shared dictionary (~0.1 MB in all at 2,000 devices), and gives
 them back as equal ``LimitConfig`` models on every read, one location at a
-time. So the alarm engine's build never holds more than one location's models
-at once, and the models of the load are freed before the long-lived alarm
+time. The models of the load are thus freed before the long-lived alarm
 tables and drivers are allocated: their memory is reused by those instead of
-leaving free pymalloc pools among them that CPython 3.11 never returns.
+leaving free pymalloc pools among them that CPython 3.11 never returns. The
+alarm engine's build makes no models at all: it reads the rows themselves
+(``PackedLimits.rows``), whose bases (an entry's values but its channel) are
+what an entry's rules depend on, so that it looks rules up once per base and
+kind of channel instead of once per entry (``monitor.alarms.rules``).
 
 A row is the model's ``__dict__`` values in field order and the index of its
 ``model_fields_set`` in a table kept once; a model is made back from it the
@@ -19,7 +22,7 @@ way pydantic's ``__setstate__`` does (no validation: the values were
 validated). Pickling the models themselves went through pydantic's
 ``__getstate__``/``__setstate__`` and a 20-key dict each: packing and reading
 back 2,000 devices' limits took 0.06 s each way, every cold start paying both
-(the engine's build reads every location), a restart the reading. An entry
+(the engine's build read every location), a restart the reading. An entry
 that is not a plain ``LimitConfig`` (a subclass, extra or private values, its
 fields in another order) is pickled as the model, as before.
 
