@@ -23,6 +23,15 @@ PLAIN = profile({
         {"name": "p", "quantity": "pressure", "unit": "Pa", "address": 6, "table": "input"},
     ],
 })
+#: channels listed out of their registers' order: the reads take them in another order
+SHUFFLED = profile({
+    "kind": "generic", "family": "generic", "source": "test",
+    "channels": [
+        {"name": "x", "quantity": "pressure", "unit": "Pa", "address": 9, "table": "input"},
+        {"name": "y", "quantity": "temperature", "unit": "degC", "address": 4},
+        {"name": "z", "quantity": "humidity", "unit": "%", "address": 2},
+    ],
+})
 #: a status word in the read: not a shape (its read keeps a hidden decoder of its own)
 STATUS = profile({
     "kind": "generic", "family": "generic", "source": "test",
@@ -46,6 +55,7 @@ def _bindings() -> list[DeviceBinding]:
         binding("a3", PLAIN, 1, max_gap=0), binding("a4", PLAIN, 2, max_gap=0),
         binding("b0", PLAIN, 3, channels=moved), binding("a5", PLAIN, 3),
         binding("s0", STATUS, 4), binding("s1", STATUS, 4),
+        binding("r0", SHUFFLED, 6), binding("r1", SHUFFLED, 7),
         binding("n0", SENTINEL, 5), binding("n1", SENTINEL, 5),
     ]
 
@@ -91,6 +101,8 @@ def test_devices_of_a_shape_are_built_as_from_scratch() -> None:
     assert by_name["a5"].requests is by_name["a0"].requests
     assert by_name["b0"].requests[0] is not by_name["a0"].requests[0]  # a moved register
     assert by_name["s1"].requests[0] is not by_name["s0"].requests[0]  # a hidden decoder
+    assert by_name["r1"].requests is by_name["r0"].requests
+    assert by_name["r1"].ids == (("r1/z", "r1/y"), ("r1/x",))
     assert by_name["n1"].requests[0].channels[0][1].channel == "n1/c"
 
 
