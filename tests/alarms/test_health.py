@@ -178,3 +178,48 @@ def test_particle_counters_expect_one_record_per_sample(tmp_path: Path) -> None:
     assert only(h, "pc1/p05:stale") == []
     h.tick(300.0)
     assert only(h, "pc1/p05:stale") == ["raised"]
+
+
+def test_devices_without_settings_of_their_own_share_what_each_would_get(
+        tmp_path: Path) -> None:
+    """Timings and health rules worked out once for devices alike are each device's own."""
+    from monitor.alarms import rules
+
+    from .site import BASE
+
+    profiles = dict(BASE["profiles"])
+    profiles["pc"] = {**profiles["pc"], "kind": "particle_counter", "particle_counter": {}}
+    devices = [dict(d) for d in BASE["devices"]]
+    for n, (profile, every) in enumerate([("pc", "1s"), ("th", "1s"), ("th", "5s"),
+                                          ("pc", "5s"), ("dp", "2s"), ("th", "1s")]):
+        devices.append({"name": f"x{n}", "connection": "gw", "location": "fill-1",
+                        "profile": profile, "unit_id": 10 + n, "poll_interval": every})
+    health = {"stale_delay": "3s", "devices": {
+        "x1": {"stale_after_intervals": 2, "comm_fail_delay": "1s"},
+        "x2": {"enabled": False}, "x3": {"expected_interval": "7s"}, "th1": {"fault_delay": "2s"}}}
+    loaded = site(tmp_path, profiles=profiles, devices=devices,
+                  alarms={"health": health, "auto_presets": False})
+    tables = rules.build_tables(loaded)
+    acfg = loaded.config.alarms
+    for cid, ch in tables.channels.items():
+        info = loaded.channels[cid]
+        alone = rules._Builder(loaded)  # nothing worked out before: this device's own
+        device_cfg = next(d for d in loaded.config.devices if d.name == info.device)
+        timing = rules._timing(alone, info, acfg, device_cfg,
+                               acfg.health.devices.get(info.device))
+        kind = ch.kind
+        assert (kind.poll_ns, kind.step_ns, kind.stale_ns) == timing[:3], cid
+        got, want = kind.stale_spec, timing[3]
+        assert (got is None) == (want is None), cid
+        if got is not None and want is not None:
+            assert (got.rule, got.priority, got.on_ns, dict(got.settings), got.threshold) == (
+                want.rule, want.priority, want.on_ns, dict(want.settings), want.threshold), cid
+    for name, dev in tables.devices.items():
+        alone = rules._Builder(loaded)
+        own = rules.DeviceRt(name, dev.location, 0)
+        rules._device_health(alone, own, acfg)
+        for got, want in ((dev.comm_spec, own.comm_spec), (dev.fault_spec, own.fault_spec)):
+            assert (got is None) == (want is None), name
+            if got is not None and want is not None:
+                assert (got.rule, got.on_ns, dict(got.settings)) == (
+                    want.rule, want.on_ns, dict(want.settings)), name
