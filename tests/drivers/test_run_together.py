@@ -242,6 +242,45 @@ async def test_a_bug_in_a_worker_ends_the_task_group(
     assert not _tasks_of("_work")
 
 
+async def test_a_worker_that_ignores_the_stop_does_not_hold_up_the_others(
+    modbus_sim, sim_world: World, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A worker stuck past its cancel (a bug) is logged and left; every other driver is
+    still cleaned up, and the stop ends within the runtime's bound."""
+    names = ["a", "stuck", "b"]
+    sim = await modbus_sim([sim_device(sim_world, n, i + 1, DP, "room")
+                            for i, n in enumerate(names)])
+    out = Collector()
+    drivers = _drivers(sim.port, names, out)
+    poll = DeviceRuntime.poll
+    release = asyncio.Event()
+
+    async def stuck_poll(self: DeviceRuntime, *args: Any) -> list[Reading]:
+        if self.name == "stuck":
+            while not release.is_set():
+                with contextlib.suppress(asyncio.CancelledError):  # the bug
+                    await release.wait()
+        return await poll(self, *args)
+
+    monkeypatch.setattr(DeviceRuntime, "poll", stuck_poll)
+    task = asyncio.create_task(ModbusDriver.run_together(drivers))
+    await _until(lambda: drivers[0].status["a"].polls >= 2 and drivers[2].status["b"].polls >= 2,
+                 5, "the others polling")
+    assert drivers[1]._worker is not None
+    started = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert time.monotonic() - started < runtime_module.TASK_STOP_TIMEOUT
+    assert "driver worker did not stop in time" in caplog.text
+    assert drivers[0].bus.client is None
+    assert drivers[2].bus.client is None
+    release.set()  # the stuck one ends rather than outlive the test
+    await _until(lambda: not _tasks_of("_work"), 5, "the stuck worker to end")
+    drivers[1].close()
+
+
 def test_workers_stop_within_the_runtime_stop() -> None:
     assert driver_module.WORKER_STOP_TIMEOUT < runtime_module.TASK_STOP_TIMEOUT
 
