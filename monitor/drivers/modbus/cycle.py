@@ -1,6 +1,6 @@
 """A connection's scheduled polls run from the callbacks that decide them, not from a task.
 
-A poll on the driver's task used to cost two task wake-ups (the tick it was
+A poll on a driver's task used to cost two task wake-ups (the tick it was
 parked until, then its reply) and a coroutine chain four frames deep
 (``ModbusDriver.run`` -> ``_poll`` -> ``DeviceRuntime.poll`` -> ``Bus.execute``)
 suspended and resumed on each. With a connection per device (a Modbus TCP
@@ -13,11 +13,12 @@ sends the next read, or ends the poll, from ``TcpLink.data_received`` (link.py).
 Everything else keeps its coroutine path, byte for byte: a device on a
 closed connection, a bus held by a command, a particle counter, and any read
 whose attempt ended otherwise than with a good reply (a timeout, an exception
-reply, garbage, another unit...) is handed to the driver's task, which carries
-the poll on in ``DeviceRuntime.poll`` from that read and that outcome, so
-retries, splits, reconnects and the error kinds are exactly those of a poll
-begun there. The order of the polls in a tick, the bus lock and the schedule
-(overruns, backoff) are the same as on the task.
+reply, garbage, another unit...) is handed to the driver's worker task (made
+for it, see ``driver``), which carries the poll on in ``DeviceRuntime.poll``
+from that read and that outcome, so retries, splits, reconnects and the error
+kinds are exactly those of a poll begun there. The order of the polls in a
+tick, the bus lock and the schedule (overruns, backoff) are the same as on
+the task.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class Owner(Protocol):
     """What the cycle needs of its driver (``ModbusDriver``)."""
 
     def hand_off(self, job: DeviceRuntime | Resume | Exception) -> None:
-        """Have the driver's task poll a device, carry a poll on, or raise an error."""
+        """Have the driver's worker task poll a device, carry a poll on, or raise an error."""
 
     def polled(self, dev: DeviceRuntime, readings: list[Reading], started: float) -> None:
         """Count a finished poll, hand its readings on and move its schedule."""
@@ -111,7 +112,7 @@ class PollCycle:
             self.now_tick = max(current_tick(self.loop.time()), tick)
             self.pos = 0
             self.proceed()
-        except Exception as err:  # raised on the driver's task instead
+        except Exception as err:  # raised on the driver's worker task instead
             self.owner.hand_off(err)
 
     def replied(self, attempt: InFlight, function_code: int,
@@ -145,11 +146,11 @@ class PollCycle:
             self.bus.lock.release()
             self.owner.polled(dev, out, self.started)
             self.proceed()
-        except Exception as err:  # raised on the driver's task instead
+        except Exception as err:  # raised on the driver's worker task instead
             self.owner.hand_off(err)
 
     def ended(self, attempt: InFlight) -> None:
-        """The read in flight ended otherwise: the driver's task carries the poll on."""
+        """The read in flight ended otherwise: the driver's worker task carries the poll on."""
         dev = self.dev
         if dev is None or self.stopped:
             return
@@ -161,7 +162,7 @@ class PollCycle:
     def proceed(self) -> None:
         """Poll the rest of the devices due at ``now_tick``, in order; then wait for the next.
 
-        A device this cycle cannot poll goes to the driver's task, which calls
+        A device this cycle cannot poll goes to the driver's worker task, which calls
         ``proceed`` again when it has polled it.
         """
         runtimes, bus = self.runtimes, self.bus
