@@ -25,7 +25,6 @@ devices, woken only by a reconnect or a fault.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import random
@@ -46,6 +45,7 @@ from monitor.model import Reading, utc_now_ns
 
 from .batch import ReadingBatch, reading_batch
 from .bus import Bus, BusError
+from .cursors import load_cursors, save_cursors
 from .cycle import PollCycle, Resume
 from .decode import encode
 from .device import DeviceRuntime
@@ -349,34 +349,12 @@ class ModbusDriver(Driver):
         """Read the counters' record cursors from ``cursor_file`` (``run`` does it first)."""
         if self._cursor_file is None or all(dev.counter is None for dev in self.runtimes):
             return  # only particle counters have cursors: no file look-up for the rest
-        path = Path(self._cursor_file)
-        if not path.exists():
-            return
-        try:
-            saved = json.loads(path.read_text())
-        except (OSError, ValueError) as err:
-            log_event(log, logging.WARNING, "cannot read record cursors",
-                      file=str(path), error=str(err))
-            return
-        for dev in self.runtimes:
-            if dev.counter is not None and isinstance(saved.get(dev.name), int):
-                dev.counter.cursor = saved[dev.name]
+        load_cursors(Path(self._cursor_file), self.runtimes)
 
     def _save_cursors(self) -> None:
         assert self.cursor_file is not None
-        current = {d.name: d.counter.cursor for d in self.runtimes
-                   if d.counter is not None and d.counter.cursor is not None}
-        if not current or current == getattr(self, "_saved", None):
-            return
-        try:
-            merged = json.loads(self.cursor_file.read_text()) if self.cursor_file.exists() else {}
-        except (OSError, ValueError):
-            merged = {}
-        merged.update(current)
-        tmp = self.cursor_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(merged, sort_keys=True))
-        tmp.replace(self.cursor_file)
-        self._saved = current
+        self._saved = save_cursors(self.cursor_file, self.runtimes,
+                                   getattr(self, "_saved", None))
 
 
 async def _stop_all(drivers: Sequence[ModbusDriver], crew: _Crew) -> None:
