@@ -59,8 +59,10 @@ async def test_keep_open_false_reconnects_on_the_task_then_polls_by_callback(
     await _run_for(driver, 1.1)
     ticks = driver.status["bad"].polls
     assert ticks >= 4
-    assert driver.bus.connects == ticks  # closed after every tick, as before
-    assert driver.task_polls == ticks  # the first device of a tick connects on the task...
+    assert driver.bus.connects in (ticks, ticks + 1)  # closed after every tick, as before
+    # the first device of a tick connects on the worker task (``task_polls`` counts a poll
+    # when it begins: the stop may land while the next tick's one is connecting)...
+    assert driver.task_polls in (ticks, ticks + 1)
     assert driver.status["good"].polls == ticks  # ...the second is polled by callback
     assert {r.quality for r in out.readings} == {Quality.GOOD}
 
