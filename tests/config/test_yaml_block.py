@@ -298,13 +298,8 @@ def test_hand_written_styles_are_read_as_the_walk_reads_them(
     lines: list[str] = []
     render(tree, 0, list(choices), lines)
     text = "\n".join(lines) + "\n"
-    if yaml_source._needs_reference(text):
-        return
-    try:
-        value = block_document(text)
-    except _Unusual:
-        return
-    assert typed(value) == typed(plain_document(text))
+    if not yaml_source._needs_reference(text):
+        taken(text)
 
 
 #: mostly pairs it reads (weighted by repeating them), now and then one it refuses
@@ -337,13 +332,8 @@ def test_flow_mapping_items_are_read_as_the_walk_reads_them(
         pairs = [texts[i] for i in item if i < len(texts)]
         lines.append("- {" + (", " if spaced else ",").join(pairs) + "}")
     text = "\n".join(lines) + "\n"
-    if yaml_source._needs_reference(text):
-        return
-    try:
-        value = block_document(text)
-    except _Unusual:
-        return
-    assert typed(value) == typed(plain_document(text))
+    if not yaml_source._needs_reference(text):
+        taken(text)
 
 
 def test_repeated_pairs_share_their_values_as_the_walk_does() -> None:
