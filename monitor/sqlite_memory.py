@@ -9,8 +9,8 @@ trail, the QA log, the user store and the session store are written a row at a
 time and read by occasional queries. Their caches still filled from what the
 start wrote once: 2,000 location-state records in the event log, the config's
 text (1.7 MB at 2,000 devices) in the audit trail. Capped at 256 KiB each, the
-daemon of ``bench.memory_breakdown --devices 2000`` went 101.8 -> 98.1 MB at
-30 s (SQLite's own memory 8.7 -> 5.4 MB, with 128 KiB in that run).
+daemon of ``bench.memory_breakdown --devices 2000`` went 102.2 -> 98.3 MB at
+45 s (SQLite's own memory 8.7 -> 5.6 MB).
 
 A smaller cache costs a re-read of a page from the OS's file cache when it is
 needed again, a memcpy: these files' queries (a report, a verification, a

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from monitor.logs import log_event
@@ -39,13 +39,13 @@ def load_cursors(path: Path, runtimes: Sequence[DeviceRuntime]) -> None:
 
 
 def save_cursors(path: Path, runtimes: Sequence[DeviceRuntime],
-                 last_saved: Mapping[str, int] | None) -> dict[str, int] | None:
+                 last_saved: dict[str, int] | None) -> dict[str, int] | None:
     """Write the counters' cursors into ``path`` (other entries kept) unless they are those
     saved last; returns what is saved now (``last_saved`` when nothing was written)."""
     current = {d.name: d.counter.cursor for d in runtimes
                if d.counter is not None and d.counter.cursor is not None}
     if not current or current == last_saved:
-        return dict(last_saved) if last_saved is not None else None
+        return last_saved
     try:
         merged = json.loads(path.read_text()) if path.exists() else {}
     except (OSError, ValueError):
